@@ -1,0 +1,442 @@
+//! The `FileSystem` trait: what the FUSE protocol server asks of a filesystem.
+//!
+//! This layer knows nothing about virtqueues or FUSE wire encoding. The server
+//! decodes a request, calls one method here with plain Rust values, and encodes
+//! what comes back. Data payloads never pass through an intermediate buffer:
+//! READ hands the filesystem a [`ZeroCopyWriter`] that fills the guest's buffers
+//! straight from a file descriptor, WRITE hands it a [`ZeroCopyReader`] that
+//! writes the guest's buffers straight to one.
+//!
+//! Every method has a default that answers `ENOSYS`, so an implementation only
+//! provides what it supports and the server turns the rest into a clean error.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+mod types;
+
+pub use types::{
+    Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence,
+};
+
+/// Node id of the root of the shared directory, fixed by the FUSE protocol.
+pub const ROOT_ID: u64 = 1;
+
+/// The error every unimplemented operation answers.
+pub fn enosys() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOSYS)
+}
+
+/// Destination of a READ payload: the guest's reply buffers.
+///
+/// Implemented by the transport over guest memory; the filesystem only ever
+/// passes it a file descriptor and a range.
+pub trait ZeroCopyWriter {
+    /// Reads up to `count` bytes of `fd` at `offset` directly into the
+    /// destination (one `preadv`); returns how many bytes arrived. A short
+    /// count means end of file.
+    fn read_from_file_at(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        count: usize,
+        offset: u64,
+    ) -> io::Result<usize>;
+
+    /// Bytes still free in the destination.
+    fn available_bytes(&self) -> usize;
+}
+
+/// Source of a WRITE payload: the guest's request buffers.
+pub trait ZeroCopyReader {
+    /// Writes up to `count` bytes of the payload directly to `fd` at `offset`
+    /// (one `pwritev`); returns how many bytes were written. With
+    /// `offset == None` the file's own position is used (for `O_APPEND`).
+    fn write_to_file_at(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        count: usize,
+        offset: Option<u64>,
+    ) -> io::Result<usize>;
+
+    /// Payload bytes not yet consumed.
+    fn remaining_bytes(&self) -> usize;
+}
+
+/// Receives directory entries during READDIR and READDIRPLUS.
+pub trait DirSink {
+    /// Adds one entry. `entry` is `Some` for READDIRPLUS. Returns `Ok(false)`
+    /// when the reply buffer has no room for it: the entry was not added, and
+    /// for READDIRPLUS the caller must undo the lookup it made for it.
+    fn add(&mut self, dirent: &DirEntry<'_>, entry: Option<&Entry>) -> io::Result<bool>;
+}
+
+/// Options a filesystem learns at INIT time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InitOptions {
+    /// The guest honours `Entry`/attribute timeouts and sends READDIRPLUS.
+    pub readdirplus: bool,
+    /// The guest caches writes (FUSE_WRITEBACK_CACHE negotiated).
+    pub writeback: bool,
+    /// The guest applies the umask itself (FUSE_DONT_MASK negotiated).
+    pub dont_mask: bool,
+}
+
+/// What the FUSE server needs from a filesystem.
+///
+/// Inode numbers are the FUSE node ids; the filesystem owns their meaning.
+/// `handle` values are the ones this filesystem returned from `open`,
+/// `create` or `opendir`; the filesystem must check them, they come from the
+/// guest.
+#[allow(unused_variables)]
+pub trait FileSystem: Send + Sync {
+    /// Called once per FUSE session, after INIT is negotiated.
+    fn init(&self, options: InitOptions) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The guest unmounted: forget every inode and handle.
+    fn destroy(&self) {}
+
+    /// Looks up `name` in `parent` and takes one lookup reference on the result.
+    fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+        Err(enosys())
+    }
+
+    /// Drops `count` lookup references on `inode`.
+    fn forget(&self, inode: u64, count: u64) {}
+
+    /// Drops many lookup references at once.
+    fn batch_forget(&self, requests: &[(u64, u64)]) {
+        for &(inode, count) in requests {
+            self.forget(inode, count);
+        }
+    }
+
+    /// Attributes of `inode` and how long the guest may cache them.
+    fn getattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: Option<u64>,
+    ) -> io::Result<(libc::stat64, Duration)> {
+        Err(enosys())
+    }
+
+    /// Changes the attributes named in `attr.valid`; returns the new ones.
+    fn setattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        attr: &SetAttr,
+        handle: Option<u64>,
+    ) -> io::Result<(libc::stat64, Duration)> {
+        Err(enosys())
+    }
+
+    /// Target of a symbolic link, verbatim.
+    fn readlink(&self, ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
+        Err(enosys())
+    }
+
+    /// Creates a symbolic link `name` in `parent` pointing at `target`.
+    fn symlink(
+        &self,
+        ctx: &Context,
+        target: &CStr,
+        parent: u64,
+        name: &CStr,
+    ) -> io::Result<Entry> {
+        Err(enosys())
+    }
+
+    /// Creates a file node (regular file, fifo, socket or device).
+    fn mknod(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        rdev: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        Err(enosys())
+    }
+
+    /// Creates a directory.
+    fn mkdir(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        Err(enosys())
+    }
+
+    /// Removes a non-directory.
+    fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Removes an empty directory.
+    fn rmdir(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Renames; `flags` are `RENAME_NOREPLACE` / `RENAME_EXCHANGE` / 0.
+    fn rename(
+        &self,
+        ctx: &Context,
+        old_parent: u64,
+        old_name: &CStr,
+        new_parent: u64,
+        new_name: &CStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Creates a hard link to `inode` named `new_name` in `new_parent`.
+    fn link(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        new_parent: u64,
+        new_name: &CStr,
+    ) -> io::Result<Entry> {
+        Err(enosys())
+    }
+
+    /// Opens `inode` with the guest's open flags; returns a handle.
+    fn open(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        Err(enosys())
+    }
+
+    /// Atomically creates and opens `name` in `parent`.
+    fn create(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        Err(enosys())
+    }
+
+    /// Reads up to `size` bytes at `offset` into `dest`.
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        dest: &mut dyn ZeroCopyWriter,
+        size: u32,
+        offset: u64,
+    ) -> io::Result<usize> {
+        Err(enosys())
+    }
+
+    /// Writes `size` bytes from `src` at `offset`. `kill_priv` asks to clear
+    /// setuid/setgid as a local write by an unprivileged caller would.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        src: &mut dyn ZeroCopyReader,
+        size: u32,
+        offset: u64,
+        kill_priv: bool,
+    ) -> io::Result<usize> {
+        Err(enosys())
+    }
+
+    /// Called on every close(2) of a file descriptor in the guest.
+    fn flush(&self, ctx: &Context, inode: u64, handle: u64, lock_owner: u64) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// The last reference to `handle` is gone.
+    fn release(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        flush: bool,
+        lock_owner: Option<u64>,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Makes the data (and metadata unless `datasync`) of `inode` durable.
+    fn fsync(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Opens a directory for reading.
+    fn opendir(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        Err(enosys())
+    }
+
+    /// Lists entries starting after the cookie `offset`. With `plus` the
+    /// filesystem looks each entry up and passes its `Entry` to the sink.
+    fn readdir(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        offset: u64,
+        plus: bool,
+        sink: &mut dyn DirSink,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// The last reference to a directory handle is gone.
+    fn releasedir(&self, ctx: &Context, inode: u64, handle: u64) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Makes a directory's entries durable.
+    fn fsyncdir(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Filesystem statistics for the filesystem holding `inode`.
+    fn statfs(&self, ctx: &Context, inode: u64) -> io::Result<libc::statvfs64> {
+        Err(enosys())
+    }
+
+    /// Makes everything the guest wrote durable on the host.
+    fn syncfs(&self, ctx: &Context, inode: u64) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Sets an extended attribute.
+    fn setxattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        name: &CStr,
+        value: &[u8],
+        flags: u32,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Reads an extended attribute into `buf`; with an empty `buf` returns
+    /// only the size. Returns the length of the value.
+    fn getxattr(&self, ctx: &Context, inode: u64, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+        Err(enosys())
+    }
+
+    /// Lists extended attribute names (NUL separated) into `buf`; with an
+    /// empty `buf` returns only the size.
+    fn listxattr(&self, ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+        Err(enosys())
+    }
+
+    /// Removes an extended attribute.
+    fn removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Checks access permissions like access(2).
+    fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Tests for a POSIX lock (F_GETLK).
+    fn getlk(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        owner: u64,
+        lock: LockRange,
+    ) -> io::Result<LockRange> {
+        Err(enosys())
+    }
+
+    /// Sets or clears a POSIX lock (F_SETLK / F_SETLKW with `wait`), or a
+    /// BSD flock when `flock` is set.
+    #[allow(clippy::too_many_arguments)]
+    fn setlk(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        owner: u64,
+        lock: LockRange,
+        wait: bool,
+        flock: bool,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Preallocates or punches space like fallocate(2).
+    fn fallocate(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        mode: u32,
+        offset: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        Err(enosys())
+    }
+
+    /// Repositions like lseek(2) (SEEK_DATA / SEEK_HOLE included).
+    fn lseek(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: u64,
+        offset: u64,
+        whence: Whence,
+    ) -> io::Result<u64> {
+        Err(enosys())
+    }
+
+    /// Copies a range between two open files on the host.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_file_range(
+        &self,
+        ctx: &Context,
+        inode_in: u64,
+        handle_in: u64,
+        offset_in: u64,
+        inode_out: u64,
+        handle_out: u64,
+        offset_out: u64,
+        len: u64,
+        flags: u64,
+    ) -> io::Result<usize> {
+        Err(enosys())
+    }
+
+    /// Creates an unnamed temporary file in directory `parent` (O_TMPFILE).
+    fn tmpfile(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        Err(enosys())
+    }
+}
+
+/// Helper for implementations: the errno of an `io::Error`, EIO if it has none.
+pub fn errno_of(err: &io::Error) -> i32 {
+    err.raw_os_error().unwrap_or(libc::EIO)
+}

@@ -1,0 +1,1 @@
+//! FUSE ABI (placeholder).

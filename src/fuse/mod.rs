@@ -1,0 +1,3 @@
+//! The FUSE protocol: ABI, request decoding, dispatch and reply encoding.
+
+pub mod abi;
