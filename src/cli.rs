@@ -1,1 +1,401 @@
-//! TODO
+//! Command line: virtiofsd-compatible flags, validated into a [`Config`].
+//!
+//! `Cli` is what clap parses; `Config::try_from(cli)` checks everything an
+//! operator can get wrong (both or neither of `--socket-path`/`--fd`, a
+//! missing shared directory, unsupported options) so that `main` reports one
+//! clear error and exits non-zero before anything starts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Most request queues a device may have.
+pub const MAX_REQUEST_QUEUES: usize = 64;
+
+/// Guest page cache policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CacheMode {
+    /// No caching: every access goes to the host.
+    Never,
+    /// Cache metadata for a long time, data not at all.
+    Metadata,
+    /// Cache for a short time; revalidate on open.
+    #[default]
+    Auto,
+    /// Cache for a long time; the host directory is not changed behind the guest.
+    Always,
+}
+
+/// How SYNCFS makes data durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SyncfsMode {
+    /// Flush the inodes the guest changed (falls back to syncfs(2) when unknown).
+    #[default]
+    Targeted,
+    /// Call syncfs(2) on the host filesystem.
+    Host,
+}
+
+/// Sandbox modes accepted for compatibility with virtiofsd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxMode {
+    /// Mount namespace + pivot_root (accepted; containment is enforced by
+    /// `openat2(RESOLVE_BENEATH)` whatever the mode).
+    Namespace,
+    /// chroot (accepted, see `namespace`).
+    Chroot,
+    /// No sandbox.
+    None,
+}
+
+/// Inode identity policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum InodeFileHandles {
+    /// Keep an O_PATH descriptor per inode.
+    #[default]
+    Never,
+    /// Use file handles where the host supports them.
+    Prefer,
+    /// Require file handles.
+    Mandatory,
+}
+
+/// epochfsd: a vhost-user virtio-fs daemon.
+#[derive(Debug, Parser)]
+#[command(name = "epochfsd", version, about)]
+pub struct Cli {
+    /// vhost-user socket path to create and listen on.
+    #[arg(long, value_name = "PATH")]
+    pub socket_path: Option<PathBuf>,
+
+    /// An already listening vhost-user socket, inherited as this file descriptor.
+    #[arg(long, value_name = "N")]
+    pub fd: Option<i32>,
+
+    /// Host directory to share with the guest.
+    #[arg(long, value_name = "DIR")]
+    pub shared_dir: Option<PathBuf>,
+
+    /// Tag to expose in the device config space (QEMU sets it itself).
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// Number of request queues (the high-priority queue is extra).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub num_request_queues: usize,
+
+    /// Most worker threads per request queue (0 = 1 worker).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub thread_pool_size: usize,
+
+    /// Guest cache policy.
+    #[arg(long, value_enum, default_value_t = CacheMode::Auto)]
+    pub cache: CacheMode,
+
+    /// Let the guest cache writes (FUSE writeback cache).
+    #[arg(long)]
+    pub writeback: bool,
+
+    /// Disable the writeback cache (default).
+    #[arg(long, conflicts_with = "writeback")]
+    pub no_writeback: bool,
+
+    /// Serve extended attributes.
+    #[arg(long)]
+    pub xattr: bool,
+
+    /// Do not serve extended attributes (default).
+    #[arg(long, conflicts_with = "xattr")]
+    pub no_xattr: bool,
+
+    /// Serve POSIX ACLs (not supported yet).
+    #[arg(long)]
+    pub posix_acl: bool,
+
+    /// Export the share read-only.
+    #[arg(long)]
+    pub readonly: bool,
+
+    /// Honour O_DIRECT from the guest.
+    #[arg(long)]
+    pub allow_direct_io: bool,
+
+    /// Mark submount roots so the guest mounts them separately.
+    #[arg(long)]
+    pub announce_submounts: bool,
+
+    /// Inode identity policy.
+    #[arg(long, value_enum, default_value_t = InodeFileHandles::Never)]
+    pub inode_file_handles: InodeFileHandles,
+
+    /// Raise the open file limit to N (0 = leave as is).
+    #[arg(long, value_name = "N")]
+    pub rlimit_nofile: Option<u64>,
+
+    /// Sandbox mode (accepted for compatibility).
+    #[arg(long, value_enum)]
+    pub sandbox: Option<SandboxMode>,
+
+    /// Seccomp policy (accepted for compatibility; no filter is installed).
+    #[arg(long, value_name = "ACTION")]
+    pub seccomp: Option<String>,
+
+    /// How SYNCFS makes the guest's writes durable.
+    #[arg(long, value_enum, default_value_t = SyncfsMode::Targeted)]
+    pub syncfs: SyncfsMode,
+
+    /// Write a JSON-lines trace of mutating requests and SYNCFS to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace_epochs: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Log to syslog (accepted; logs go to stderr).
+    #[arg(long)]
+    pub syslog: bool,
+
+    /// Print the vhost-user capabilities as JSON and exit.
+    #[arg(long)]
+    pub print_capabilities: bool,
+
+    /// Stay in the foreground (always the case; accepted for compatibility).
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+
+    /// Keep supplementary groups / capabilities options (accepted, ignored).
+    #[arg(long, value_name = "CAPS")]
+    pub modcaps: Option<String>,
+
+    /// Translate uids (not supported).
+    #[arg(long, value_name = "MAP")]
+    pub uid_map: Option<String>,
+
+    /// Translate gids (not supported).
+    #[arg(long, value_name = "MAP")]
+    pub gid_map: Option<String>,
+
+    /// Enable FUSE_HANDLE_KILLPRIV_V2 (accepted; killpriv is handled by the daemon).
+    #[arg(long)]
+    pub killpriv_v2: bool,
+
+    /// Disable FUSE_HANDLE_KILLPRIV_V2 (accepted).
+    #[arg(long)]
+    pub no_killpriv_v2: bool,
+}
+
+/// Where the vhost-user connection comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketSource {
+    /// Create and listen on this path.
+    Path(PathBuf),
+    /// Use this already listening socket.
+    Fd(i32),
+}
+
+/// A validated daemon configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The vhost-user listening socket.
+    pub socket: SocketSource,
+    /// The shared directory, canonicalized.
+    pub shared_dir: PathBuf,
+    /// Config-space tag.
+    pub tag: Option<String>,
+    /// Number of request queues.
+    pub num_request_queues: usize,
+    /// Workers per request queue.
+    pub workers_per_queue: usize,
+    /// Cache policy.
+    pub cache: CacheMode,
+    /// Writeback cache.
+    pub writeback: bool,
+    /// Extended attributes.
+    pub xattr: bool,
+    /// Read-only export.
+    pub readonly: bool,
+    /// Honour O_DIRECT.
+    pub allow_direct_io: bool,
+    /// Announce submounts.
+    pub announce_submounts: bool,
+    /// Open file limit to set.
+    pub rlimit_nofile: Option<u64>,
+    /// SYNCFS flush mode.
+    pub syncfs: SyncfsMode,
+    /// Epoch trace file.
+    pub trace_epochs: Option<PathBuf>,
+    /// Log filter.
+    pub log_level: log::LevelFilter,
+}
+
+/// What is wrong with a command line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither or both of the socket options.
+    #[error("exactly one of --socket-path and --fd is required")]
+    SocketChoice,
+    /// No shared directory.
+    #[error("--shared-dir is required")]
+    NoSharedDir,
+    /// The shared directory is unusable.
+    #[error("shared directory {path:?} is not usable")]
+    SharedDir {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shared directory is not a directory.
+    #[error("shared directory {0:?} is not a directory")]
+    NotADirectory(PathBuf),
+    /// Queue count out of range.
+    #[error("--num-request-queues must be between 1 and {MAX_REQUEST_QUEUES}, got {0}")]
+    QueueCount(usize),
+    /// A negative or invalid fd.
+    #[error("--fd must be a non-negative file descriptor, got {0}")]
+    BadFd(i32),
+    /// Bad log level.
+    #[error("unknown log level {0:?} (use error, warn, info, debug or trace)")]
+    LogLevel(String),
+    /// An option this build does not support.
+    #[error("{0} is not supported by this version of epochfsd")]
+    Unsupported(&'static str),
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = ConfigError;
+
+    fn try_from(cli: Cli) -> Result<Self, ConfigError> {
+        reject_unsupported(&cli)?;
+        let socket = match (cli.socket_path, cli.fd) {
+            (Some(path), None) => SocketSource::Path(path),
+            (None, Some(fd)) if fd >= 0 => SocketSource::Fd(fd),
+            (None, Some(fd)) => return Err(ConfigError::BadFd(fd)),
+            _ => return Err(ConfigError::SocketChoice),
+        };
+        if !(1..=MAX_REQUEST_QUEUES).contains(&cli.num_request_queues) {
+            return Err(ConfigError::QueueCount(cli.num_request_queues));
+        }
+        let shared_dir = validate_shared_dir(cli.shared_dir)?;
+        let log_level = cli
+            .log_level
+            .parse()
+            .map_err(|_| ConfigError::LogLevel(cli.log_level.clone()))?;
+        Ok(Config {
+            socket,
+            shared_dir,
+            tag: cli.tag,
+            num_request_queues: cli.num_request_queues,
+            workers_per_queue: cli.thread_pool_size.max(1),
+            cache: cli.cache,
+            writeback: cli.writeback,
+            xattr: cli.xattr,
+            readonly: cli.readonly,
+            allow_direct_io: cli.allow_direct_io,
+            announce_submounts: cli.announce_submounts,
+            rlimit_nofile: cli.rlimit_nofile.filter(|&n| n > 0),
+            syncfs: cli.syncfs,
+            trace_epochs: cli.trace_epochs,
+            log_level,
+        })
+    }
+}
+
+fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
+    if cli.posix_acl {
+        return Err(ConfigError::Unsupported("--posix-acl"));
+    }
+    if cli.uid_map.is_some() || cli.gid_map.is_some() {
+        return Err(ConfigError::Unsupported("--uid-map/--gid-map"));
+    }
+    if cli.inode_file_handles == InodeFileHandles::Mandatory {
+        return Err(ConfigError::Unsupported("--inode-file-handles=mandatory"));
+    }
+    Ok(())
+}
+
+fn validate_shared_dir(dir: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    let dir = dir.ok_or(ConfigError::NoSharedDir)?;
+    let canonical = dir
+        .canonicalize()
+        .map_err(|source| ConfigError::SharedDir {
+            path: dir.clone(),
+            source,
+        })?;
+    if !canonical.is_dir() {
+        return Err(ConfigError::NotADirectory(dir));
+    }
+    Ok(canonical)
+}
+
+/// The `--print-capabilities` answer (vhost-user backend program conventions).
+pub fn capabilities_json() -> &'static str {
+    r#"{"type":"fs","features":[]}"#
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("epochfsd").chain(args.iter().copied()))
+            .expect("clap accepts the arguments");
+        Config::try_from(cli)
+    }
+
+    #[test]
+    fn socket_path_and_shared_dir_make_a_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let config = parse(&["--socket-path", "/tmp/s", "--shared-dir", dir_arg]).unwrap();
+        assert_eq!(config.socket, SocketSource::Path("/tmp/s".into()));
+        assert_eq!(config.num_request_queues, 1);
+    }
+
+    #[test]
+    fn both_socket_options_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let err = parse(&["--socket-path", "/s", "--fd", "3", "--shared-dir", dir_arg]);
+        assert!(matches!(err, Err(ConfigError::SocketChoice)));
+    }
+
+    #[test]
+    fn missing_shared_dir_is_rejected() {
+        let err = parse(&["--socket-path", "/s", "--shared-dir", "/nonexistent/dir"]);
+        assert!(matches!(err, Err(ConfigError::SharedDir { .. })));
+    }
+
+    #[test]
+    fn queue_count_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let err = parse(&["--fd", "3", "--shared-dir", dir_arg, "--num-request-queues", "0"]);
+        assert!(matches!(err, Err(ConfigError::QueueCount(0))));
+        let ok = parse(&["--fd", "3", "--shared-dir", dir_arg, "--num-request-queues", "16"]);
+        assert_eq!(ok.unwrap().num_request_queues, 16);
+    }
+
+    #[test]
+    fn libvirt_style_arguments_are_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let config = parse(&[
+            "--fd=3", "--shared-dir", dir_arg, "--cache", "never", "--sandbox", "chroot",
+            "--xattr", "--thread-pool-size=1", "--announce-submounts", "--log-level", "debug",
+        ])
+        .unwrap();
+        assert_eq!(config.cache, CacheMode::Never);
+        assert!(config.xattr && config.announce_submounts);
+    }
+
+    #[test]
+    fn unsupported_options_fail_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let err = parse(&["--fd", "3", "--shared-dir", dir_arg, "--posix-acl"]);
+        assert!(matches!(err, Err(ConfigError::Unsupported(_))));
+    }
+}

@@ -17,9 +17,7 @@ use std::time::Duration;
 
 mod types;
 
-pub use types::{
-    Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence,
-};
+pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};
 
 /// Node id of the root of the shared directory, fixed by the FUSE protocol.
 pub const ROOT_ID: u64 = 1;
@@ -141,13 +139,7 @@ pub trait FileSystem: Send + Sync {
     }
 
     /// Creates a symbolic link `name` in `parent` pointing at `target`.
-    fn symlink(
-        &self,
-        ctx: &Context,
-        target: &CStr,
-        parent: u64,
-        name: &CStr,
-    ) -> io::Result<Entry> {
+    fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
         Err(enosys())
     }
 
@@ -333,7 +325,13 @@ pub trait FileSystem: Send + Sync {
 
     /// Reads an extended attribute into `buf`; with an empty `buf` returns
     /// only the size. Returns the length of the value.
-    fn getxattr(&self, ctx: &Context, inode: u64, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    fn getxattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        name: &CStr,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         Err(enosys())
     }
 

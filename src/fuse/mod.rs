@@ -1,3 +1,15 @@
 //! The FUSE protocol: ABI, request decoding, dispatch and reply encoding.
+//!
+//! The server here is generic over [`io::Reader`] and [`io::Writer`]; it has
+//! no idea whether the bytes come from a virtqueue or a test buffer, and it
+//! reaches the host only through the [`crate::filesystem::FileSystem`] trait.
 
 pub mod abi;
+pub mod io;
+mod args;
+mod ops;
+mod reply;
+mod server;
+
+pub use args::validate_name;
+pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};

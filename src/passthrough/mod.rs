@@ -1,1 +1,584 @@
-//! TODO
+//! The passthrough filesystem: serves a host directory to the guest.
+//!
+//! [`PassthroughFs`] implements [`FileSystem`] over a shared directory. It
+//! owns the inode table (node id -> `O_PATH` descriptor of the host inode)
+//! and the handle table (handle id -> descriptor opened for I/O); the
+//! operations live in one module per family and this module only wires
+//! them into the trait.
+//!
+//! Containment does not depend on a sandbox:
+//!
+//! * every guest-supplied name is checked by [`names::check_name`] (one
+//!   component, no `/`, not `.`/`..`) before any syscall;
+//! * every name-relative call is an `*at()` call on the parent's `O_PATH`
+//!   descriptor that does not follow a symlink in the last component, and
+//!   name-based opens go through `openat2(RESOLVE_BENEATH |
+//!   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)`;
+//! * only regular files and directories are ever opened for I/O; fifos,
+//!   sockets and device nodes answer `ENXIO`, symlinks `ELOOP`
+//!   (CVE-2020-35517);
+//! * node and handle ids are allocated by the daemon and never reused, and
+//!   unknown ones answer `EBADF`.
+//!
+//! Files are created with the guest caller's uid/gid as the calling
+//! thread's filesystem ids (when the daemon runs as root). [`PassthroughFs::new`]
+//! sets the process umask to 0: modes arrive from the guest and the
+//! request's own umask is applied here.
+
+mod attr;
+mod creds;
+mod dir;
+mod entries;
+mod file;
+mod handles;
+mod inode_table;
+mod lookup;
+mod names;
+mod xattr;
+
+#[cfg(test)]
+mod test_util;
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::filesystem::{
+    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, Whence,
+    ZeroCopyReader, ZeroCopyWriter,
+};
+use crate::sys;
+use crate::sys::open::ProcSelfFd;
+
+use handles::HandleTable;
+use inode_table::{InodeKey, InodeTable, Node, ROOT};
+
+/// How much the guest may cache (virtiofsd's `--cache` semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CachePolicy {
+    /// Nothing: zero timeouts, every open is direct I/O.
+    Never,
+    /// Metadata for a day; file data is not cached (direct I/O).
+    Metadata,
+    /// Metadata for one second; the page cache is dropped on each open.
+    #[default]
+    Auto,
+    /// Metadata for a day; data and directory contents kept across opens.
+    Always,
+}
+
+impl CachePolicy {
+    /// Entry and attribute timeout this policy grants.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Self::Never => Duration::ZERO,
+            Self::Auto => Duration::from_secs(1),
+            Self::Metadata | Self::Always => Duration::from_secs(86400),
+        }
+    }
+}
+
+/// Configuration of a [`PassthroughFs`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// The host directory shared with the guest.
+    pub root_dir: PathBuf,
+    /// Guest caching policy.
+    pub cache: CachePolicy,
+    /// Use the guest's writeback cache if the guest offers it.
+    pub writeback: bool,
+    /// Serve extended attributes (otherwise the xattr calls answer ENOSYS).
+    pub xattr: bool,
+    /// Refuse every change with EROFS.
+    pub readonly: bool,
+    /// Flag directories on another host mount as submounts.
+    pub announce_submounts: bool,
+    /// Honour `O_DIRECT` from the guest (otherwise it is dropped).
+    pub allow_direct_io: bool,
+}
+
+/// Why a [`PassthroughFs`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The path contains a NUL byte.
+    #[error("shared directory path {0:?} contains a NUL byte")]
+    InvalidPath(PathBuf),
+    /// The shared directory cannot be opened.
+    #[error("cannot open shared directory {path:?}")]
+    OpenRoot {
+        /// The configured path.
+        path: PathBuf,
+        /// The host error.
+        #[source]
+        source: io::Error,
+    },
+    /// The shared directory cannot be examined.
+    #[error("cannot stat shared directory {path:?}")]
+    StatRoot {
+        /// The configured path.
+        path: PathBuf,
+        /// The host error.
+        #[source]
+        source: io::Error,
+    },
+    /// `/proc/self/fd` is not available.
+    #[error("cannot open /proc/self/fd")]
+    ProcSelfFd(#[source] io::Error),
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidPath(_) => io::Error::from_raw_os_error(libc::EINVAL),
+            Error::OpenRoot { source, .. }
+            | Error::StatRoot { source, .. }
+            | Error::ProcSelfFd(source) => source,
+        }
+    }
+}
+
+/// What the inode table keeps per host inode.
+#[derive(Debug)]
+struct InodeData {
+    /// `O_PATH | O_NOFOLLOW` descriptor of the inode.
+    fd: OwnedFd,
+    /// `S_IFMT` bits of its mode (a host inode never changes type).
+    file_type: u32,
+}
+
+impl InodeData {
+    fn is_dir(&self) -> bool {
+        self.file_type == libc::S_IFDIR
+    }
+
+    fn is_reg(&self) -> bool {
+        self.file_type == libc::S_IFREG
+    }
+}
+
+type Inode = Arc<Node<InodeData>>;
+
+/// An open file or directory.
+#[derive(Debug)]
+struct Handle {
+    /// Node id it was opened from.
+    inode: u64,
+    /// Descriptor opened for I/O.
+    fd: OwnedFd,
+    /// Host open flags actually used.
+    flags: i32,
+    /// For directories: the `getdents64` buffer, whose lock also serialises
+    /// seek + read on the shared directory position.
+    dir: Option<Mutex<Vec<u8>>>,
+}
+
+/// The passthrough [`FileSystem`].
+#[derive(Debug)]
+pub struct PassthroughFs {
+    cfg: Config,
+    inodes: InodeTable<InodeData>,
+    handles: HandleTable<Handle>,
+    proc: ProcSelfFd,
+    /// The root opened `O_RDONLY` (syncfs refuses `O_PATH` descriptors).
+    root_sync: OwnedFd,
+    /// Writeback cache in force (configured and negotiated at INIT).
+    writeback: AtomicBool,
+    /// Create files as the guest caller (the daemon has CAP_SETUID/SETGID).
+    switch_creds: bool,
+}
+
+impl PassthroughFs {
+    /// Opens `config.root_dir` (as `O_PATH`) and makes it node [`ROOT`].
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let path = config.root_dir.clone();
+        let cpath = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::InvalidPath(path.clone()))?;
+        let root = sys::open::open_path(&cpath, libc::O_PATH | libc::O_DIRECTORY).map_err(
+            |source| Error::OpenRoot {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        let proc = ProcSelfFd::open().map_err(Error::ProcSelfFd)?;
+        let root_sync = proc
+            .reopen(root.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|source| Error::OpenRoot {
+                path: path.clone(),
+                source,
+            })?;
+        let st = sys::stat::statx_with_mount(root.as_fd())
+            .map_err(|source| Error::StatRoot { path, source })?;
+        let inodes = InodeTable::new();
+        inodes.insert_root(
+            key_of(&st),
+            InodeData {
+                fd: root,
+                file_type: libc::S_IFDIR,
+            },
+        );
+        sys::creds::set_umask(0);
+        Ok(Self {
+            cfg: config,
+            inodes,
+            handles: HandleTable::new(),
+            proc,
+            root_sync,
+            writeback: AtomicBool::new(false),
+            switch_creds: sys::creds::geteuid() == 0,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The inode `id`; `EBADF` if the guest names one it does not hold.
+    fn inode(&self, id: u64) -> io::Result<Inode> {
+        self.inodes.get(id).ok_or_else(|| ebadf("node", id))
+    }
+
+    /// The open handle `id` of node `inode`; `EBADF` if there is none or it
+    /// belongs to another node.
+    fn handle(&self, inode: u64, id: u64) -> io::Result<Arc<Handle>> {
+        self.handles
+            .get(id)
+            .filter(|h| h.inode == inode)
+            .ok_or_else(|| ebadf("handle", id))
+    }
+
+    /// `EROFS` when the share is read-only.
+    fn check_writable(&self) -> io::Result<()> {
+        if self.cfg.readonly {
+            Err(sys::errno(libc::EROFS))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn writeback(&self) -> bool {
+        self.writeback.load(Ordering::Relaxed)
+    }
+
+    fn do_statfs(&self, inode: u64) -> io::Result<libc::statvfs64> {
+        let node = self.inode(inode)?;
+        sys::stat::fstatvfs(node.value().fd.as_fd())
+    }
+
+    /// syncfs(2) on the filesystem holding `inode` (the root's when the
+    /// inode cannot be opened for I/O). Never ENOSYS: that would disable
+    /// SYNCFS in the guest for good.
+    fn do_syncfs(&self, inode: u64) -> io::Result<()> {
+        let node = self.inode(inode)?;
+        let data = node.value();
+        if inode == ROOT || !(data.is_dir() || data.is_reg()) {
+            return sys::io::syncfs(self.root_sync.as_fd());
+        }
+        let fd = self.proc.reopen(data.fd.as_fd(), libc::O_RDONLY)?;
+        sys::io::syncfs(fd.as_fd())
+    }
+}
+
+/// The identity of the inode a `statx` answer describes.
+fn key_of(st: &sys::stat::StatWithMount) -> InodeKey {
+    InodeKey {
+        dev: st.st.st_dev,
+        ino: st.st.st_ino,
+        mnt_id: st.mnt_id,
+    }
+}
+
+fn ebadf(what: &str, id: u64) -> io::Error {
+    log::debug!("unknown {what} {id} from the guest");
+    sys::errno(libc::EBADF)
+}
+
+impl FileSystem for PassthroughFs {
+    fn init(&self, options: InitOptions) -> io::Result<()> {
+        let writeback = self.cfg.writeback && options.writeback;
+        if self.cfg.writeback && !options.writeback {
+            log::info!("guest did not accept the writeback cache");
+        }
+        self.writeback.store(writeback, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn destroy(&self) {
+        self.handles.clear();
+        self.inodes.clear();
+    }
+
+    fn lookup(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+        self.do_lookup(parent, name)
+    }
+
+    fn forget(&self, inode: u64, count: u64) {
+        self.inodes.forget(inode, count);
+    }
+
+    fn getattr(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: Option<u64>,
+    ) -> io::Result<(libc::stat64, Duration)> {
+        self.do_getattr(inode, handle)
+    }
+
+    fn setattr(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        attr: &SetAttr,
+        handle: Option<u64>,
+    ) -> io::Result<(libc::stat64, Duration)> {
+        self.do_setattr(inode, attr, handle)
+    }
+
+    fn readlink(&self, _ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
+        self.do_readlink(inode)
+    }
+
+    fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
+        self.do_symlink(ctx, target, parent, name)
+    }
+
+    fn mknod(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        rdev: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.do_mknod(ctx, parent, name, mode, rdev, umask)
+    }
+
+    fn mkdir(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.do_mkdir(ctx, parent, name, mode, umask)
+    }
+
+    fn unlink(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        self.do_unlink(parent, name, 0)
+    }
+
+    fn rmdir(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        self.do_unlink(parent, name, libc::AT_REMOVEDIR)
+    }
+
+    fn rename(
+        &self,
+        _ctx: &Context,
+        old_parent: u64,
+        old_name: &CStr,
+        new_parent: u64,
+        new_name: &CStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        self.do_rename(old_parent, old_name, new_parent, new_name, flags)
+    }
+
+    fn link(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        new_parent: u64,
+        new_name: &CStr,
+    ) -> io::Result<Entry> {
+        self.do_link(inode, new_parent, new_name)
+    }
+
+    fn open(&self, _ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        self.do_open(inode, flags)
+    }
+
+    fn create(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        self.do_create(ctx, parent, name, mode, flags, umask)
+    }
+
+    fn read(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        dest: &mut dyn ZeroCopyWriter,
+        size: u32,
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.do_read(inode, handle, dest, size, offset)
+    }
+
+    fn write(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        src: &mut dyn ZeroCopyReader,
+        size: u32,
+        offset: u64,
+        kill_priv: bool,
+    ) -> io::Result<usize> {
+        self.do_write(inode, handle, src, size, offset, kill_priv)
+    }
+
+    fn flush(&self, _ctx: &Context, inode: u64, handle: u64, _lock_owner: u64) -> io::Result<()> {
+        // No POSIX locks are held on the host yet, so there is nothing to
+        // drop at close(2); just check the handle.
+        self.handle(inode, handle).map(drop)
+    }
+
+    fn release(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        _flush: bool,
+        _lock_owner: Option<u64>,
+    ) -> io::Result<()> {
+        self.do_release(inode, handle, false)
+    }
+
+    fn fsync(&self, _ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+        self.do_fsync(inode, handle, datasync)
+    }
+
+    fn opendir(&self, _ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        self.do_opendir(inode, flags)
+    }
+
+    fn readdir(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        offset: u64,
+        plus: bool,
+        sink: &mut dyn DirSink,
+    ) -> io::Result<()> {
+        self.do_readdir(inode, handle, offset, plus, sink)
+    }
+
+    fn releasedir(&self, _ctx: &Context, inode: u64, handle: u64) -> io::Result<()> {
+        self.do_release(inode, handle, true)
+    }
+
+    fn fsyncdir(&self, _ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+        self.do_fsync(inode, handle, datasync)
+    }
+
+    fn statfs(&self, _ctx: &Context, inode: u64) -> io::Result<libc::statvfs64> {
+        self.do_statfs(inode)
+    }
+
+    fn syncfs(&self, _ctx: &Context, inode: u64) -> io::Result<()> {
+        self.do_syncfs(inode)
+    }
+
+    fn setxattr(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        name: &CStr,
+        value: &[u8],
+        flags: u32,
+    ) -> io::Result<()> {
+        self.do_setxattr(inode, name, value, flags)
+    }
+
+    fn getxattr(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        name: &CStr,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        self.do_getxattr(inode, name, buf)
+    }
+
+    fn listxattr(&self, _ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.do_listxattr(inode, buf)
+    }
+
+    fn removexattr(&self, _ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+        self.do_removexattr(inode, name)
+    }
+
+    fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+        self.do_access(ctx, inode, mask)
+    }
+
+    fn fallocate(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        mode: u32,
+        offset: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        self.do_fallocate(inode, handle, mode, offset, length)
+    }
+
+    fn lseek(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: u64,
+        offset: u64,
+        whence: Whence,
+    ) -> io::Result<u64> {
+        self.do_lseek(inode, handle, offset, whence)
+    }
+
+    fn copy_file_range(
+        &self,
+        _ctx: &Context,
+        inode_in: u64,
+        handle_in: u64,
+        offset_in: u64,
+        inode_out: u64,
+        handle_out: u64,
+        offset_out: u64,
+        len: u64,
+        flags: u64,
+    ) -> io::Result<usize> {
+        self.do_copy_file_range(
+            (inode_in, handle_in, offset_in),
+            (inode_out, handle_out, offset_out),
+            len,
+            flags,
+        )
+    }
+
+    fn tmpfile(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        self.do_tmpfile(ctx, parent, mode, flags, umask)
+    }
+}

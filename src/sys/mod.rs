@@ -1,1 +1,60 @@
-//! TODO
+//! Small safe wrappers over the Linux syscalls the daemon makes.
+//!
+//! This module owns every raw file-descriptor number and every `unsafe`
+//! call into libc: each wrapper takes borrowed descriptors and `&CStr`
+//! names, returns `io::Result` carrying the host errno, and turns a new raw
+//! descriptor into an [`OwnedFd`](std::os::fd::OwnedFd) at once so nothing
+//! can leak. Nothing here knows about FUSE, the guest or the inode table.
+//!
+//! Split by concern: [`open`] (openat, openat2, re-opening through
+//! `/proc/self/fd`), [`stat`] (fstatat, statx, fstatvfs), [`namei`] (entries
+//! in a directory), [`attr`] (mode, owner, times, size), [`io`] (sync,
+//! allocation, seeking), [`dirent`] (getdents64), [`xattr`] and [`creds`]
+//! (per-thread filesystem uid/gid).
+
+pub mod attr;
+pub mod creds;
+pub mod dirent;
+pub mod io;
+pub mod namei;
+pub mod open;
+pub mod stat;
+pub mod xattr;
+
+use std::io as stdio;
+
+/// Turns a `-1`-on-error return value into `io::Result`.
+pub(crate) fn cvt(ret: libc::c_int) -> stdio::Result<libc::c_int> {
+    if ret == -1 {
+        Err(stdio::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Like [`cvt`] for calls returning `ssize_t`/`long` (reads, lengths).
+pub(crate) fn cvt_size(ret: isize) -> stdio::Result<usize> {
+    if ret < 0 {
+        Err(stdio::Error::last_os_error())
+    } else {
+        // `ret` is non-negative here, so the conversion is lossless.
+        Ok(ret.unsigned_abs())
+    }
+}
+
+/// Like [`cvt`] for `off64_t` results (lseek).
+pub(crate) fn cvt_off(ret: i64) -> stdio::Result<u64> {
+    if ret < 0 {
+        Err(stdio::Error::last_os_error())
+    } else {
+        Ok(ret.unsigned_abs())
+    }
+}
+
+/// An `io::Error` carrying `errno`.
+pub fn errno(errno: i32) -> stdio::Error {
+    stdio::Error::from_raw_os_error(errno)
+}
+
+/// The empty path, for `AT_EMPTY_PATH` calls that act on the descriptor itself.
+pub(crate) const EMPTY: &std::ffi::CStr = c"";

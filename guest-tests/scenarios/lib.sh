@@ -1,0 +1,35 @@
+# Helpers shared by the guest scenarios (busybox sh); sourced, not run.
+# Output protocol: `PASS: name`, `FAIL: name: reason`, free-form `INFO: ...`,
+# and `SCENARIO-DONE ...` as the very last line of a scenario.
+
+npass=0
+nfail=0
+
+pass() { echo "PASS: $1"; npass=$((npass + 1)); }
+fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
+info() { echo "INFO: $*"; }
+
+# check NAME CMD...: PASS when CMD exits 0.
+check() {
+    _name=$1; shift
+    if _out=$("$@" 2>&1); then
+        pass "$_name"
+    else
+        fail "$_name" "'$*' failed: $(echo "$_out" | tr '\n' ' ' | cut -c1-200)"
+    fi
+}
+
+# expect NAME GOT WANT: PASS when the strings are equal.
+expect() {
+    if [ "$2" = "$3" ]; then
+        pass "$1"
+    else
+        fail "$1" "got '$(echo "$2" | tr '\n' '|' | cut -c1-200)', want '$(echo "$3" | tr '\n' '|' | cut -c1-200)'"
+    fi
+}
+
+now() { cut -d' ' -f1 /proc/uptime; }
+# elapsed START: seconds (one decimal) since START (a value of now()).
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+done_marker() { echo "SCENARIO-DONE passed=$npass failed=$nfail"; }

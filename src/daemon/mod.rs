@@ -1,0 +1,143 @@
+//! Running the daemon: build the filesystem, the FUSE server and the device
+//! from a [`Config`], serve one vhost-user connection, and stop cleanly when
+//! the frontend disconnects or SIGTERM/SIGINT arrives.
+
+mod signals;
+
+use std::os::fd::FromRawFd;
+use std::sync::{Arc, Mutex};
+
+use log::{info, warn};
+use vhost::vhost_user::Listener;
+use vhost_user_backend::VhostUserDaemon;
+use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+
+use crate::cli::{CacheMode, Config, SocketSource};
+use crate::device::{DeviceOptions, FsBackend};
+use crate::fuse::{Server, ServerOptions};
+use crate::passthrough::{self, CachePolicy, PassthroughFs};
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The shared directory could not be served.
+    #[error("cannot serve the shared directory")]
+    Filesystem(#[source] passthrough::Error),
+    /// The vhost-user socket could not be created.
+    #[error("cannot listen on the vhost-user socket")]
+    Listen(#[source] vhost::vhost_user::Error),
+    /// The vhost-user machinery failed.
+    #[error("vhost-user daemon failed: {0}")]
+    VhostUser(String),
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling")]
+    Signals(#[source] std::io::Error),
+    /// The open file limit could not be raised.
+    #[error("cannot set the open file limit to {limit}")]
+    Rlimit {
+        /// The limit asked for.
+        limit: u64,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Serves one frontend connection; returns when it ends.
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
+    if let Some(limit) = config.rlimit_nofile {
+        signals::set_nofile_limit(limit).map_err(|source| DaemonError::Rlimit { limit, source })?;
+    }
+    let fs = PassthroughFs::new(filesystem_config(&config)).map_err(DaemonError::Filesystem)?;
+    let server = Arc::new(Server::new(fs, server_options(&config)));
+    let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
+    let backend = Arc::new(FsBackend::new(server, device_options(&config), mem.clone()));
+    let mut daemon = VhostUserDaemon::new("epochfsd".to_string(), backend, mem)
+        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+    let mut listener = listen(&config.socket)?;
+    info!(
+        "serving {:?} with {} request queue(s), waiting for the frontend",
+        config.shared_dir, config.num_request_queues
+    );
+    let shutdown = Arc::new(Mutex::new(None));
+    stop.on_signal({
+        let shutdown = Arc::clone(&shutdown);
+        move |signal| {
+            info!("signal {signal} received, shutting down");
+            match shutdown.lock().ok().and_then(|h| h.clone()) {
+                Some(handle) => vhost_user_backend::ShutdownHandle::shutdown(&handle),
+                None => std::process::exit(0),
+            }
+        }
+    });
+    daemon
+        .start(&mut listener)
+        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+    info!("frontend connected");
+    if let Ok(mut slot) = shutdown.lock() {
+        *slot = daemon.shutdown_handle();
+    }
+    let result = daemon.wait();
+    for handler in daemon.get_epoll_handlers() {
+        handler.send_exit_event();
+    }
+    match result {
+        Ok(()) => {
+            info!("frontend disconnected");
+            Ok(())
+        }
+        Err(err) => {
+            let text = err.to_string();
+            if text.contains("Disconnected") || text.contains("PartialMessage") {
+                info!("frontend disconnected");
+                Ok(())
+            } else {
+                warn!("connection ended with an error: {text}");
+                Err(DaemonError::VhostUser(text))
+            }
+        }
+    }
+}
+
+fn listen(socket: &SocketSource) -> Result<Listener, DaemonError> {
+    match socket {
+        SocketSource::Path(path) => Listener::new(path, true).map_err(DaemonError::Listen),
+        // SAFETY: the operator passed this descriptor to us as an already
+        // listening socket (`--fd`); nothing else in the process owns it.
+        SocketSource::Fd(fd) => Ok(unsafe { Listener::from_raw_fd(*fd) }),
+    }
+}
+
+fn filesystem_config(config: &Config) -> passthrough::Config {
+    passthrough::Config {
+        root_dir: config.shared_dir.clone(),
+        cache: match config.cache {
+            CacheMode::Never => CachePolicy::Never,
+            CacheMode::Metadata => CachePolicy::Metadata,
+            CacheMode::Auto => CachePolicy::Auto,
+            CacheMode::Always => CachePolicy::Always,
+        },
+        writeback: config.writeback,
+        xattr: config.xattr,
+        readonly: config.readonly,
+        announce_submounts: config.announce_submounts,
+        allow_direct_io: config.allow_direct_io,
+    }
+}
+
+fn server_options(config: &Config) -> ServerOptions {
+    ServerOptions {
+        writeback: config.writeback,
+        announce_submounts: config.announce_submounts,
+        ..ServerOptions::default()
+    }
+}
+
+fn device_options(config: &Config) -> DeviceOptions {
+    DeviceOptions {
+        num_request_queues: config.num_request_queues,
+        tag: config.tag.clone(),
+        workers_per_queue: config.workers_per_queue,
+    }
+}

@@ -1,0 +1,64 @@
+//! SIGTERM/SIGINT handling without async-signal-safety hazards: the signals
+//! are blocked in every thread and one dedicated thread receives them with
+//! `sigwait`, then runs ordinary Rust code.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::thread;
+
+/// The stop signals, blocked for the whole process.
+pub(crate) struct StopSignals {
+    set: libc::sigset_t,
+}
+
+impl StopSignals {
+    /// Blocks SIGTERM and SIGINT in the calling thread; threads spawned
+    /// afterwards inherit the mask. Call before starting any thread.
+    pub(crate) fn install() -> io::Result<Self> {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initializes the set it is given.
+        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+        // SAFETY: the set was initialized just above.
+        let mut set = unsafe { set.assume_init() };
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            // SAFETY: `set` is a valid, initialized signal set.
+            unsafe { libc::sigaddset(&mut set, signal) };
+        }
+        // SAFETY: `set` is valid; the old mask is not needed.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(StopSignals { set })
+    }
+
+    /// Runs `handler` on a background thread for the first stop signal.
+    pub(crate) fn on_signal(self, handler: impl FnOnce(i32) + Send + 'static) {
+        let set = self.set;
+        let spawned = thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let mut signal = 0;
+                // SAFETY: `set` is a valid signal set and `signal` a valid out pointer.
+                if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+                    handler(signal);
+                }
+            });
+        if let Err(err) = spawned {
+            log::error!("cannot start the signal thread: {err}");
+        }
+    }
+}
+
+/// Sets RLIMIT_NOFILE (soft and hard) to `limit`.
+pub(crate) fn set_nofile_limit(limit: u64) -> io::Result<()> {
+    let rlim = libc::rlimit64 {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: `rlim` is a valid rlimit64 value.
+    if unsafe { libc::setrlimit64(libc::RLIMIT_NOFILE, &rlim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The `VhostUserBackend` implementation for virtio-fs.
+//!
+//! It owns features, queue layout, config space and event handling, and
+//! nothing else: requests go to the per-queue pools, FORGETs on the
+//! high-priority queue are served inline.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use log::debug;
+use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
+use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+use virtio_queue::QueueT;
+use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
+use vmm_sys_util::epoll::EventSet;
+
+use super::config_space;
+use super::pool::QueuePool;
+use super::request::{self, GuestMem, Job, WorkerBuffers};
+use super::DeviceError;
+use crate::filesystem::FileSystem;
+use crate::fuse::Server;
+
+/// Index of the high-priority queue (FORGET only).
+const HIPRIO_QUEUE: usize = 0;
+
+/// Largest queue size the device accepts.
+pub const MAX_QUEUE_SIZE: usize = 1024;
+
+/// How the device is laid out.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// Number of request queues (the high-priority queue comes on top).
+    pub num_request_queues: usize,
+    /// Tag exposed in config space; `None` keeps CONFIG unadvertised.
+    pub tag: Option<String>,
+    /// Most worker threads one request queue may use at once.
+    pub workers_per_queue: usize,
+}
+
+/// A virtio-fs device serving one FUSE server.
+pub struct FsBackend<F> {
+    server: Arc<Server<F>>,
+    options: DeviceOptions,
+    mem: GuestMemoryAtomic<GuestMem>,
+    event_idx: AtomicBool,
+    pools: Vec<QueuePool<F>>,
+    hiprio_buffers: Mutex<WorkerBuffers>,
+}
+
+impl<F: FileSystem + 'static> FsBackend<F> {
+    /// A device over `server`, reading guest memory through `mem` (the same
+    /// atomic the vhost-user handler updates on SET_MEM_TABLE).
+    pub fn new(
+        server: Arc<Server<F>>,
+        options: DeviceOptions,
+        mem: GuestMemoryAtomic<GuestMem>,
+    ) -> Self {
+        let pools = (0..options.num_request_queues)
+            .map(|i| {
+                QueuePool::new(
+                    Arc::clone(&server),
+                    i + 1,
+                    MAX_QUEUE_SIZE,
+                    options.workers_per_queue,
+                )
+            })
+            .collect();
+        FsBackend {
+            server,
+            options,
+            mem,
+            event_idx: AtomicBool::new(false),
+            pools,
+            hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
+        }
+    }
+
+    /// Pops every available chain of `vring` and hands each to `dispatch`,
+    /// re-checking after re-enabling notifications so no kick is lost.
+    fn drain_queue(&self, vring: &VringRwLock, mut dispatch: impl FnMut(Job)) -> Result<(), DeviceError> {
+        let event_idx = self.event_idx.load(Ordering::Relaxed);
+        loop {
+            if event_idx {
+                vring.disable_notification().map_err(DeviceError::Queue)?;
+            }
+            let mem = self.mem.memory();
+            loop {
+                let chain = vring.get_mut().get_queue_mut().pop_descriptor_chain(mem.clone());
+                let Some(chain) = chain else { break };
+                dispatch(Job {
+                    mem: mem.clone(),
+                    chain,
+                    vring: vring.clone(),
+                });
+            }
+            if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
+        let mut buffers = self.hiprio_buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut result = Ok(());
+        self.drain_queue(vring, |job| {
+            if let Err(err) = request::run(&self.server, job, &mut buffers) {
+                result = Err(err);
+            }
+        })?;
+        result
+    }
+}
+
+impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
+    type Bitmap = ();
+    type Vring = VringRwLock;
+
+    fn num_queues(&self) -> usize {
+        self.options.num_request_queues + 1
+    }
+
+    fn max_queue_size(&self) -> usize {
+        MAX_QUEUE_SIZE
+    }
+
+    fn features(&self) -> u64 {
+        (1 << VIRTIO_F_VERSION_1)
+            | (1 << VIRTIO_RING_F_INDIRECT_DESC)
+            | (1 << VIRTIO_RING_F_EVENT_IDX)
+            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+    }
+
+    fn protocol_features(&self) -> VhostUserProtocolFeatures {
+        let mut features = VhostUserProtocolFeatures::MQ
+            | VhostUserProtocolFeatures::REPLY_ACK
+            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS;
+        if self.options.tag.is_some() {
+            features |= VhostUserProtocolFeatures::CONFIG;
+        }
+        features
+    }
+
+    fn set_event_idx(&self, enabled: bool) {
+        self.event_idx.store(enabled, Ordering::Relaxed);
+    }
+
+    fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
+        let Some(tag) = &self.options.tag else {
+            return Vec::new();
+        };
+        let config = config_space::encode(tag, self.options.num_request_queues as u32);
+        config_space::slice(&config, offset, size)
+    }
+
+    fn update_memory(&self, _mem: GuestMemoryAtomic<GuestMem>) -> io::Result<()> {
+        // `self.mem` is a clone of the handler's atomic, so it already sees
+        // the new table.
+        Ok(())
+    }
+
+    fn queues_per_thread(&self) -> Vec<u64> {
+        // One epoll thread per queue, so a busy queue never delays another.
+        (0..self.num_queues()).map(|q| 1u64 << q).collect()
+    }
+
+    fn handle_event(
+        &self,
+        device_event: u16,
+        evset: EventSet,
+        vrings: &[VringRwLock],
+        _thread_id: usize,
+    ) -> io::Result<()> {
+        if evset != EventSet::IN {
+            return Err(DeviceError::UnexpectedEvent(evset.bits()).into());
+        }
+        let queue = device_event as usize;
+        let vring = vrings
+            .get(queue)
+            .ok_or(DeviceError::UnknownQueue(device_event))?;
+        if queue == HIPRIO_QUEUE {
+            return Ok(self.serve_hiprio(vring)?);
+        }
+        let pool = self
+            .pools
+            .get(queue - 1)
+            .ok_or(DeviceError::UnknownQueue(device_event))?;
+        self.drain_queue(vring, |job| pool.submit(job))?;
+        debug!("queue {queue} drained");
+        Ok(())
+    }
+}

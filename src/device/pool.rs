@@ -1,0 +1,136 @@
+//! A worker pool per request queue.
+//!
+//! The queue's epoll thread submits jobs; workers are spawned on demand (up to
+//! `max_workers`) when a job arrives and nobody is idle, and park on a condvar
+//! when there is nothing to do. A request that blocks in the host (a slow
+//! backing store, SETLKW, SYNCFS waiting for its epoch) occupies one worker;
+//! the next job finds another worker or gets a new one. An idle daemon has no
+//! workers at all until the first request arrives.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+
+use log::{error, warn};
+
+use super::request::{self, Job, WorkerBuffers};
+use crate::filesystem::FileSystem;
+use crate::fuse::Server;
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    /// Workers parked on the condvar and not yet claimed by a submitter.
+    idle: usize,
+    /// Wake-ups handed out by submitters and not yet consumed by a worker.
+    wakeups: usize,
+    /// Workers started so far.
+    workers: usize,
+}
+
+struct Shared<F> {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+    server: Arc<Server<F>>,
+    queue_index: usize,
+    queue_size: usize,
+    max_workers: usize,
+}
+
+/// The pool serving one request queue.
+pub(crate) struct QueuePool<F> {
+    shared: Arc<Shared<F>>,
+}
+
+impl<F: FileSystem + 'static> QueuePool<F> {
+    pub(crate) fn new(
+        server: Arc<Server<F>>,
+        queue_index: usize,
+        queue_size: usize,
+        max_workers: usize,
+    ) -> Self {
+        QueuePool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(PoolState {
+                    jobs: VecDeque::with_capacity(queue_size),
+                    idle: 0,
+                    wakeups: 0,
+                    workers: 0,
+                }),
+                ready: Condvar::new(),
+                server,
+                queue_index,
+                queue_size,
+                max_workers: max_workers.max(1),
+            }),
+        }
+    }
+
+    /// Queues `job` and makes sure a worker will run it.
+    pub(crate) fn submit(&self, job: Job) {
+        let mut state = self.shared.lock();
+        state.jobs.push_back(job);
+        if state.idle > 0 {
+            state.idle -= 1;
+            state.wakeups += 1;
+            drop(state);
+            self.shared.ready.notify_one();
+        } else if state.workers < self.shared.max_workers {
+            state.workers += 1;
+            let worker_id = state.workers;
+            drop(state);
+            self.spawn_worker(worker_id);
+        }
+        // Otherwise every worker is busy; the first to finish takes the job.
+    }
+
+    fn spawn_worker(&self, worker_id: usize) {
+        let shared = Arc::clone(&self.shared);
+        let name = format!("fs-q{}-w{}", shared.queue_index, worker_id);
+        let spawned = thread::Builder::new()
+            .name(name)
+            .spawn(move || shared.work());
+        if let Err(err) = spawned {
+            error!("cannot start a worker thread: {err}");
+            let mut state = self.shared.lock();
+            state.workers -= 1;
+            if state.workers == 0 {
+                // Nobody would ever run the queued jobs; the spawn failure is
+                // retried on the next submit.
+                warn!("queue {} has no worker", self.shared.queue_index);
+            }
+        }
+    }
+}
+
+impl<F: FileSystem + 'static> Shared<F> {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn work(&self) {
+        let mut buffers = WorkerBuffers::new(self.queue_size);
+        while let Some(job) = self.next_job() {
+            if let Err(err) = request::run(&self.server, job, &mut buffers) {
+                error!("queue {}: {err}", self.queue_index);
+            }
+        }
+    }
+
+    /// Blocks until a job is available.
+    fn next_job(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            state.idle += 1;
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+            if state.wakeups > 0 {
+                state.wakeups -= 1;
+            } else {
+                // A spurious wake-up: nobody claimed this worker.
+                state.idle -= 1;
+            }
+        }
+    }
+}

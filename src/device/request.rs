@@ -1,0 +1,88 @@
+//! Running one request: resolve its chain, let the FUSE server answer it,
+//! and return the chain to the guest through the used ring.
+
+use log::warn;
+use vhost_user_backend::{VringRwLock, VringT};
+use virtio_queue::DescriptorChain;
+use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
+
+use super::DeviceError;
+use crate::filesystem::FileSystem;
+use crate::fuse::{Outcome, Scratch, Server};
+use crate::transport::ChainBuffers;
+
+/// Guest memory as the daemon maps it (no dirty-page bitmap).
+pub(crate) type GuestMem = GuestMemoryMmap<()>;
+
+/// A descriptor chain holding its own reference to the memory snapshot it
+/// was popped from, so the mapping outlives the request even if the guest's
+/// memory table changes meanwhile.
+pub(crate) type Chain = DescriptorChain<GuestMemoryLoadGuard<GuestMem>>;
+
+/// One request taken off a queue.
+pub(crate) struct Job {
+    /// The memory snapshot the chain's addresses refer to.
+    pub mem: GuestMemoryLoadGuard<GuestMem>,
+    pub chain: Chain,
+    pub vring: VringRwLock,
+}
+
+/// Per-thread memory reused for every request the thread serves.
+pub(crate) struct WorkerBuffers {
+    chain: ChainBuffers,
+    scratch: Scratch,
+}
+
+impl WorkerBuffers {
+    pub(crate) fn new(queue_size: usize) -> Self {
+        WorkerBuffers {
+            chain: ChainBuffers::with_capacity(queue_size),
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+/// Serves `job` and puts its chain on the used ring, signalling the guest if
+/// it wants to be told.
+pub(crate) fn run<F: FileSystem>(
+    server: &Server<F>,
+    job: Job,
+    buffers: &mut WorkerBuffers,
+) -> Result<(), DeviceError> {
+    let head = job.chain.head_index();
+    let used_len = serve_chain(server, &job.mem, job.chain, buffers);
+    complete(&job.vring, head, used_len)
+}
+
+/// Returns the number of bytes written into the chain (0 when dropped).
+fn serve_chain<F: FileSystem>(
+    server: &Server<F>,
+    mem: &GuestMem,
+    chain: Chain,
+    buffers: &mut WorkerBuffers,
+) -> u32 {
+    let (mut reader, mut writer) = match buffers.chain.parse(mem, chain) {
+        Ok(rw) => rw,
+        Err(err) => {
+            warn!("dropping malformed descriptor chain: {err}");
+            return 0;
+        }
+    };
+    match server.handle(&mut reader, &mut writer, &mut buffers.scratch) {
+        Ok(Outcome::Replied(len)) => len as u32,
+        Ok(Outcome::NoReply) => 0,
+        Err(err) => {
+            warn!("dropping request: {err}");
+            0
+        }
+    }
+}
+
+/// Adds `head` to the used ring and notifies the guest if needed.
+pub(crate) fn complete(vring: &VringRwLock, head: u16, len: u32) -> Result<(), DeviceError> {
+    vring.add_used(head, len).map_err(DeviceError::Queue)?;
+    if vring.needs_notification().map_err(DeviceError::Queue)? {
+        vring.signal_used_queue().map_err(DeviceError::Signal)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Attribute requests: GETATTR and SETATTR.
+
+use std::io;
+use std::time::Duration;
+
+use zerocopy::IntoBytes;
+
+use crate::filesystem::{FileSystem, SetAttr, SetAttrValid};
+use crate::fuse::abi::{fattr, getattr_flags, AttrOut, GetattrIn, SetattrIn};
+use crate::fuse::args::Args;
+use crate::fuse::io::Writer;
+use crate::fuse::reply::{attr_from_stat, reply_ok, split_duration};
+use crate::fuse::server::{Request, Server};
+
+impl<F: FileSystem> Server<F> {
+    pub(crate) fn do_getattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let getattr: GetattrIn = args.obj()?;
+        let handle = (getattr.getattr_flags & getattr_flags::GETATTR_FH != 0).then_some(getattr.fh);
+        let (st, timeout) = self.fs.getattr(&req.ctx, req.nodeid, handle)?;
+        reply_attr(w, req.unique, &st, timeout)
+    }
+
+    pub(crate) fn do_setattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let setattr: SetattrIn = args.obj()?;
+        let handle = (setattr.valid & fattr::FATTR_FH != 0).then_some(setattr.fh);
+        let attr = decode_setattr(&setattr);
+        let (st, timeout) = self.fs.setattr(&req.ctx, req.nodeid, &attr, handle)?;
+        reply_attr(w, req.unique, &st, timeout)
+    }
+}
+
+fn reply_attr<W: Writer>(
+    w: &mut W,
+    unique: u64,
+    st: &libc::stat64,
+    timeout: Duration,
+) -> io::Result<usize> {
+    let (attr_valid, attr_valid_nsec) = split_duration(timeout);
+    let out = AttrOut {
+        attr_valid,
+        attr_valid_nsec,
+        attr: attr_from_stat(st, 0),
+        ..Default::default()
+    };
+    reply_ok(w, unique, &[out.as_bytes()])
+}
+
+fn decode_setattr(s: &SetattrIn) -> SetAttr {
+    let has = |bit: u32| s.valid & bit != 0;
+    SetAttr {
+        valid: SetAttrValid {
+            mode: has(fattr::FATTR_MODE),
+            uid: has(fattr::FATTR_UID),
+            gid: has(fattr::FATTR_GID),
+            size: has(fattr::FATTR_SIZE),
+            atime: has(fattr::FATTR_ATIME),
+            mtime: has(fattr::FATTR_MTIME),
+            atime_now: has(fattr::FATTR_ATIME_NOW),
+            mtime_now: has(fattr::FATTR_MTIME_NOW),
+            ctime: has(fattr::FATTR_CTIME),
+            kill_suidgid: has(fattr::FATTR_KILL_SUIDGID),
+        },
+        mode: s.mode,
+        uid: s.uid,
+        gid: s.gid,
+        size: s.size,
+        atime: (s.atime as i64, s.atimensec),
+        mtime: (s.mtime as i64, s.mtimensec),
+    }
+}

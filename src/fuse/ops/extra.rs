@@ -1,0 +1,209 @@
+//! Less common requests: ACCESS, extended attributes, POSIX locks,
+//! FALLOCATE, LSEEK and COPY_FILE_RANGE.
+
+use std::io;
+
+use zerocopy::IntoBytes;
+
+use crate::filesystem::{FileSystem, LockRange, Whence};
+use crate::fuse::abi::{
+    lk_flags, AccessIn, CopyFileRangeIn, FallocateIn, FileLock, GetxattrIn, GetxattrOut, LkIn,
+    LkOut, LseekIn, LseekOut, WriteOut,
+};
+use crate::fuse::args::Args;
+use crate::fuse::io::Writer;
+use crate::fuse::reply::reply_ok;
+use crate::fuse::server::{Request, Server};
+
+/// Largest xattr value or name list the daemon hands back (XATTR_SIZE_MAX).
+const XATTR_SIZE_MAX: u32 = 64 * 1024;
+
+fn lock_range(lk: &FileLock) -> LockRange {
+    LockRange {
+        start: lk.start,
+        end: lk.end,
+        type_: lk.type_,
+        pid: lk.pid,
+    }
+}
+
+impl<F: FileSystem> Server<F> {
+    pub(crate) fn do_access<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let access: AccessIn = args.obj()?;
+        self.fs.access(&req.ctx, req.nodeid, access.mask)?;
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_setxattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        // Without FUSE_SETXATTR_EXT the guest sends only `size` and `flags`.
+        let [size, flags]: [u32; 2] = args.obj()?;
+        let name = args.cstr()?;
+        let value = args.rest();
+        if value.len() != size as usize {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.fs.setxattr(&req.ctx, req.nodeid, name, value, flags)?;
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_getxattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let getxattr: GetxattrIn = args.obj()?;
+        let name = args.cstr()?;
+        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
+        let len = self.fs.getxattr(&req.ctx, req.nodeid, name, &mut buf)?;
+        reply_xattr(w, req.unique, getxattr.size, &buf, len)
+    }
+
+    pub(crate) fn do_listxattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let getxattr: GetxattrIn = args.obj()?;
+        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
+        let len = self.fs.listxattr(&req.ctx, req.nodeid, &mut buf)?;
+        reply_xattr(w, req.unique, getxattr.size, &buf, len)
+    }
+
+    pub(crate) fn do_removexattr<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let name = args.cstr()?;
+        self.fs.removexattr(&req.ctx, req.nodeid, name)?;
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_getlk<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let lk: LkIn = args.obj()?;
+        let found = self
+            .fs
+            .getlk(&req.ctx, req.nodeid, lk.fh, lk.owner, lock_range(&lk.lk))?;
+        let out = LkOut {
+            lk: FileLock {
+                start: found.start,
+                end: found.end,
+                type_: found.type_,
+                pid: found.pid,
+            },
+        };
+        reply_ok(w, req.unique, &[out.as_bytes()])
+    }
+
+    pub(crate) fn do_setlk<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+        wait: bool,
+    ) -> io::Result<usize> {
+        let lk: LkIn = args.obj()?;
+        let flock = lk.lk_flags & lk_flags::LK_FLOCK != 0;
+        self.fs.setlk(
+            &req.ctx,
+            req.nodeid,
+            lk.fh,
+            lk.owner,
+            lock_range(&lk.lk),
+            wait,
+            flock,
+        )?;
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_fallocate<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let fa: FallocateIn = args.obj()?;
+        self.fs
+            .fallocate(&req.ctx, req.nodeid, fa.fh, fa.mode, fa.offset, fa.length)?;
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_lseek<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let seek: LseekIn = args.obj()?;
+        let whence = match seek.whence as i32 {
+            libc::SEEK_SET => Whence::Set,
+            libc::SEEK_CUR => Whence::Cur,
+            libc::SEEK_END => Whence::End,
+            libc::SEEK_DATA => Whence::Data,
+            libc::SEEK_HOLE => Whence::Hole,
+            _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        let offset = self
+            .fs
+            .lseek(&req.ctx, req.nodeid, seek.fh, seek.offset, whence)?;
+        reply_ok(w, req.unique, &[LseekOut { offset }.as_bytes()])
+    }
+
+    pub(crate) fn do_copy_file_range<W: Writer>(
+        &self,
+        req: &Request,
+        mut args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let c: CopyFileRangeIn = args.obj()?;
+        let copied = self.fs.copy_file_range(
+            &req.ctx, req.nodeid, c.fh_in, c.off_in, c.nodeid_out, c.fh_out, c.off_out, c.len,
+            c.flags,
+        )?;
+        let out = WriteOut {
+            size: copied as u32,
+            ..Default::default()
+        };
+        reply_ok(w, req.unique, &[out.as_bytes()])
+    }
+}
+
+/// Replies to GETXATTR/LISTXATTR: only the size when the guest asked with
+/// size 0, otherwise the value, or ERANGE when it does not fit.
+fn reply_xattr<W: Writer>(
+    w: &mut W,
+    unique: u64,
+    asked: u32,
+    buf: &[u8],
+    len: usize,
+) -> io::Result<usize> {
+    if asked == 0 {
+        let out = GetxattrOut {
+            size: len as u32,
+            ..Default::default()
+        };
+        return reply_ok(w, unique, &[out.as_bytes()]);
+    }
+    let value = buf
+        .get(..len)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ERANGE))?;
+    reply_ok(w, unique, &[value])
+}

@@ -1,0 +1,9 @@
+//! Request handlers, one file per operation family. Each handler decodes its
+//! arguments, calls the filesystem, and encodes the reply.
+
+mod attr;
+mod dir;
+mod entry;
+mod extra;
+mod file;
+mod session;

@@ -1,0 +1,145 @@
+//! Session-wide requests: INIT, DESTROY, FORGET, STATFS, SYNCFS.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use log::info;
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::filesystem::{FileSystem, InitOptions};
+use crate::fuse::abi::{
+    init_flags as flags, BatchForgetIn, ForgetIn, ForgetOne, InitIn, InitOut, StatfsOut,
+    KERNEL_MINOR_VERSION, KERNEL_VERSION,
+};
+use crate::fuse::args::Args;
+use crate::fuse::io::Writer;
+use crate::fuse::reply::{kstatfs, reply_ok};
+use crate::fuse::server::{Request, Server};
+
+/// Page size the guest uses to count FUSE_MAX_PAGES.
+const PAGE_SIZE: u32 = 4096;
+
+/// Flags the daemon always offers when the guest supports them.
+const OFFERED: u64 = flags::ASYNC_READ
+    | flags::ATOMIC_O_TRUNC
+    | flags::EXPORT_SUPPORT
+    | flags::BIG_WRITES
+    | flags::AUTO_INVAL_DATA
+    | flags::DO_READDIRPLUS
+    | flags::READDIRPLUS_AUTO
+    | flags::ASYNC_DIO
+    | flags::PARALLEL_DIROPS
+    | flags::MAX_PAGES
+    | flags::CACHE_SYMLINKS
+    | flags::INIT_EXT;
+
+impl<F: FileSystem> Server<F> {
+    pub(crate) fn do_init<W: Writer>(
+        &self,
+        req: &Request,
+        args: Args<'_>,
+        w: &mut W,
+    ) -> io::Result<usize> {
+        let init = read_init_in(args.rest())?;
+        if init.major != KERNEL_VERSION {
+            // A newer major is answered with ours so the guest can retry;
+            // an older one is not supported.
+            if init.major < KERNEL_VERSION {
+                return Err(io::Error::from_raw_os_error(libc::EPROTO));
+            }
+        }
+        let mut guest = u64::from(init.flags);
+        if guest & flags::INIT_EXT != 0 {
+            guest |= u64::from(init.flags2) << 32;
+        }
+        let agreed = guest & self.offered_flags();
+        self.negotiated.store(agreed, Ordering::Release);
+        self.fs.init(InitOptions {
+            readdirplus: agreed & flags::DO_READDIRPLUS != 0,
+            writeback: agreed & flags::WRITEBACK_CACHE != 0,
+            dont_mask: agreed & flags::DONT_MASK != 0,
+        })?;
+        let max_write = self.options.max_write;
+        let out = InitOut {
+            major: KERNEL_VERSION,
+            minor: KERNEL_MINOR_VERSION.min(init.minor),
+            max_readahead: init.max_readahead,
+            flags: agreed as u32,
+            max_background: 256,
+            congestion_threshold: 192,
+            max_write,
+            time_gran: 1,
+            max_pages: (max_write / PAGE_SIZE) as u16,
+            flags2: (agreed >> 32) as u32,
+            ..Default::default()
+        };
+        self.initialized.store(true, Ordering::Release);
+        info!(
+            "FUSE session initialized: protocol 7.{}, flags {agreed:#x}, max_write {max_write}",
+            out.minor
+        );
+        reply_ok(w, req.unique, &[out.as_bytes()])
+    }
+
+    fn offered_flags(&self) -> u64 {
+        let mut offered = OFFERED;
+        if self.options.writeback {
+            offered |= flags::WRITEBACK_CACHE;
+        }
+        if self.options.announce_submounts {
+            offered |= flags::SUBMOUNTS;
+        }
+        offered
+    }
+
+    pub(crate) fn do_destroy<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
+        self.fs.destroy();
+        self.initialized.store(false, Ordering::Release);
+        info!("FUSE session destroyed");
+        reply_ok(w, req.unique, &[])
+    }
+
+    pub(crate) fn do_forget(&self, nodeid: u64, mut args: Args<'_>) {
+        if let Ok(forget) = args.obj::<ForgetIn>() {
+            self.fs.forget(nodeid, forget.nlookup);
+        }
+    }
+
+    pub(crate) fn do_batch_forget(&self, mut args: Args<'_>) {
+        let Ok(batch) = args.obj::<BatchForgetIn>() else {
+            return;
+        };
+        for _ in 0..batch.count {
+            match args.obj::<ForgetOne>() {
+                Ok(one) => self.fs.forget(one.nodeid, one.nlookup),
+                Err(_) => return,
+            }
+        }
+    }
+
+    pub(crate) fn do_statfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
+        let st = self.fs.statfs(&req.ctx, req.nodeid)?;
+        let out = StatfsOut { st: kstatfs(&st) };
+        reply_ok(w, req.unique, &[out.as_bytes()])
+    }
+
+    pub(crate) fn do_syncfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
+        self.fs.syncfs(&req.ctx, req.nodeid)?;
+        reply_ok(w, req.unique, &[])
+    }
+}
+
+/// Size of `InitIn` as guests before protocol 7.36 send it (no flags2).
+const INIT_IN_COMPAT_LEN: usize = 16;
+
+/// Decodes INIT's argument, accepting the short pre-7.36 layout.
+fn read_init_in(bytes: &[u8]) -> io::Result<InitIn> {
+    if bytes.len() < INIT_IN_COMPAT_LEN {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut init = InitIn::new_zeroed();
+    let dst = init.as_mut_bytes();
+    let len = bytes.len().min(dst.len());
+    dst[..len].copy_from_slice(&bytes[..len]);
+    Ok(init)
+}

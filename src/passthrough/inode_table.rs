@@ -1,0 +1,418 @@
+//! The inode table: daemon-allocated node ids <-> host inodes.
+//!
+//! A pure data structure (no libc, no I/O); the value stored per inode is
+//! generic so tests can use plain numbers.
+//!
+//! Invariants:
+//!
+//! * Node ids are allocated from a counter and never reused; [`ROOT`] (1)
+//!   is the only id that exists before the first lookup and is pinned: it
+//!   is never removed, whatever the guest forgets.
+//! * At most one live node per [`InodeKey`]: looking the same host inode up
+//!   twice (hard links, two names, `..`) returns the same node id.
+//! * A node's lookup count only moves from zero to non-zero for pinned
+//!   nodes. An unpinned node whose count reached zero is dead: it can no
+//!   longer be acquired by key, a concurrent lookup of the same host inode
+//!   creates a fresh node (new id), and the dead node leaves both maps.
+//! * Both maps are sharded (`SHARDS` locks each); a lookup of a known inode
+//!   takes one read lock, only creation and removal write-lock one shard
+//!   of each map. Lock order: key shard before id shard.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Node id of the shared directory's root.
+pub const ROOT: u64 = 1;
+
+/// Number of lock shards in each map (a power of two).
+const SHARDS: usize = 32;
+
+/// Identity of a host inode: device, inode number and mount id (the same
+/// device can be mounted twice, as bind mounts, with different contents
+/// visible beneath).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// Mount id from `statx(STATX_MNT_ID)` (0 if unknown).
+    pub mnt_id: u64,
+}
+
+/// One known inode.
+#[derive(Debug)]
+pub struct Node<V> {
+    id: u64,
+    key: InodeKey,
+    generation: u64,
+    pinned: bool,
+    refcount: AtomicU64,
+    value: V,
+}
+
+impl<V> Node<V> {
+    /// The node id the guest uses.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The host identity.
+    pub fn key(&self) -> InodeKey {
+        self.key
+    }
+
+    /// Generation number: always 0, because node ids are never reused, so
+    /// `(id, 0)` is unique over the daemon's lifetime.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The per-inode data.
+    pub fn value(&self) -> &V {
+        &self.value
+    }
+
+    /// Current lookup count.
+    pub fn refcount(&self) -> u64 {
+        self.refcount.load(Ordering::Acquire)
+    }
+
+    /// Adds one reference unless the node is dead.
+    fn try_acquire(&self) -> bool {
+        if self.pinned {
+            self.refcount.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        self.refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n != 0).then(|| n.saturating_add(1))
+            })
+            .is_ok()
+    }
+
+    /// Drops up to `count` references; true if this call took the count to
+    /// zero (the caller must then remove an unpinned node).
+    fn release(&self, count: u64) -> bool {
+        match self
+            .refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n != 0).then(|| n.saturating_sub(count))
+            }) {
+            Ok(old) => old <= count,
+            Err(_) => false,
+        }
+    }
+}
+
+type Shard<K, V> = RwLock<HashMap<K, Arc<Node<V>>>>;
+
+fn read<K, V>(shard: &Shard<K, V>) -> RwLockReadGuard<'_, HashMap<K, Arc<Node<V>>>> {
+    // A panic while holding the lock cannot leave a HashMap half-updated in
+    // a way that matters here; keep serving.
+    shard
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<K, V>(shard: &Shard<K, V>) -> RwLockWriteGuard<'_, HashMap<K, Arc<Node<V>>>> {
+    shard
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sharded maps id -> node and key -> node.
+#[derive(Debug)]
+pub struct InodeTable<V> {
+    by_id: Vec<Shard<u64, V>>,
+    by_key: Vec<Shard<InodeKey, V>>,
+    next_id: AtomicU64,
+}
+
+impl<V> Default for InodeTable<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> InodeTable<V> {
+    /// An empty table; the first allocated id is `ROOT + 1`.
+    pub fn new() -> Self {
+        Self {
+            by_id: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_key: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            next_id: AtomicU64::new(ROOT + 1),
+        }
+    }
+
+    fn id_shard(&self, id: u64) -> &Shard<u64, V> {
+        // Ids are sequential, so the low bits spread them evenly.
+        &self.by_id[(id as usize) % SHARDS]
+    }
+
+    fn key_shard(&self, key: &InodeKey) -> &Shard<InodeKey, V> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.by_key[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Installs the root node (id [`ROOT`], pinned, one reference).
+    /// Replaces a previous root.
+    pub fn insert_root(&self, key: InodeKey, value: V) -> Arc<Node<V>> {
+        let node = Arc::new(Node {
+            id: ROOT,
+            key,
+            generation: 0,
+            pinned: true,
+            refcount: AtomicU64::new(1),
+            value,
+        });
+        let mut keys = write(self.key_shard(&key));
+        write(self.id_shard(ROOT)).insert(ROOT, Arc::clone(&node));
+        keys.insert(key, Arc::clone(&node));
+        node
+    }
+
+    /// The node with id `id`, if it is known (no reference is taken).
+    pub fn get(&self, id: u64) -> Option<Arc<Node<V>>> {
+        read(self.id_shard(id)).get(&id).cloned()
+    }
+
+    /// Takes one reference on the live node for `key`, creating it with
+    /// `value` if there is none (otherwise `value` is dropped). Returns the
+    /// node and whether it was created.
+    pub fn acquire(&self, key: InodeKey, value: V) -> (Arc<Node<V>>, bool) {
+        let shard = self.key_shard(&key);
+        if let Some(node) = read(shard).get(&key) {
+            if node.try_acquire() {
+                return (Arc::clone(node), false);
+            }
+        }
+        let mut keys = write(shard);
+        if let Some(node) = keys.get(&key) {
+            if node.try_acquire() {
+                return (Arc::clone(node), false);
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let node = Arc::new(Node {
+            id,
+            key,
+            generation: 0,
+            pinned: false,
+            refcount: AtomicU64::new(1),
+            value,
+        });
+        // Visible by id before by key, so an id handed out by a concurrent
+        // acquire of the same key always resolves.
+        write(self.id_shard(id)).insert(id, Arc::clone(&node));
+        keys.insert(key, Arc::clone(&node));
+        (node, true)
+    }
+
+    /// Takes one more reference on the live node `id` (for answers that
+    /// name an inode the guest already holds, like LINK). `None` if the
+    /// node is unknown or dead.
+    pub fn acquire_id(&self, id: u64) -> Option<Arc<Node<V>>> {
+        let node = self.get(id)?;
+        node.try_acquire().then_some(node)
+    }
+
+    /// Drops `count` references on `id`; removes the node when none are
+    /// left (pinned nodes stay). Unknown ids are ignored. Returns true if
+    /// the node was removed.
+    pub fn forget(&self, id: u64, count: u64) -> bool {
+        let Some(node) = self.get(id) else {
+            return false;
+        };
+        if !node.release(count) || node.pinned {
+            return false;
+        }
+        self.remove_dead(&node);
+        true
+    }
+
+    fn remove_dead(&self, node: &Arc<Node<V>>) {
+        let mut keys = write(self.key_shard(&node.key));
+        if keys.get(&node.key).is_some_and(|n| Arc::ptr_eq(n, node)) {
+            keys.remove(&node.key);
+        }
+        write(self.id_shard(node.id)).remove(&node.id);
+    }
+
+    /// Removes every unpinned node and resets pinned ones to one reference
+    /// (the guest unmounted).
+    pub fn clear(&self) {
+        for shard in &self.by_key {
+            write(shard).retain(|_, n| n.pinned);
+        }
+        for shard in &self.by_id {
+            write(shard).retain(|_, n| n.pinned);
+        }
+        for shard in &self.by_id {
+            for node in read(shard).values() {
+                node.refcount.store(1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Number of known nodes (root included).
+    pub fn len(&self) -> usize {
+        self.by_id.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// True when not even the root is installed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ino: u64) -> InodeKey {
+        InodeKey {
+            dev: 1,
+            ino,
+            mnt_id: 7,
+        }
+    }
+
+    fn table() -> InodeTable<u32> {
+        let t = InodeTable::new();
+        t.insert_root(key(2), 0);
+        t
+    }
+
+    #[test]
+    fn first_lookup_allocates_an_id_above_root() {
+        let t = table();
+        let (node, created) = t.acquire(key(10), 1);
+        assert!(created);
+        assert!(node.id() > ROOT);
+        assert_eq!(node.refcount(), 1);
+        assert_eq!(*node.value(), 1);
+    }
+
+    #[test]
+    fn same_key_maps_to_the_same_id_and_counts_references() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        let (b, created) = t.acquire(key(10), 2);
+        assert!(!created);
+        assert_eq!(a.id(), b.id());
+        assert_eq!(*b.value(), 1, "the first value is kept");
+        assert_eq!(a.refcount(), 2);
+    }
+
+    #[test]
+    fn different_mounts_are_different_inodes() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        let (b, _) = t.acquire(
+            InodeKey {
+                mnt_id: 8,
+                ..key(10)
+            },
+            1,
+        );
+        assert_ne!(a.id(), b.id());
+    }
+
+    #[test]
+    fn forget_removes_at_zero_only() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        t.acquire(key(10), 1);
+        assert!(!t.forget(a.id(), 1));
+        assert!(t.get(a.id()).is_some());
+        assert!(t.forget(a.id(), 1));
+        assert!(t.get(a.id()).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn forget_more_than_held_removes() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        assert!(t.forget(a.id(), 1000));
+        assert!(t.get(a.id()).is_none());
+    }
+
+    #[test]
+    fn ids_are_not_reused_after_forget() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        t.forget(a.id(), 1);
+        let (b, created) = t.acquire(key(10), 1);
+        assert!(created);
+        assert_ne!(a.id(), b.id());
+    }
+
+    #[test]
+    fn unknown_ids_are_ignored() {
+        let t = table();
+        assert!(!t.forget(999, 1));
+        assert!(t.get(999).is_none());
+        assert!(t.acquire_id(999).is_none());
+    }
+
+    #[test]
+    fn root_survives_any_forget() {
+        let t = table();
+        assert!(!t.forget(ROOT, u64::MAX));
+        assert!(t.get(ROOT).is_some());
+        let (root, created) = t.acquire(key(2), 5);
+        assert!(!created);
+        assert_eq!(root.id(), ROOT);
+    }
+
+    #[test]
+    fn dead_node_is_not_revived_by_acquire_id() {
+        let t = table();
+        let (a, _) = t.acquire(key(10), 1);
+        a.release(1);
+        assert!(t.acquire_id(a.id()).is_none());
+        let (b, created) = t.acquire(key(10), 1);
+        assert!(created, "a dead node is replaced by a fresh one");
+        // Removing the dead node must not remove its replacement.
+        t.remove_dead(&a);
+        assert_eq!(t.acquire(key(10), 1).0.id(), b.id());
+    }
+
+    #[test]
+    fn clear_keeps_only_root() {
+        let t = table();
+        for i in 10..20 {
+            t.acquire(key(i), 1);
+        }
+        t.acquire(key(2), 0);
+        t.clear();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(ROOT).map(|r| r.refcount()), Some(1));
+    }
+
+    #[test]
+    fn concurrent_lookup_and_forget_keep_counts_consistent() {
+        let t = Arc::new(table());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let (n, _) = t.acquire(key(10), 1);
+                        assert!(t.get(n.id()).is_some());
+                        t.forget(n.id(), 1);
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert_eq!(t.len(), 1, "every node was forgotten");
+    }
+}

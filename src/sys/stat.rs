@@ -1,0 +1,137 @@
+//! File status: `fstatat` on a descriptor, `statx` with the mount id, and
+//! `fstatvfs`.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use super::{cvt, EMPTY};
+
+/// Status of the file `fd` refers to (an `O_PATH` descriptor is fine; a
+/// symlink descriptor describes the link itself).
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat64> {
+    let mut st = MaybeUninit::<libc::stat64>::uninit();
+    // SAFETY: `st` is writable memory of the right size for the kernel to
+    // fill; the empty path is NUL-terminated.
+    cvt(unsafe {
+        libc::fstatat64(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat64 succeeded, so it initialised `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Status plus the id of the mount the file sits on.
+#[derive(Clone, Copy)]
+pub struct StatWithMount {
+    /// The usual attributes.
+    pub st: libc::stat64,
+    /// Mount id (`STATX_MNT_ID`), or 0 when the kernel cannot tell (< 5.8).
+    pub mnt_id: u64,
+}
+
+/// `statx` of the file `fd` refers to, converted to `stat64`, with the
+/// mount id. Falls back to [`fstat`] on kernels without `statx`.
+pub fn statx_with_mount(fd: BorrowedFd<'_>) -> io::Result<StatWithMount> {
+    let mut stx = MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: `stx` is writable memory of the right size for the kernel to
+    // fill; the empty path is NUL-terminated.
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_BASIC_STATS | libc::STATX_MNT_ID,
+            stx.as_mut_ptr(),
+        )
+    };
+    match cvt(ret) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            return Ok(StatWithMount {
+                st: fstat(fd)?,
+                mnt_id: 0,
+            });
+        }
+        Err(e) => return Err(e),
+    }
+    // SAFETY: statx succeeded, so it initialised `stx`.
+    let stx = unsafe { stx.assume_init() };
+    let mnt_id = if stx.stx_mask & libc::STATX_MNT_ID != 0 {
+        stx.stx_mnt_id
+    } else {
+        0
+    };
+    Ok(StatWithMount {
+        st: statx_to_stat64(&stx),
+        mnt_id,
+    })
+}
+
+/// The `stat64` view of a `statx` answer.
+fn statx_to_stat64(stx: &libc::statx) -> libc::stat64 {
+    // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    st.st_dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    st.st_ino = stx.stx_ino;
+    st.st_nlink = stx.stx_nlink.into();
+    st.st_mode = stx.stx_mode.into();
+    st.st_uid = stx.stx_uid;
+    st.st_gid = stx.stx_gid;
+    st.st_rdev = libc::makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+    st.st_size = stx.stx_size.try_into().unwrap_or(i64::MAX);
+    st.st_blksize = stx.stx_blksize.into();
+    st.st_blocks = stx.stx_blocks.try_into().unwrap_or(i64::MAX);
+    st.st_atime = stx.stx_atime.tv_sec;
+    st.st_atime_nsec = stx.stx_atime.tv_nsec.into();
+    st.st_mtime = stx.stx_mtime.tv_sec;
+    st.st_mtime_nsec = stx.stx_mtime.tv_nsec.into();
+    st.st_ctime = stx.stx_ctime.tv_sec;
+    st.st_ctime_nsec = stx.stx_ctime.tv_nsec.into();
+    st
+}
+
+/// `fstatvfs64(3)` (an `O_PATH` descriptor is fine).
+pub fn fstatvfs(fd: BorrowedFd<'_>) -> io::Result<libc::statvfs64> {
+    let mut st = MaybeUninit::<libc::statvfs64>::uninit();
+    // SAFETY: `st` is writable memory of the right size to fill.
+    cvt(unsafe { libc::fstatvfs64(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatvfs64 succeeded, so it initialised `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn statx_matches_fstat() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), b"hello").unwrap();
+        let f = tmp.as_file();
+        let a = fstat(f.as_fd()).unwrap();
+        let b = statx_with_mount(f.as_fd()).unwrap();
+        assert_eq!(a.st_dev, b.st.st_dev);
+        assert_eq!(a.st_ino, b.st.st_ino);
+        assert_eq!(a.st_mode, b.st.st_mode);
+        assert_eq!(a.st_size, 5);
+        assert_eq!(b.st.st_size, 5);
+        assert_eq!(a.st_mtime, b.st.st_mtime);
+        assert_eq!(a.st_mtime_nsec, b.st.st_mtime_nsec);
+        assert_eq!(b.st.st_ino, f.metadata().unwrap().ino());
+        assert_ne!(b.mnt_id, 0);
+    }
+
+    #[test]
+    fn fstatvfs_reports_a_block_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = std::fs::File::open(tmp.path()).unwrap();
+        assert!(fstatvfs(f.as_fd()).unwrap().f_bsize > 0);
+    }
+}

@@ -1,0 +1,375 @@
+//! Resolving a descriptor chain into readable and writable segments, and the
+//! reader and writer the FUSE server uses over them.
+
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use virtio_queue::desc::split::Descriptor;
+use vm_memory::{GuestAddress, GuestMemory, Permissions};
+
+use super::segments::Cursor;
+use super::ChainError;
+use crate::filesystem::{ZeroCopyReader, ZeroCopyWriter};
+use crate::fuse::io::{too_short, Reader, Writer};
+
+/// Upper bound on the bytes of one chain (the virtio limit is 4 GiB; FUSE
+/// requests are far smaller). Keeps all arithmetic in `usize` comfortable.
+const MAX_CHAIN_BYTES: u64 = 64 << 20;
+
+/// Per-worker reusable storage for resolved chains.
+#[derive(Default)]
+pub struct ChainBuffers {
+    readable: Vec<libc::iovec>,
+    writable: Vec<libc::iovec>,
+    read_scratch: Vec<libc::iovec>,
+    write_scratch: Vec<libc::iovec>,
+}
+
+// SAFETY: the raw pointers in the vectors are only dereferenced through a
+// `ChainReader`/`ChainWriter`, whose lifetime is tied to the borrow of the
+// guest memory they point into; between requests the pointers are dead
+// values that are cleared before the next use. Moving the buffers to another
+// thread therefore cannot create a dangling access.
+unsafe impl Send for ChainBuffers {}
+
+impl ChainBuffers {
+    /// Creates empty buffers sized for chains of up to `descriptors` entries.
+    pub fn with_capacity(descriptors: usize) -> Self {
+        ChainBuffers {
+            readable: Vec::with_capacity(descriptors),
+            writable: Vec::with_capacity(descriptors),
+            read_scratch: Vec::with_capacity(descriptors.min(1024)),
+            write_scratch: Vec::with_capacity(descriptors.min(1024)),
+        }
+    }
+
+    /// Resolves `descs` against `mem` into a reader over the device-readable
+    /// part and a writer over the device-writable part.
+    pub fn parse<'a, M, I>(
+        &'a mut self,
+        mem: &'a M,
+        descs: I,
+    ) -> Result<(ChainReader<'a>, ChainWriter<'a>), ChainError>
+    where
+        M: GuestMemory + ?Sized,
+        I: IntoIterator<Item = Descriptor>,
+    {
+        self.readable.clear();
+        self.writable.clear();
+        let (mut read_total, mut write_total) = (0u64, 0u64);
+        for desc in descs {
+            let (list, total) = if desc.is_write_only() {
+                (&mut self.writable, &mut write_total)
+            } else if self.writable.is_empty() && write_total == 0 {
+                (&mut self.readable, &mut read_total)
+            } else {
+                return Err(ChainError::ReadableAfterWritable);
+            };
+            *total += u64::from(desc.len());
+            if read_total + write_total > MAX_CHAIN_BYTES {
+                return Err(ChainError::TooLong {
+                    max: MAX_CHAIN_BYTES,
+                });
+            }
+            push_segments(mem, &desc, list)?;
+        }
+        let reader = ChainReader {
+            cursor: Cursor::new(&self.readable, read_total as usize),
+            scratch: &mut self.read_scratch,
+            _mem: PhantomData,
+        };
+        let writer = ChainWriter {
+            segs: &self.writable,
+            capacity: write_total as usize,
+            pos: 0,
+            high_water: 0,
+            scratch: &mut self.write_scratch,
+            _mem: PhantomData,
+        };
+        Ok((reader, writer))
+    }
+}
+
+/// Appends the host segments backing `desc` (one per memory region it spans).
+fn push_segments<M: GuestMemory + ?Sized>(
+    mem: &M,
+    desc: &Descriptor,
+    out: &mut Vec<libc::iovec>,
+) -> Result<(), ChainError> {
+    let bad = || ChainError::BadAddress {
+        addr: desc.addr().0,
+        len: desc.len(),
+    };
+    if desc.len() == 0 {
+        return Ok(());
+    }
+    let access = if desc.is_write_only() {
+        Permissions::Write
+    } else {
+        Permissions::Read
+    };
+    let slices = mem
+        .get_slices(GuestAddress(desc.addr().0), desc.len() as usize, access)
+        .map_err(|_| bad())?;
+    for slice in slices {
+        let slice = slice.map_err(|_| bad())?;
+        out.push(libc::iovec {
+            iov_base: slice.ptr_guard_mut().as_ptr().cast(),
+            iov_len: slice.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The device-readable part of a chain: the FUSE request.
+pub struct ChainReader<'a> {
+    cursor: Cursor<'a>,
+    scratch: &'a mut Vec<libc::iovec>,
+    _mem: PhantomData<&'a ()>,
+}
+
+impl ZeroCopyReader for ChainReader<'_> {
+    fn write_to_file_at(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        count: usize,
+        offset: Option<u64>,
+    ) -> io::Result<usize> {
+        let mut done = 0;
+        while done < count {
+            let want = self.cursor.fill_iovecs(count - done, self.scratch);
+            if want == 0 {
+                break;
+            }
+            let n = pwritev(fd, self.scratch, offset.map(|o| o + done as u64))?;
+            self.cursor.advance(n);
+            done += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    fn remaining_bytes(&self) -> usize {
+        self.cursor.remaining()
+    }
+}
+
+impl Reader for ChainReader<'_> {
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.cursor.copy_out(buf)
+    }
+}
+
+/// The device-writable part of a chain: where the FUSE reply goes.
+pub struct ChainWriter<'a> {
+    segs: &'a [libc::iovec],
+    capacity: usize,
+    pos: usize,
+    high_water: usize,
+    scratch: &'a mut Vec<libc::iovec>,
+    _mem: PhantomData<&'a ()>,
+}
+
+impl ChainWriter<'_> {
+    /// Bytes of the reply: the furthest position written.
+    pub fn bytes_written(&self) -> usize {
+        self.high_water
+    }
+
+    fn cursor_at(&self, offset: usize) -> Cursor<'_> {
+        cursor_at(self.segs, self.capacity, offset)
+    }
+
+
+    fn advance(&mut self, n: usize) {
+        self.pos += n;
+        self.high_water = self.high_water.max(self.pos);
+    }
+}
+
+impl ZeroCopyWriter for ChainWriter<'_> {
+    fn read_from_file_at(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        count: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let count = count.min(self.available_bytes());
+        let mut done = 0;
+        while done < count {
+            let cursor = cursor_at(self.segs, self.capacity, self.pos);
+            let want = cursor.fill_iovecs(count - done, self.scratch);
+            let n = preadv(fd, self.scratch, offset + done as u64)?;
+            self.advance(n);
+            done += n;
+            if n < want || want == 0 {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    fn available_bytes(&self) -> usize {
+        self.capacity - self.pos
+    }
+}
+
+impl Writer for ChainWriter<'_> {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_at(self.pos, buf)?;
+        self.advance(buf.len());
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: usize, buf: &[u8]) -> io::Result<()> {
+        let end = offset.checked_add(buf.len()).ok_or_else(too_short)?;
+        if end > self.capacity {
+            return Err(too_short());
+        }
+        self.cursor_at(offset).copy_in(buf)?;
+        self.high_water = self.high_water.max(end);
+        Ok(())
+    }
+
+    fn seek_to(&mut self, offset: usize) -> io::Result<()> {
+        if offset > self.capacity {
+            return Err(too_short());
+        }
+        self.pos = offset;
+        self.high_water = self.high_water.max(offset);
+        Ok(())
+    }
+
+    fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+fn cursor_at(segs: &[libc::iovec], capacity: usize, offset: usize) -> Cursor<'_> {
+    let mut cursor = Cursor::new(segs, capacity);
+    cursor.advance(offset);
+    cursor
+}
+
+fn pwritev(fd: BorrowedFd<'_>, iovs: &[libc::iovec], offset: Option<u64>) -> io::Result<usize> {
+    let count = iovs.len() as libc::c_int;
+    let ret = match offset {
+        // SAFETY: every iovec points into mapped guest memory with at least
+        // `iov_len` bytes (built by `Cursor::fill_iovecs`), and `fd` is open.
+        Some(off) => unsafe { libc::pwritev(fd.as_raw_fd(), iovs.as_ptr(), count, off as i64) },
+        // SAFETY: as above.
+        None => unsafe { libc::writev(fd.as_raw_fd(), iovs.as_ptr(), count) },
+    };
+    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
+}
+
+fn preadv(fd: BorrowedFd<'_>, iovs: &[libc::iovec], offset: u64) -> io::Result<usize> {
+    if iovs.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: every iovec points into mapped, device-writable guest memory
+    // with at least `iov_len` bytes, and `fd` is open.
+    let ret = unsafe {
+        libc::preadv(
+            fd.as_raw_fd(),
+            iovs.as_ptr(),
+            iovs.len() as libc::c_int,
+            offset as i64,
+        )
+    };
+    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::fd::AsFd;
+    use virtio_queue::desc::RawDescriptor;
+    use vm_memory::{Bytes, GuestMemoryMmap};
+
+    const WRITE_ONLY: u16 = virtio_bindings::virtio_ring::VRING_DESC_F_WRITE as u16;
+
+    fn memory() -> GuestMemoryMmap<()> {
+        GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0), 0x10000),
+            (GuestAddress(0x10000), 0x10000),
+        ])
+        .expect("test memory")
+    }
+
+    fn desc(addr: u64, len: u32, flags: u16) -> Descriptor {
+        Descriptor::from(RawDescriptor::from(Descriptor::new(addr, len, flags, 0)))
+    }
+
+    #[test]
+    fn reader_copies_across_descriptors_and_regions() {
+        let mem = memory();
+        mem.write_slice(b"hello ", GuestAddress(0xfffa)).unwrap();
+        mem.write_slice(b"world", GuestAddress(0x100)).unwrap();
+        let mut bufs = ChainBuffers::default();
+        let descs = [desc(0xfffa, 6, 0), desc(0x100, 5, 0)];
+        let (mut reader, _) = bufs.parse(&mem, descs).unwrap();
+        let mut out = [0u8; 11];
+        reader.read_exact(&mut out).unwrap();
+        assert_eq!(&out, b"hello world");
+        assert!(reader.read_exact(&mut [0u8; 1]).is_err());
+    }
+
+    #[test]
+    fn address_outside_memory_is_rejected() {
+        let mem = memory();
+        let mut bufs = ChainBuffers::default();
+        let err = bufs.parse(&mem, [desc(0x1_0000_0000, 16, 0)]).err();
+        assert!(matches!(err, Some(ChainError::BadAddress { .. })));
+    }
+
+    #[test]
+    fn readable_after_writable_is_rejected() {
+        let mem = memory();
+        let mut bufs = ChainBuffers::default();
+        let err = bufs
+            .parse(&mem, [desc(0, 16, WRITE_ONLY), desc(0x100, 16, 0)])
+            .err();
+        assert!(matches!(err, Some(ChainError::ReadableAfterWritable)));
+    }
+
+    #[test]
+    fn payload_moves_between_file_and_guest_memory() {
+        let mem = memory();
+        mem.write_slice(&[7u8; 5000], GuestAddress(0xf000)).unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        let mut bufs = ChainBuffers::default();
+        let descs = [desc(0xf000, 5000, 0), desc(0x2000, 5000, WRITE_ONLY)];
+        let (mut reader, mut writer) = bufs.parse(&mem, descs).unwrap();
+        assert_eq!(
+            reader
+                .write_to_file_at(file.as_fd(), 5000, Some(0))
+                .unwrap(),
+            5000
+        );
+        writer.seek_to(16).unwrap();
+        assert_eq!(
+            writer.read_from_file_at(file.as_fd(), 9000, 0).unwrap(),
+            4984
+        );
+        writer.write_at(0, &[1u8; 16]).unwrap();
+        assert_eq!(writer.bytes_written(), 5000);
+        let mut back = vec![0u8; 5000];
+        mem.read_slice(&mut back, GuestAddress(0x2000)).unwrap();
+        assert_eq!(&back[..16], &[1u8; 16]);
+        assert!(back[16..].iter().all(|&b| b == 7));
+        let mut content = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut content).unwrap();
+        assert_eq!(content.len(), 5000);
+        file.write_all(b"x").unwrap();
+    }
+}

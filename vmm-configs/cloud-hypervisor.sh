@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Example: cloud-hypervisor with a virtio-fs share "share" served by epochfsd
+# with 4 request queues.
+#
+# What matters:
+#  * --memory ...,shared=on: guest RAM must be shareable with the daemon;
+#  * --fs num_queues counts request queues only; cloud-hypervisor asks the backend
+#    (VHOST_USER_GET_QUEUE_NUM) and fails with BadQueueNum unless epochfsd reports
+#    at least num_queues + 1 (the extra one is the high-priority queue), so pass the
+#    same number to epochfsd --num-request-queues;
+#  * queue_size=1024.
+#  * the guest mounts it with: mount -t virtiofs share /mnt
+set -euo pipefail
+
+SHARED_DIR=${SHARED_DIR:-/srv/guest-share}
+SOCK=${SOCK:-/run/epochfsd-vm1.sock}
+EPOCHFSD=${EPOCHFSD:-/usr/libexec/epochfsd}
+KERNEL=${KERNEL:-/boot/vmlinux}            # or a firmware (--firmware) + disk image
+DISK=${DISK:-/var/lib/images/guest.raw}
+QUEUES=4
+
+"$EPOCHFSD" \
+    --socket-path "$SOCK" \
+    --shared-dir "$SHARED_DIR" \
+    --num-request-queues "$QUEUES" \
+    --cache auto \
+    --sandbox none &
+daemon=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+
+cloud-hypervisor \
+    --cpus boot="$QUEUES" \
+    --memory size=2G,shared=on \
+    --kernel "$KERNEL" \
+    --cmdline "console=hvc0 root=/dev/vda1 rw" \
+    --disk path="$DISK" \
+    --fs tag=share,socket="$SOCK",num_queues="$QUEUES",queue_size=1024 \
+    --serial tty --console off
+
+wait "$daemon"
