@@ -69,7 +69,7 @@ if mount -t virtiofs ${mountopts:+-o "$mountopts"} "$fstag" /mnt 2>/tmp/mount.er
     fi
 else
     echo "FAIL: mount: mount -t virtiofs $fstag /mnt: $(tr '\n' ' ' </tmp/mount.err)"
-    ls /sys/bus/virtio/drivers/virtiofs/ 2>/dev/null | grep -q virtio ||
-        echo "GUEST: no virtio-fs device bound to the virtiofs driver"
+    set -- /sys/bus/virtio/drivers/virtiofs/virtio*
+    [ -e "$1" ] || echo "GUEST: no virtio-fs device bound to the virtiofs driver"
 fi
 finish

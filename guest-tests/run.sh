@@ -67,27 +67,29 @@ host_fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); fail_lines+=("FAIL: $1:
 summary() {
     echo "guest $SCENARIO (queues=$QUEUES): $npass passed, $nfail failed"
 }
+# Setup failures still end with a FAIL line and the summary line.
+setup_fail() { host_fail "$1" "$2"; summary; exit 1; }
 
 # ---- prerequisites ------------------------------------------------------------------
 t_start=$(date +%s.%N)
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
-    "$HERE/install-deps.sh" || { log "install-deps.sh failed"; exit 1; }
+    "$HERE/install-deps.sh" || setup_fail install-deps "guest-tests/install-deps.sh failed"
 fi
 KERNEL=${KERNEL:-$(ls -v /boot/vmlinuz-6.12* 2>/dev/null | tail -n 1)}
-[ -r "$KERNEL" ] || { log "no readable kernel (/boot/vmlinuz-6.12*); set KERNEL="; exit 1; }
+[ -r "$KERNEL" ] || setup_fail kernel "no readable kernel (/boot/vmlinuz-6.12*); set KERNEL="
 
 if [ "$NO_DAEMON" = 0 ]; then
     if [ -n "${EPOCHFSD_BIN:-}" ]; then
         DAEMON=$EPOCHFSD_BIN
     else
         log "cargo build --release"
-        (cd "$REPO" && cargo build --release --quiet) || { log "cargo build --release failed"; exit 1; }
+        (cd "$REPO" && cargo build --release --quiet) || setup_fail build "cargo build --release failed"
         DAEMON=$REPO/target/release/epochfsd
     fi
-    [ -x "$DAEMON" ] || { log "no daemon binary at $DAEMON"; exit 1; }
+    [ -x "$DAEMON" ] || setup_fail build "no daemon binary at $DAEMON"
 fi
 
-INITRD=$("$HERE/build-initramfs.sh") || { log "build-initramfs.sh failed"; exit 1; }
+INITRD=$("$HERE/build-initramfs.sh") || setup_fail initramfs "guest-tests/build-initramfs.sh failed"
 
 # ---- run directory ------------------------------------------------------------------
 RUNDIR=$HERE/work/runs/$SCENARIO-q$QUEUES-smp$SMP
@@ -127,7 +129,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM HUP
 
 if [ -x "$HERE/scenarios/$SCENARIO.host-setup.sh" ]; then
-    "$HERE/scenarios/$SCENARIO.host-setup.sh" "$SHARE" || { log "$SCENARIO.host-setup.sh failed"; exit 1; }
+    "$HERE/scenarios/$SCENARIO.host-setup.sh" "$SHARE" || setup_fail host-setup "$SCENARIO.host-setup.sh failed"
 fi
 
 # ---- daemon -------------------------------------------------------------------------
@@ -160,6 +162,7 @@ if [ "$NO_DAEMON" = 0 ]; then
 fi
 
 # ---- guest --------------------------------------------------------------------------
+# shellcheck disable=SC2054  # the commas belong to QEMU option values
 QEMU_CMD=(qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp "$SMP"
     -object "memory-backend-memfd,id=mem,size=${MEM}M,share=on" -numa node,memdev=mem)
 if [ "$NO_DAEMON" = 0 ]; then

@@ -15,7 +15,7 @@ check() {
     if _out=$("$@" 2>&1); then
         pass "$_name"
     else
-        fail "$_name" "'$*' failed: $(echo "$_out" | tr '\n' ' ' | cut -c1-200)"
+        fail "$_name" "'$*' failed: $(printf %s "$_out" | tr '\n' ' ' | cut -c1-200)"
     fi
 }
 
@@ -24,7 +24,7 @@ expect() {
     if [ "$2" = "$3" ]; then
         pass "$1"
     else
-        fail "$1" "got '$(echo "$2" | tr '\n' '|' | cut -c1-200)', want '$(echo "$3" | tr '\n' '|' | cut -c1-200)'"
+        fail "$1" "got '$(printf %s "$2" | tr '\n' '|' | cut -c1-200)', want '$(printf %s "$3" | tr '\n' '|' | cut -c1-200)'"
     fi
 }
 

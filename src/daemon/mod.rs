@@ -130,6 +130,8 @@ fn server_options(config: &Config) -> ServerOptions {
     ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
+        syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
+        epoch_shards: config.num_request_queues,
         ..ServerOptions::default()
     }
 }

@@ -19,10 +19,11 @@ use vmm_sys_util::epoll::EventSet;
 
 use super::config_space;
 use super::pool::QueuePool;
-use super::request::{self, GuestMem, Job, WorkerBuffers};
+use super::request::{self, Chain, GuestMem, Job, WorkerBuffers};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
-use crate::fuse::Server;
+use crate::fuse::{Admission, Server, ADMISSION_HEADER_LEN};
+use crate::transport::peek_readable;
 
 /// Index of the high-priority queue (FORGET only).
 const HIPRIO_QUEUE: usize = 0;
@@ -81,7 +82,12 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
     /// re-checking after re-enabling notifications so no kick is lost.
-    fn drain_queue(&self, vring: &VringRwLock, mut dispatch: impl FnMut(Job)) -> Result<(), DeviceError> {
+    fn drain_queue(
+        &self,
+        queue: usize,
+        vring: &VringRwLock,
+        mut dispatch: impl FnMut(Job),
+    ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
         loop {
             if event_idx {
@@ -91,10 +97,12 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             loop {
                 let chain = vring.get_mut().get_queue_mut().pop_descriptor_chain(mem.clone());
                 let Some(chain) = chain else { break };
+                let admission = self.admit(queue, &mem, &chain);
                 dispatch(Job {
                     mem: mem.clone(),
                     chain,
                     vring: vring.clone(),
+                    admission,
                 });
             }
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
@@ -103,10 +111,23 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         }
     }
 
+    /// Lets the server decide, now that the chain is off the queue, whether
+    /// the request joins the current SYNCFS epoch or closes it.
+    fn admit(&self, queue: usize, mem: &GuestMem, chain: &Chain) -> Admission {
+        if queue == HIPRIO_QUEUE {
+            return Admission::Free;
+        }
+        let mut header = [0u8; ADMISSION_HEADER_LEN];
+        if !peek_readable(mem, chain.clone(), &mut header) {
+            return Admission::Free;
+        }
+        self.server.admit(&header, queue - 1)
+    }
+
     fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
         let mut buffers = self.hiprio_buffers.lock().unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
-        self.drain_queue(vring, |job| {
+        self.drain_queue(HIPRIO_QUEUE, vring, |job| {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 result = Err(err);
             }
@@ -188,7 +209,7 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
             .pools
             .get(queue - 1)
             .ok_or(DeviceError::UnknownQueue(device_event))?;
-        self.drain_queue(vring, |job| pool.submit(job))?;
+        self.drain_queue(queue, vring, |job| pool.submit(job))?;
         debug!("queue {queue} drained");
         Ok(())
     }

@@ -8,7 +8,7 @@ use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
 
 use super::DeviceError;
 use crate::filesystem::FileSystem;
-use crate::fuse::{Outcome, Scratch, Server};
+use crate::fuse::{Admission, Outcome, Scratch, Server};
 use crate::transport::ChainBuffers;
 
 /// Guest memory as the daemon maps it (no dirty-page bitmap).
@@ -25,6 +25,8 @@ pub(crate) struct Job {
     pub mem: GuestMemoryLoadGuard<GuestMem>,
     pub chain: Chain,
     pub vring: VringRwLock,
+    /// Epoch bookkeeping decided when the chain was popped.
+    pub admission: Admission,
 }
 
 /// Per-thread memory reused for every request the thread serves.
@@ -50,7 +52,7 @@ pub(crate) fn run<F: FileSystem>(
     buffers: &mut WorkerBuffers,
 ) -> Result<(), DeviceError> {
     let head = job.chain.head_index();
-    let used_len = serve_chain(server, &job.mem, job.chain, buffers);
+    let used_len = serve_chain(server, &job.mem, job.chain, job.admission, buffers);
     complete(&job.vring, head, used_len)
 }
 
@@ -59,6 +61,7 @@ fn serve_chain<F: FileSystem>(
     server: &Server<F>,
     mem: &GuestMem,
     chain: Chain,
+    admission: Admission,
     buffers: &mut WorkerBuffers,
 ) -> u32 {
     let (mut reader, mut writer) = match buffers.chain.parse(mem, chain) {
@@ -68,7 +71,7 @@ fn serve_chain<F: FileSystem>(
             return 0;
         }
     };
-    match server.handle(&mut reader, &mut writer, &mut buffers.scratch) {
+    match server.handle(&mut reader, &mut writer, &mut buffers.scratch, admission) {
         Ok(Outcome::Replied(len)) => len as u32,
         Ok(Outcome::NoReply) => 0,
         Err(err) => {

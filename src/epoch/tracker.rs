@@ -181,7 +181,11 @@ impl EpochTracker {
     /// The fast path of a join: count in the slot of the epoch read, then
     /// check it is still current (I2, H1). Returns `(shard, epoch)`.
     pub(crate) fn enter(&self, shard: usize) -> (usize, u64) {
-        let shard = shard % self.shards.len();
+        let shard = if shard < self.shards.len() {
+            shard
+        } else {
+            shard % self.shards.len()
+        };
         let members = &self.shards[shard].members;
         loop {
             let epoch = self.hot.current.load(Ordering::Relaxed);

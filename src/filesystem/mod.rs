@@ -311,6 +311,13 @@ pub trait FileSystem: Send + Sync {
         Err(enosys())
     }
 
+    /// Makes the listed inodes durable: `files` had data or metadata
+    /// changed, `dirs` had entries added, removed or renamed. The default
+    /// syncs the whole filesystem.
+    fn sync_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+        self.syncfs(ctx, ROOT_ID)
+    }
+
     /// Sets an extended attribute.
     fn setxattr(
         &self,

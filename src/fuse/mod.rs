@@ -5,11 +5,13 @@
 //! reaches the host only through the [`crate::filesystem::FileSystem`] trait.
 
 pub mod abi;
+mod admission;
 pub mod io;
 mod args;
 mod ops;
 mod reply;
 mod server;
 
+pub use admission::{joins_epoch, Admission, ADMISSION_HEADER_LEN};
 pub use args::validate_name;
 pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};

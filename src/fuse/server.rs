@@ -15,10 +15,13 @@ use log::{debug, warn};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
+use super::admission::Admission;
 use super::args::Args;
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
+use crate::epoch::{EpochGuard, EpochTracker, TrackerConfig, TrackerRef};
 use crate::filesystem::{errno_of, Context, FileSystem};
+use std::sync::Arc;
 
 /// Largest argument block accepted (names, symlink targets, xattr values).
 /// WRITE payloads do not count: they are never copied.
@@ -33,6 +36,11 @@ pub struct ServerOptions {
     pub writeback: bool,
     /// Offer FUSE_SUBMOUNTS (announce submounts).
     pub announce_submounts: bool,
+    /// SYNCFS always calls the filesystem's whole-filesystem sync instead of
+    /// flushing the inodes the guest changed.
+    pub syncfs_host: bool,
+    /// Shards of the epoch tracker (one per queue that admits requests).
+    pub epoch_shards: usize,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +49,8 @@ impl Default for ServerOptions {
             max_write: 1 << 20,
             writeback: false,
             announce_submounts: false,
+            syncfs_host: false,
+            epoch_shards: 1,
         }
     }
 }
@@ -90,17 +100,28 @@ pub struct Server<F> {
     pub(crate) initialized: AtomicBool,
     /// INIT flags both sides agreed on.
     pub(crate) negotiated: AtomicU64,
+    /// SYNCFS epochs.
+    pub(crate) epochs: Arc<EpochTracker>,
 }
 
 impl<F: FileSystem> Server<F> {
     /// A server for `fs`.
     pub fn new(fs: F, options: ServerOptions) -> Self {
+        let shards = options.epoch_shards.max(1);
+        let epochs = EpochTracker::new(TrackerConfig::new(shards))
+            .unwrap_or_else(|_| unreachable!("at least one shard"));
         Server {
             fs,
             options,
             initialized: AtomicBool::new(false),
             negotiated: AtomicU64::new(0),
+            epochs: Arc::new(epochs),
         }
+    }
+
+    /// The SYNCFS epoch tracker (for statistics).
+    pub fn epochs(&self) -> &EpochTracker {
+        &self.epochs
     }
 
     /// The filesystem behind the server.
@@ -108,12 +129,14 @@ impl<F: FileSystem> Server<F> {
         &self.fs
     }
 
-    /// Serves one request read from `r`, replying into `w`.
+    /// Serves one request read from `r`, replying into `w`. `admission` is
+    /// what [`Server::admit`] decided when the request was popped.
     pub fn handle<R: Reader, W: Writer>(
         &self,
         r: &mut R,
         w: &mut W,
         scratch: &mut Scratch,
+        admission: Admission,
     ) -> Result<Outcome, ServerError> {
         let mut header = InHeader::new_zeroed();
         r.read_exact(header.as_mut_bytes())
@@ -124,7 +147,7 @@ impl<F: FileSystem> Server<F> {
             return Ok(Outcome::NoReply);
         }
         let result = match opcode {
-            Ok(op) => self.handle_with_reply(op, &header, r, w, scratch),
+            Ok(op) => self.handle_with_reply(op, &header, r, w, scratch, admission),
             Err(ref unknown) => {
                 debug!("{unknown}");
                 Err(io::Error::from_raw_os_error(libc::ENOSYS))
@@ -180,6 +203,7 @@ impl<F: FileSystem> Server<F> {
         r: &mut R,
         w: &mut W,
         scratch: &mut Scratch,
+        admission: Admission,
     ) -> io::Result<usize> {
         if op != Opcode::Init && !self.initialized.load(Ordering::Acquire) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
@@ -195,10 +219,22 @@ impl<F: FileSystem> Server<F> {
         };
         if op == Opcode::Write {
             let write_in = read_write_header(header, r)?;
-            return self.do_write(&req, &write_in, r, w);
+            let written = self.do_write(&req, &write_in, r, w)?;
+            if let Admission::Member(guard) = &admission {
+                guard.touch(req.nodeid);
+            }
+            return Ok(written);
         }
-        let args = Args::new(read_args(header, r, &mut scratch.args)?);
-        self.dispatch(op, &req, args, w)
+        let args = read_args(header, r, &mut scratch.args)?;
+        match admission {
+            Admission::Sync(ticket) => self.do_syncfs(&req, w, Some(ticket)),
+            Admission::Member(guard) => {
+                let len = self.dispatch(op, &req, Args::new(args), w)?;
+                record_changes(&guard, op, req.nodeid, args);
+                Ok(len)
+            }
+            Admission::Free => self.dispatch(op, &req, Args::new(args), w),
+        }
     }
 
     fn dispatch<W: Writer>(
@@ -236,7 +272,7 @@ impl<F: FileSystem> Server<F> {
             Opcode::Releasedir => self.do_releasedir(req, args, w),
             Opcode::Fsyncdir => self.do_fsync(req, args, w, true),
             Opcode::Statfs => self.do_statfs(req, w),
-            Opcode::Syncfs => self.do_syncfs(req, w),
+            Opcode::Syncfs => self.do_syncfs(req, w, None),
             Opcode::Access => self.do_access(req, args, w),
             Opcode::Setxattr => self.do_setxattr(req, args, w),
             Opcode::Getxattr => self.do_getxattr(req, args, w),
@@ -291,4 +327,44 @@ fn read_write_header<R: Reader>(header: &InHeader, r: &mut R) -> io::Result<Writ
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     Ok(write_in)
+}
+
+/// Records in the request's epoch which inodes a successful mutating request
+/// changed, so SYNCFS can flush exactly those.
+fn record_changes<T: TrackerRef>(guard: &EpochGuard<T>, op: Opcode, nodeid: u64, args: &[u8]) {
+    let u64_at = |offset: usize| {
+        args.get(offset..offset + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    match op {
+        Opcode::Rename | Opcode::Rename2 => {
+            guard.touch_dir(nodeid);
+            // RenameIn and Rename2In start with the new directory's node id.
+            if let Some(new_dir) = u64_at(0) {
+                guard.touch_dir(new_dir);
+            }
+        }
+        Opcode::Link => {
+            guard.touch_dir(nodeid);
+            // LinkIn is the node id of the inode gaining a link.
+            if let Some(inode) = u64_at(0) {
+                guard.touch(inode);
+            }
+        }
+        Opcode::Create
+        | Opcode::Mknod
+        | Opcode::Mkdir
+        | Opcode::Symlink
+        | Opcode::Unlink
+        | Opcode::Rmdir
+        | Opcode::Tmpfile => guard.touch_dir(nodeid),
+        Opcode::CopyFileRange => {
+            // CopyFileRangeIn: fh_in, off_in, nodeid_out, ...
+            if let Some(out) = u64_at(16) {
+                guard.touch(out);
+            }
+        }
+        _ => guard.touch(nodeid),
+    }
 }

@@ -76,6 +76,7 @@ impl<V> Node<V> {
     }
 
     /// Current lookup count.
+    #[cfg(test)]
     pub fn refcount(&self) -> u64 {
         self.refcount.load(Ordering::Acquire)
     }
@@ -261,11 +262,6 @@ impl<V> InodeTable<V> {
     /// Number of known nodes (root included).
     pub fn len(&self) -> usize {
         self.by_id.iter().map(|s| read(s).len()).sum()
-    }
-
-    /// True when not even the root is installed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

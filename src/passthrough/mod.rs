@@ -26,6 +26,7 @@
 //! request's own umask is applied here.
 
 mod attr;
+mod config;
 mod creds;
 mod dir;
 mod entries;
@@ -34,6 +35,8 @@ mod handles;
 mod inode_table;
 mod lookup;
 mod names;
+mod ranges;
+mod sync;
 mod xattr;
 
 #[cfg(test)]
@@ -43,104 +46,20 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, Whence,
-    ZeroCopyReader, ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, Whence, ZeroCopyReader,
+    ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
 
+pub use config::{CachePolicy, Config, Error};
 use handles::HandleTable;
 use inode_table::{InodeKey, InodeTable, Node, ROOT};
-
-/// How much the guest may cache (virtiofsd's `--cache` semantics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CachePolicy {
-    /// Nothing: zero timeouts, every open is direct I/O.
-    Never,
-    /// Metadata for a day; file data is not cached (direct I/O).
-    Metadata,
-    /// Metadata for one second; the page cache is dropped on each open.
-    #[default]
-    Auto,
-    /// Metadata for a day; data and directory contents kept across opens.
-    Always,
-}
-
-impl CachePolicy {
-    /// Entry and attribute timeout this policy grants.
-    pub fn timeout(self) -> Duration {
-        match self {
-            Self::Never => Duration::ZERO,
-            Self::Auto => Duration::from_secs(1),
-            Self::Metadata | Self::Always => Duration::from_secs(86400),
-        }
-    }
-}
-
-/// Configuration of a [`PassthroughFs`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Config {
-    /// The host directory shared with the guest.
-    pub root_dir: PathBuf,
-    /// Guest caching policy.
-    pub cache: CachePolicy,
-    /// Use the guest's writeback cache if the guest offers it.
-    pub writeback: bool,
-    /// Serve extended attributes (otherwise the xattr calls answer ENOSYS).
-    pub xattr: bool,
-    /// Refuse every change with EROFS.
-    pub readonly: bool,
-    /// Flag directories on another host mount as submounts.
-    pub announce_submounts: bool,
-    /// Honour `O_DIRECT` from the guest (otherwise it is dropped).
-    pub allow_direct_io: bool,
-}
-
-/// Why a [`PassthroughFs`] could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The path contains a NUL byte.
-    #[error("shared directory path {0:?} contains a NUL byte")]
-    InvalidPath(PathBuf),
-    /// The shared directory cannot be opened.
-    #[error("cannot open shared directory {path:?}")]
-    OpenRoot {
-        /// The configured path.
-        path: PathBuf,
-        /// The host error.
-        #[source]
-        source: io::Error,
-    },
-    /// The shared directory cannot be examined.
-    #[error("cannot stat shared directory {path:?}")]
-    StatRoot {
-        /// The configured path.
-        path: PathBuf,
-        /// The host error.
-        #[source]
-        source: io::Error,
-    },
-    /// `/proc/self/fd` is not available.
-    #[error("cannot open /proc/self/fd")]
-    ProcSelfFd(#[source] io::Error),
-}
-
-impl From<Error> for io::Error {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::InvalidPath(_) => io::Error::from_raw_os_error(libc::EINVAL),
-            Error::OpenRoot { source, .. }
-            | Error::StatRoot { source, .. }
-            | Error::ProcSelfFd(source) => source,
-        }
-    }
-}
 
 /// What the inode table keeps per host inode.
 #[derive(Debug)]
@@ -198,12 +117,13 @@ impl PassthroughFs {
         let path = config.root_dir.clone();
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::InvalidPath(path.clone()))?;
-        let root = sys::open::open_path(&cpath, libc::O_PATH | libc::O_DIRECTORY).map_err(
-            |source| Error::OpenRoot {
-                path: path.clone(),
-                source,
-            },
-        )?;
+        let root =
+            sys::open::open_path(&cpath, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| {
+                Error::OpenRoot {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         let proc = ProcSelfFd::open().map_err(Error::ProcSelfFd)?;
         let root_sync = proc
             .reopen(root.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)
@@ -238,6 +158,16 @@ impl PassthroughFs {
         &self.cfg
     }
 
+    /// Number of inodes the guest holds references on (root included).
+    pub fn inode_count(&self) -> usize {
+        self.inodes.len()
+    }
+
+    /// Number of open file and directory handles.
+    pub fn handle_count(&self) -> usize {
+        self.handles.len()
+    }
+
     /// The inode `id`; `EBADF` if the guest names one it does not hold.
     fn inode(&self, id: u64) -> io::Result<Inode> {
         self.inodes.get(id).ok_or_else(|| ebadf("node", id))
@@ -263,24 +193,6 @@ impl PassthroughFs {
 
     fn writeback(&self) -> bool {
         self.writeback.load(Ordering::Relaxed)
-    }
-
-    fn do_statfs(&self, inode: u64) -> io::Result<libc::statvfs64> {
-        let node = self.inode(inode)?;
-        sys::stat::fstatvfs(node.value().fd.as_fd())
-    }
-
-    /// syncfs(2) on the filesystem holding `inode` (the root's when the
-    /// inode cannot be opened for I/O). Never ENOSYS: that would disable
-    /// SYNCFS in the guest for good.
-    fn do_syncfs(&self, inode: u64) -> io::Result<()> {
-        let node = self.inode(inode)?;
-        let data = node.value();
-        if inode == ROOT || !(data.is_dir() || data.is_reg()) {
-            return sys::io::syncfs(self.root_sync.as_fd());
-        }
-        let fd = self.proc.reopen(data.fd.as_fd(), libc::O_RDONLY)?;
-        sys::io::syncfs(fd.as_fd())
     }
 }
 
@@ -493,6 +405,10 @@ impl FileSystem for PassthroughFs {
 
     fn syncfs(&self, _ctx: &Context, inode: u64) -> io::Result<()> {
         self.do_syncfs(inode)
+    }
+
+    fn sync_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+        self.do_sync_inodes(files, dirs)
     }
 
     fn setxattr(

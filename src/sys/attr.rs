@@ -111,7 +111,12 @@ mod tests {
     fn utimens_sets_one_time_and_omits_the_other() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let f = tmp.as_file();
-        futimens(f.as_fd(), TimeUpdate::Set(1000, 5), TimeUpdate::Set(2000, 7)).unwrap();
+        futimens(
+            f.as_fd(),
+            TimeUpdate::Set(1000, 5),
+            TimeUpdate::Set(2000, 7),
+        )
+        .unwrap();
         let proc = ProcSelfFd::open().unwrap();
         utimens_fd(&proc, f.as_fd(), TimeUpdate::Omit, TimeUpdate::Set(3000, 9)).unwrap();
         let st = fstat(f.as_fd()).unwrap();

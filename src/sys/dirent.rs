@@ -138,7 +138,9 @@ mod tests {
         let dir = std::fs::File::open(tmp.path()).unwrap();
         let mut buf = vec![0u8; 4096];
         let n = getdents64(dir.as_fd(), &mut buf).unwrap();
-        let mut names: Vec<_> = DirentIter::new(&buf[..n]).map(|d| d.name.to_bytes().to_vec()).collect();
+        let mut names: Vec<_> = DirentIter::new(&buf[..n])
+            .map(|d| d.name.to_bytes().to_vec())
+            .collect();
         names.sort();
         assert_eq!(names, vec![b".".to_vec(), b"..".to_vec(), b"file".to_vec()]);
         assert_eq!(getdents64(dir.as_fd(), &mut buf).unwrap(), 0);

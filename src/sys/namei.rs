@@ -122,8 +122,8 @@ mod tests {
         let dir = dir_fd(tmp.path());
         mkdirat(dir.as_fd(), c"a", 0o755).unwrap();
         mkdirat(dir.as_fd(), c"b", 0o755).unwrap();
-        let err = renameat2(dir.as_fd(), c"a", dir.as_fd(), c"b", libc::RENAME_NOREPLACE)
-            .unwrap_err();
+        let err =
+            renameat2(dir.as_fd(), c"a", dir.as_fd(), c"b", libc::RENAME_NOREPLACE).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
         unlinkat(dir.as_fd(), c"b", libc::AT_REMOVEDIR).unwrap();
         renameat2(dir.as_fd(), c"a", dir.as_fd(), c"b", libc::RENAME_NOREPLACE).unwrap();

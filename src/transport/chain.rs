@@ -91,6 +91,35 @@ impl ChainBuffers {
     }
 }
 
+/// Copies the first `buf.len()` bytes of the chain's readable part into
+/// `buf` without consuming the chain; returns false when the readable part
+/// is shorter or not in guest memory.
+pub fn peek_readable<M, I>(mem: &M, descs: I, buf: &mut [u8]) -> bool
+where
+    M: GuestMemory + ?Sized,
+    I: IntoIterator<Item = Descriptor>,
+{
+    let mut filled = 0;
+    for desc in descs {
+        if filled == buf.len() || desc.is_write_only() {
+            break;
+        }
+        let take = (desc.len() as usize).min(buf.len() - filled);
+        let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read) else {
+            return false;
+        };
+        for slice in slices {
+            let Ok(slice) = slice else { return false };
+            let len = slice.len();
+            if slice.copy_to(&mut buf[filled..filled + len]) != len {
+                return false;
+            }
+            filled += len;
+        }
+    }
+    filled == buf.len()
+}
+
 /// Appends the host segments backing `desc` (one per memory region it spans).
 fn push_segments<M: GuestMemory + ?Sized>(
     mem: &M,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use log::info;
 use zerocopy::{FromZeros, IntoBytes};
 
+use crate::epoch::OwnedSyncTicket;
 use crate::filesystem::{FileSystem, InitOptions};
 use crate::fuse::abi::{
     init_flags as flags, BatchForgetIn, ForgetIn, ForgetOne, InitIn, InitOut, StatfsOut,
@@ -123,8 +124,23 @@ impl<F: FileSystem> Server<F> {
         reply_ok(w, req.unique, &[out.as_bytes()])
     }
 
-    pub(crate) fn do_syncfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
-        self.fs.syncfs(&req.ctx, req.nodeid)?;
+    /// SYNCFS: wait until every request admitted before it has left its
+    /// epoch, flush what those requests changed, then reply.
+    pub(crate) fn do_syncfs<W: Writer>(
+        &self,
+        req: &Request,
+        w: &mut W,
+        ticket: Option<OwnedSyncTicket>,
+    ) -> io::Result<usize> {
+        let ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
+        self.epochs.wait(&ticket);
+        let dirty = self.epochs.take_dirty(&ticket);
+        if self.options.syncfs_host || !dirty.complete {
+            self.fs.syncfs(&req.ctx, req.nodeid)?;
+        } else {
+            self.fs.sync_inodes(&req.ctx, &dirty.files, &dirty.dirs)?;
+        }
+        ticket.commit();
         reply_ok(w, req.unique, &[])
     }
 }

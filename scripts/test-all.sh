@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of epochfsd on a fresh Debian machine: installs what is
+# missing, then formatting, lints, unit and integration tests, the loom model
+# checks of the epoch tracker, and the guest smoke scenarios (1 and 4 request
+# queues) on a real Linux 6.12 guest under QEMU/TCG.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing guest test dependencies (QEMU 10, Linux 6.12, busybox)"
+guest-tests/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "unit and integration tests"
+cargo test --locked --all-targets
+
+if [ -x .ci/loom.sh ]; then
+    step "loom model checks of the epoch tracker"
+    .ci/loom.sh
+fi
+
+step "building the release daemon"
+cargo build --release --locked
+
+step "guest smoke scenario, 1 request queue"
+guest-tests/run.sh smoke --queues 1 --smp 2
+
+step "guest smoke scenario, 4 request queues"
+guest-tests/run.sh smoke --queues 4 --smp 4
+
+echo
+echo "all tests passed"

@@ -1,0 +1,89 @@
+//! Admission: what a request owes the SYNCFS epochs, decided when it is taken
+//! off its queue.
+//!
+//! The device calls [`Server::admit`] with the request's header bytes at the
+//! moment it pops the chain, before the request waits for a worker. A
+//! request that changes data or metadata joins the current epoch there; a
+//! SYNCFS closes it there. Deciding at pop time (and not when a worker gets
+//! to the request) is what makes "arrived before the SYNCFS" mean what the
+//! guest sees: queue order, whatever the worker scheduling.
+
+use std::mem::size_of;
+
+use zerocopy::FromBytes;
+
+use super::abi::{InHeader, Opcode};
+use super::server::Server;
+use crate::epoch::{OwnedEpochGuard, OwnedSyncTicket};
+use crate::filesystem::FileSystem;
+
+/// Bytes the device peeks at to admit a request.
+pub const ADMISSION_HEADER_LEN: usize = size_of::<InHeader>();
+
+/// The epoch bookkeeping a request carries until it is answered.
+#[derive(Debug, Default)]
+pub enum Admission {
+    /// Reads and other requests that change nothing durable.
+    #[default]
+    Free,
+    /// A mutating request: a member of the epoch current when it was popped.
+    Member(OwnedEpochGuard),
+    /// A SYNCFS: the epochs it must wait for.
+    Sync(OwnedSyncTicket),
+}
+
+/// Does `op` change data or metadata that a SYNCFS must make durable?
+pub fn joins_epoch(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::Write
+            | Opcode::Setattr
+            | Opcode::Fallocate
+            | Opcode::CopyFileRange
+            | Opcode::Create
+            | Opcode::Mknod
+            | Opcode::Mkdir
+            | Opcode::Symlink
+            | Opcode::Link
+            | Opcode::Unlink
+            | Opcode::Rmdir
+            | Opcode::Rename
+            | Opcode::Rename2
+            | Opcode::Tmpfile
+            | Opcode::Setxattr
+            | Opcode::Removexattr
+    )
+}
+
+impl<F: FileSystem> Server<F> {
+    /// Admits the request whose first bytes are `header`, popped from the
+    /// queue served by `shard`. Unreadable headers are admitted as `Free`;
+    /// the server rejects them later anyway.
+    pub fn admit(&self, header: &[u8], shard: usize) -> Admission {
+        let Ok((header, _)) = InHeader::read_from_prefix(header) else {
+            return Admission::Free;
+        };
+        match Opcode::try_from(header.opcode) {
+            Ok(Opcode::Syncfs) => Admission::Sync(OwnedSyncTicket::close(self.epochs.clone())),
+            Ok(op) if joins_epoch(op) => {
+                Admission::Member(OwnedEpochGuard::join(self.epochs.clone(), shard))
+            }
+            _ => Admission::Free,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_namespace_changes_join_reads_do_not() {
+        for op in [Opcode::Write, Opcode::Setattr, Opcode::Rename2, Opcode::Unlink] {
+            assert!(joins_epoch(op), "{op:?}");
+        }
+        for op in [Opcode::Read, Opcode::Getattr, Opcode::Lookup, Opcode::Setlkw, Opcode::Syncfs] {
+            assert!(!joins_epoch(op), "{op:?}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Configuration of the passthrough filesystem and its setup errors.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How much the guest may cache (virtiofsd's `--cache` semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CachePolicy {
+    /// Nothing: zero timeouts, every open is direct I/O.
+    Never,
+    /// Metadata for a day; file data is not cached (direct I/O).
+    Metadata,
+    /// Metadata for one second; the page cache is dropped on each open.
+    #[default]
+    Auto,
+    /// Metadata for a day; data and directory contents kept across opens.
+    Always,
+}
+
+impl CachePolicy {
+    /// Entry and attribute timeout this policy grants.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Self::Never => Duration::ZERO,
+            Self::Auto => Duration::from_secs(1),
+            Self::Metadata | Self::Always => Duration::from_secs(86400),
+        }
+    }
+}
+
+/// Configuration of a [`PassthroughFs`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// The host directory shared with the guest.
+    pub root_dir: PathBuf,
+    /// Guest caching policy.
+    pub cache: CachePolicy,
+    /// Use the guest's writeback cache if the guest offers it.
+    pub writeback: bool,
+    /// Serve extended attributes (otherwise the xattr calls answer ENOSYS).
+    pub xattr: bool,
+    /// Refuse every change with EROFS.
+    pub readonly: bool,
+    /// Flag directories on another host mount as submounts.
+    pub announce_submounts: bool,
+    /// Honour `O_DIRECT` from the guest (otherwise it is dropped).
+    pub allow_direct_io: bool,
+}
+
+/// Why a [`PassthroughFs`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The path contains a NUL byte.
+    #[error("shared directory path {0:?} contains a NUL byte")]
+    InvalidPath(PathBuf),
+    /// The shared directory cannot be opened.
+    #[error("cannot open shared directory {path:?}")]
+    OpenRoot {
+        /// The configured path.
+        path: PathBuf,
+        /// The host error.
+        #[source]
+        source: io::Error,
+    },
+    /// The shared directory cannot be examined.
+    #[error("cannot stat shared directory {path:?}")]
+    StatRoot {
+        /// The configured path.
+        path: PathBuf,
+        /// The host error.
+        #[source]
+        source: io::Error,
+    },
+    /// `/proc/self/fd` is not available.
+    #[error("cannot open /proc/self/fd")]
+    ProcSelfFd(#[source] io::Error),
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidPath(_) => io::Error::from_raw_os_error(libc::EINVAL),
+            Error::OpenRoot { source, .. }
+            | Error::StatRoot { source, .. }
+            | Error::ProcSelfFd(source) => source,
+        }
+    }
+}

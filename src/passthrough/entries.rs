@@ -1,0 +1,346 @@
+//! Requests that add, remove or move names: MKDIR, MKNOD, SYMLINK, LINK,
+//! UNLINK, RMDIR, RENAME, plus READLINK.
+//!
+//! Every name is validated first, every call is relative to the parent's
+//! `O_PATH` descriptor, and new inodes are created as the guest caller
+//! with the request's umask applied. After a creation, the new name is
+//! looked up like a LOOKUP, which takes the reference the guest now holds.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::AsFd;
+
+use crate::filesystem::{Context, Entry};
+use crate::sys;
+
+use super::names::check_name;
+use super::PassthroughFs;
+
+/// `RENAME_*` flags passed through to renameat2.
+const RENAME_FLAGS: u32 = libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE;
+
+/// Decodes a device number in the kernel's "new" 32-bit encoding (what
+/// FUSE carries) into a host `dev_t`.
+fn decode_rdev(rdev: u32) -> u64 {
+    let major = (rdev & 0xfff00) >> 8;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    libc::makedev(major, minor)
+}
+
+/// Permission bits of `mode` with `umask` applied.
+fn masked(mode: u32, umask: u32) -> u32 {
+    mode & 0o7777 & !umask
+}
+
+impl PassthroughFs {
+    /// MKDIR.
+    pub(super) fn do_mkdir(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let name = check_name(name)?;
+        {
+            let _caller = self.as_caller(ctx)?;
+            sys::namei::mkdirat(parent.value().fd.as_fd(), name, masked(mode, umask))?;
+        }
+        self.lookup_in(&parent, name)
+    }
+
+    /// MKNOD: regular files, fifos and sockets; device nodes only where
+    /// the host lets the caller create them (CAP_MKNOD). Nothing created
+    /// here is ever opened for I/O unless it is a regular file.
+    pub(super) fn do_mknod(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        rdev: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let name = check_name(name)?;
+        let mode = (mode & libc::S_IFMT) | masked(mode, umask);
+        {
+            let _caller = self.as_caller(ctx)?;
+            sys::namei::mknodat(parent.value().fd.as_fd(), name, mode, decode_rdev(rdev))?;
+        }
+        self.lookup_in(&parent, name)
+    }
+
+    /// SYMLINK: the target is stored verbatim and never resolved here.
+    pub(super) fn do_symlink(
+        &self,
+        ctx: &Context,
+        target: &CStr,
+        parent: u64,
+        name: &CStr,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let name = check_name(name)?;
+        {
+            let _caller = self.as_caller(ctx)?;
+            sys::namei::symlinkat(target, parent.value().fd.as_fd(), name)?;
+        }
+        self.lookup_in(&parent, name)
+    }
+
+    /// LINK: a new name for `inode`; answers the same node id.
+    pub(super) fn do_link(
+        &self,
+        inode: u64,
+        new_parent: u64,
+        new_name: &CStr,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        let node = self.inode(inode)?;
+        let parent = self.inode(new_parent)?;
+        let name = check_name(new_name)?;
+        sys::namei::link_fd(
+            &self.proc,
+            node.value().fd.as_fd(),
+            parent.value().fd.as_fd(),
+            name,
+        )?;
+        self.lookup_in(&parent, name)
+    }
+
+    /// UNLINK (`flags` 0) and RMDIR (`AT_REMOVEDIR`). The node stays in the
+    /// table until the guest forgets it.
+    pub(super) fn do_unlink(&self, parent: u64, name: &CStr, flags: i32) -> io::Result<()> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let name = check_name(name)?;
+        sys::namei::unlinkat(parent.value().fd.as_fd(), name, flags)
+    }
+
+    /// RENAME / RENAME2 with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`; other
+    /// flags (`RENAME_WHITEOUT`) are `EINVAL`.
+    pub(super) fn do_rename(
+        &self,
+        old_parent: u64,
+        old_name: &CStr,
+        new_parent: u64,
+        new_name: &CStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        self.check_writable()?;
+        if flags & !RENAME_FLAGS != 0 {
+            return Err(sys::errno(libc::EINVAL));
+        }
+        let old_parent = self.inode(old_parent)?;
+        let new_parent = self.inode(new_parent)?;
+        let old_name = check_name(old_name)?;
+        let new_name = check_name(new_name)?;
+        sys::namei::renameat2(
+            old_parent.value().fd.as_fd(),
+            old_name,
+            new_parent.value().fd.as_fd(),
+            new_name,
+            flags,
+        )
+    }
+
+    /// READLINK: the target, verbatim.
+    pub(super) fn do_readlink(&self, inode: u64) -> io::Result<Vec<u8>> {
+        let node = self.inode(inode)?;
+        if node.value().file_type != libc::S_IFLNK {
+            return Err(sys::errno(libc::EINVAL));
+        }
+        sys::namei::readlink_fd(node.value().fd.as_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+    use crate::filesystem::{FileSystem, ROOT_ID};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    #[test]
+    fn rdev_decoding_matches_the_kernel_encoding() {
+        // new_encode_dev(MKDEV(8, 1)) == 0x801; MKDEV(259, 300) spreads.
+        assert_eq!(decode_rdev(0x801), libc::makedev(8, 1));
+        let (major, minor) = (259u32, 300u32);
+        let enc = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+        assert_eq!(decode_rdev(enc), libc::makedev(major, minor));
+    }
+
+    #[test]
+    fn mkdir_applies_umask_and_answers_an_entry() {
+        let (tmp, fs) = new_fs();
+        let e = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o777, 0o022).unwrap();
+        assert_eq!(e.attr.st_mode, libc::S_IFDIR | 0o755);
+        let meta = std::fs::metadata(tmp.path().join("d")).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o755);
+        assert_eq!(fs.lookup(&ctx(), ROOT_ID, c"d").unwrap().inode, e.inode);
+    }
+
+    #[test]
+    fn mkdir_existing_is_eexist_and_bad_names_einval() {
+        let (_tmp, fs) = new_fs();
+        fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap();
+        let err = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        for name in [c"..", c".", c"a/b", c""] {
+            let err = fs.mkdir(&ctx(), ROOT_ID, name, 0o755, 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        }
+    }
+
+    #[test]
+    fn mknod_creates_regular_fifo_and_socket() {
+        let (tmp, fs) = new_fs();
+        let r = fs
+            .mknod(&ctx(), ROOT_ID, c"r", libc::S_IFREG | 0o644, 0, 0)
+            .unwrap();
+        let p = fs
+            .mknod(&ctx(), ROOT_ID, c"p", libc::S_IFIFO | 0o644, 0, 0)
+            .unwrap();
+        let s = fs
+            .mknod(&ctx(), ROOT_ID, c"s", libc::S_IFSOCK | 0o644, 0, 0)
+            .unwrap();
+        assert_eq!(r.attr.st_mode & libc::S_IFMT, libc::S_IFREG);
+        assert_eq!(p.attr.st_mode & libc::S_IFMT, libc::S_IFIFO);
+        assert_eq!(s.attr.st_mode & libc::S_IFMT, libc::S_IFSOCK);
+        let ft = std::fs::symlink_metadata(tmp.path().join("p"))
+            .unwrap()
+            .file_type();
+        assert!(ft.is_fifo());
+    }
+
+    #[test]
+    fn files_are_created_as_the_caller() {
+        let (tmp, fs) = new_fs();
+        if !fs.switch_creds {
+            return;
+        }
+        let guest = Context {
+            uid: 1000,
+            gid: 1001,
+            pid: 1,
+        };
+        // A 0700 root-owned directory: the caller may not create there.
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o700);
+        std::fs::set_permissions(tmp.path(), perms).unwrap();
+        let err = fs.mkdir(&guest, ROOT_ID, c"x", 0o755, 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+        let open = fs.mkdir(&ctx(), ROOT_ID, c"open", 0o777, 0).unwrap();
+        let e = fs.mkdir(&guest, open.inode, c"mine", 0o755, 0).unwrap();
+        assert_eq!((e.attr.st_uid, e.attr.st_gid), (1000, 1001));
+        let meta = std::fs::metadata(tmp.path().join("open/mine")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1000, 1001));
+        // Credentials are restored afterwards.
+        let e = fs.mkdir(&ctx(), ROOT_ID, c"root-owned", 0o755, 0).unwrap();
+        assert_eq!(e.attr.st_uid, 0);
+    }
+
+    #[test]
+    fn symlink_outside_is_stored_verbatim_and_not_followed() {
+        let (tmp, fs) = new_fs();
+        for (name, target) in [(c"up", c"../../etc"), (c"abs", c"/etc")] {
+            let e = fs.symlink(&ctx(), target, ROOT_ID, name).unwrap();
+            assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFLNK);
+            assert_eq!(fs.readlink(&ctx(), e.inode).unwrap(), target.to_bytes());
+            let err = fs.lookup(&ctx(), e.inode, c"passwd").unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+            let err = fs.open(&ctx(), e.inode, libc::O_RDONLY as u32).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+            let err = fs
+                .opendir(&ctx(), e.inode, libc::O_RDONLY as u32)
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+        }
+        let target = std::fs::read_link(tmp.path().join("abs")).unwrap();
+        assert_eq!(target, std::path::Path::new("/etc"));
+        let err = fs.readlink(&ctx(), ROOT_ID).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn link_answers_the_same_node_id() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("a"), b"x").unwrap();
+        let a = fs.lookup(&ctx(), ROOT_ID, c"a").unwrap();
+        let b = fs.link(&ctx(), a.inode, ROOT_ID, c"b").unwrap();
+        assert_eq!(a.inode, b.inode);
+        assert_eq!(b.attr.st_nlink, 2);
+        assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 2);
+        let err = fs.link(&ctx(), a.inode, ROOT_ID, c"../b").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn unlink_and_rmdir() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"").unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        let err = fs.unlink(&ctx(), ROOT_ID, c"d").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
+        let err = fs.rmdir(&ctx(), ROOT_ID, c"f").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+        fs.unlink(&ctx(), ROOT_ID, c"f").unwrap();
+        fs.rmdir(&ctx(), ROOT_ID, c"d").unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        let err = fs.rmdir(&ctx(), ROOT_ID, c"..").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn rename_plain_noreplace_and_exchange() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("a"), b"A").unwrap();
+        std::fs::write(tmp.path().join("b"), b"B").unwrap();
+        let noreplace = libc::RENAME_NOREPLACE;
+        let err = fs
+            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", noreplace)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        fs.rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", libc::RENAME_EXCHANGE)
+            .unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("a")).unwrap(), b"B");
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"A");
+        fs.rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"c", noreplace)
+            .unwrap();
+        fs.rename(&ctx(), ROOT_ID, c"c", ROOT_ID, c"b", 0).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"B");
+        assert!(!tmp.path().join("a").exists());
+    }
+
+    #[test]
+    fn rename_rejects_bad_flags_and_names() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("a"), b"").unwrap();
+        let err = fs
+            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", libc::RENAME_WHITEOUT)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        let err = fs
+            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"../escaped", 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        let err = fs
+            .rename(&ctx(), ROOT_ID, c"a", 424242, c"b", 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn readonly_refuses_changes() {
+        let (_tmp, fs) = new_fs_with(|c| c.readonly = true);
+        let err = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+        let err = fs.unlink(&ctx(), ROOT_ID, c"d").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    }
+}

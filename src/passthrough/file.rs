@@ -1,0 +1,454 @@
+//! Files: OPEN, CREATE, TMPFILE, READ, WRITE, FLUSH, RELEASE and FSYNC.
+//!
+//! A file is opened by re-opening its node's `O_PATH` descriptor through
+//! `/proc/self/fd` with the guest's flags, never by name, and only if it
+//! is a regular file or a directory: a fifo, socket or device node answers
+//! `ENXIO` (no device behind it is offered to the guest, CVE-2020-35517),
+//! a symlink `ELOOP`. READ and WRITE move data between the guest's buffers
+//! and the descriptor directly, without an intermediate buffer.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use crate::filesystem::{Context, Entry, OpenOptions, ZeroCopyReader, ZeroCopyWriter};
+use crate::sys;
+
+use super::names::check_name;
+use super::{Handle, Inode, PassthroughFs};
+
+/// Guest open flags passed on to the host.
+const OPEN_FLAGS_KEPT: i32 = libc::O_ACCMODE
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_SYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOATIME;
+
+impl PassthroughFs {
+    /// Host flags for opening with the guest's `flags`. Only the status
+    /// flags in [`OPEN_FLAGS_KEPT`] survive: creation and link-following
+    /// flags go (the node already exists, and the `/proc` magic link must
+    /// be followed), so do kernel-internal bits `openat2` would refuse;
+    /// `O_DIRECT` goes unless allowed. With the writeback cache `O_WRONLY`
+    /// becomes `O_RDWR` (the guest reads pages to fill partial writes) and
+    /// `O_APPEND` goes (the guest computes the append offset itself).
+    fn host_open_flags(&self, flags: u32) -> i32 {
+        // The guest's open flags are the same Linux bits as ours.
+        let mut f = flags as i32 & OPEN_FLAGS_KEPT;
+        if !self.cfg.allow_direct_io {
+            f &= !libc::O_DIRECT;
+        }
+        if self.writeback() {
+            if f & libc::O_ACCMODE == libc::O_WRONLY {
+                f = (f & !libc::O_ACCMODE) | libc::O_RDWR;
+            }
+            f &= !libc::O_APPEND;
+        }
+        f
+    }
+
+    /// FOPEN_* answer for a file opened with host `flags`.
+    fn file_open_options(&self, flags: i32) -> OpenOptions {
+        use super::CachePolicy;
+        let policy = self.cfg.cache;
+        OpenOptions {
+            direct_io: matches!(policy, CachePolicy::Never | CachePolicy::Metadata)
+                || (self.cfg.allow_direct_io && flags & libc::O_DIRECT != 0),
+            keep_cache: policy == CachePolicy::Always,
+            ..OpenOptions::default()
+        }
+    }
+
+    /// `EROFS` for a read-only share if `flags` would change the file.
+    fn check_open_writable(&self, flags: u32) -> io::Result<()> {
+        let f = flags as i32;
+        if f & libc::O_ACCMODE != libc::O_RDONLY || f & libc::O_TRUNC != 0 {
+            self.check_writable()?;
+        }
+        Ok(())
+    }
+
+    /// Opens `node` for I/O with host `flags`; only regular files and
+    /// directories qualify.
+    pub(super) fn open_node(&self, node: &Inode, flags: i32) -> io::Result<OwnedFd> {
+        let data = node.value();
+        if !(data.is_reg() || data.is_dir()) {
+            let errno = if data.file_type == libc::S_IFLNK {
+                libc::ELOOP
+            } else {
+                libc::ENXIO
+            };
+            log::debug!(
+                "refusing to open node {} of type {:o}",
+                node.id(),
+                data.file_type
+            );
+            return Err(sys::errno(errno));
+        }
+        self.proc.reopen(data.fd.as_fd(), flags)
+    }
+
+    fn insert_file(&self, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
+        self.handles.insert(Handle {
+            inode,
+            fd,
+            flags,
+            dir: None,
+        })
+    }
+
+    /// OPEN.
+    pub(super) fn do_open(&self, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        self.check_open_writable(flags)?;
+        let node = self.inode(inode)?;
+        let host = self.host_open_flags(flags);
+        let fd = self.open_node(&node, host)?;
+        Ok((
+            self.insert_file(inode, fd, host),
+            self.file_open_options(host),
+        ))
+    }
+
+    /// CREATE: creates `name` exclusively as the caller; if it exists and
+    /// the guest did not ask for `O_EXCL`, opens the existing node instead
+    /// (through the node, so a fifo or device there is refused).
+    pub(super) fn do_create(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let name = check_name(name)?;
+        let host = self.host_open_flags(flags);
+        let created = {
+            let _caller = self.as_caller(ctx)?;
+            sys::open::open_beneath(
+                parent.value().fd.as_fd(),
+                name,
+                host | libc::O_CREAT | libc::O_EXCL,
+                mode & 0o7777 & !umask,
+            )
+        };
+        let (entry, fd) = match created {
+            Ok(fd) => {
+                let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
+                (self.entry_from_fd(path_fd, parent.key().mnt_id)?, fd)
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::EEXIST) && flags as i32 & libc::O_EXCL == 0 =>
+            {
+                let entry = self.lookup_in(&parent, name)?;
+                let opened = self
+                    .inode(entry.inode)
+                    .and_then(|node| self.open_node(&node, host));
+                match opened {
+                    Ok(fd) => (entry, fd),
+                    Err(e) => {
+                        self.inodes.forget(entry.inode, 1);
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let handle = self.insert_file(entry.inode, fd, host);
+        Ok((entry, handle, self.file_open_options(host)))
+    }
+
+    /// TMPFILE: an unnamed regular file in `parent` (`O_TMPFILE`).
+    pub(super) fn do_tmpfile(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        mode: u32,
+        flags: u32,
+        umask: u32,
+    ) -> io::Result<(Entry, u64, OpenOptions)> {
+        self.check_writable()?;
+        let parent = self.inode(parent)?;
+        let host = self.host_open_flags(flags) & !libc::O_DIRECTORY;
+        let fd = {
+            let _caller = self.as_caller(ctx)?;
+            sys::open::openat(
+                parent.value().fd.as_fd(),
+                c".",
+                host | libc::O_TMPFILE,
+                mode & 0o7777 & !umask,
+            )?
+        };
+        let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
+        let entry = self.entry_from_fd(path_fd, parent.key().mnt_id)?;
+        let handle = self.insert_file(entry.inode, fd, host);
+        Ok((entry, handle, self.file_open_options(host)))
+    }
+
+    /// A file (not directory) handle of `inode`.
+    pub(super) fn file_handle(&self, inode: u64, handle: u64) -> io::Result<Arc<Handle>> {
+        let h = self.handle(inode, handle)?;
+        if h.dir.is_some() {
+            return Err(sys::errno(libc::EISDIR));
+        }
+        Ok(h)
+    }
+
+    /// READ: straight from the host file into the guest's buffers.
+    pub(super) fn do_read(
+        &self,
+        inode: u64,
+        handle: u64,
+        dest: &mut dyn ZeroCopyWriter,
+        size: u32,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let h = self.file_handle(inode, handle)?;
+        dest.read_from_file_at(h.fd.as_fd(), size as usize, offset)
+    }
+
+    /// WRITE: straight from the guest's buffers into the host file. An
+    /// `O_APPEND` handle (no writeback cache) writes at the file's end.
+    pub(super) fn do_write(
+        &self,
+        inode: u64,
+        handle: u64,
+        src: &mut dyn ZeroCopyReader,
+        size: u32,
+        offset: u64,
+        kill_priv: bool,
+    ) -> io::Result<usize> {
+        self.check_writable()?;
+        let h = self.file_handle(inode, handle)?;
+        if kill_priv {
+            self.kill_privs(h.fd.as_fd())?;
+        }
+        let offset = (h.flags & libc::O_APPEND == 0).then_some(offset);
+        src.write_to_file_at(h.fd.as_fd(), size as usize, offset)
+    }
+
+    /// RELEASE / RELEASEDIR: drops the handle (the descriptor closes when
+    /// the last in-flight request using it finishes).
+    pub(super) fn do_release(&self, inode: u64, handle: u64, dir: bool) -> io::Result<()> {
+        self.handles
+            .remove_if(handle, |h| h.inode == inode && h.dir.is_some() == dir)
+            .map(drop)
+            .ok_or_else(|| sys::errno(libc::EBADF))
+    }
+
+    /// FSYNC / FSYNCDIR on the handle's descriptor.
+    pub(super) fn do_fsync(&self, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+        let h = self.handle(inode, handle)?;
+        if datasync {
+            sys::io::fdatasync(h.fd.as_fd())
+        } else {
+            sys::io::fsync(h.fd.as_fd())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::super::CachePolicy;
+    use crate::filesystem::{FileSystem, InitOptions, ROOT_ID};
+    use std::os::unix::fs::PermissionsExt;
+
+    const RDWR: u32 = libc::O_RDWR as u32;
+
+    #[test]
+    fn create_write_read_truncate() {
+        let (tmp, fs) = new_fs();
+        let (e, h, opts) = fs
+            .create(&ctx(), ROOT_ID, c"f", libc::S_IFREG | 0o666, RDWR, 0o022)
+            .unwrap();
+        assert_eq!(e.attr.st_mode, libc::S_IFREG | 0o644);
+        assert!(!opts.direct_io && !opts.keep_cache);
+        assert_eq!(write_all(&fs, e.inode, h, 0, b"hello world"), 11);
+        assert_eq!(read_all(&fs, e.inode, h, 6, 100), b"world");
+        assert_eq!(read_all(&fs, e.inode, h, 100, 10), b"");
+        let attr = crate::filesystem::SetAttr {
+            valid: crate::filesystem::SetAttrValid {
+                size: true,
+                ..Default::default()
+            },
+            size: 5,
+            ..Default::default()
+        };
+        fs.setattr(&ctx(), e.inode, &attr, None).unwrap();
+        assert_eq!(read_all(&fs, e.inode, h, 0, 100), b"hello");
+        fs.flush(&ctx(), e.inode, h, 0).unwrap();
+        fs.fsync(&ctx(), e.inode, h, true).unwrap();
+        fs.fsync(&ctx(), e.inode, h, false).unwrap();
+        fs.release(&ctx(), e.inode, h, false, None).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("f")).unwrap(), b"hello");
+        let err = fs.release(&ctx(), e.inode, h, false, None).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn creation_and_internal_flags_are_not_passed_on() {
+        let (_tmp, fs) = new_fs();
+        let guest = (libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW) as u32
+            | libc::O_PATH as u32
+            | libc::O_DIRECT as u32
+            | 0x20;
+        assert_eq!(fs.host_open_flags(guest), libc::O_RDWR);
+        let (_tmp, fs) = new_fs_with(|c| c.allow_direct_io = true);
+        let host = fs.host_open_flags((libc::O_RDONLY | libc::O_DIRECT) as u32);
+        assert_eq!(host, libc::O_DIRECT);
+    }
+
+    #[test]
+    fn bogus_handles_are_ebadf() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let (h, _) = fs.open(&ctx(), e.inode, RDWR).unwrap();
+        let mut dst = VecWriter::new(10);
+        for (ino, handle) in [(e.inode, h + 1), (ROOT_ID, h), (e.inode, 0)] {
+            let err = fs.read(&ctx(), ino, handle, &mut dst, 10, 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        }
+        let err = fs.open(&ctx(), 777_777, RDWR).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn create_existing_without_excl_opens_it() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"old").unwrap();
+        let (e, h, _) = fs.create(&ctx(), ROOT_ID, c"f", 0o644, RDWR, 0).unwrap();
+        assert_eq!(read_all(&fs, e.inode, h, 0, 10), b"old");
+        let excl = RDWR | libc::O_EXCL as u32;
+        let err = fs
+            .create(&ctx(), ROOT_ID, c"f", 0o644, excl, 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        let err = fs
+            .create(&ctx(), ROOT_ID, c"a/b", 0o644, RDWR, 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn fifos_are_never_opened() {
+        let (tmp, fs) = new_fs();
+        let p = fs
+            .mknod(&ctx(), ROOT_ID, c"p", libc::S_IFIFO | 0o666, 0, 0)
+            .unwrap();
+        for flags in [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR] {
+            let err = fs.open(&ctx(), p.inode, flags as u32).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
+        }
+        // CREATE over an existing fifo must not open it either (it would block).
+        let err = fs
+            .create(&ctx(), ROOT_ID, c"p", 0o644, RDWR, 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
+        assert_eq!(fs.inodes.get(p.inode).unwrap().refcount(), 1);
+        let _ = tmp;
+    }
+
+    #[test]
+    fn append_without_writeback_writes_at_end() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"abc").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let (h, _) = fs
+            .open(&ctx(), e.inode, (libc::O_WRONLY | libc::O_APPEND) as u32)
+            .unwrap();
+        write_all(&fs, e.inode, h, 0, b"def");
+        assert_eq!(std::fs::read(tmp.path().join("f")).unwrap(), b"abcdef");
+    }
+
+    #[test]
+    fn writeback_turns_wronly_into_rdwr_and_drops_append() {
+        let (tmp, fs) = new_fs_with(|c| c.writeback = true);
+        fs.init(InitOptions {
+            writeback: true,
+            ..Default::default()
+        })
+        .unwrap();
+        std::fs::write(tmp.path().join("f"), b"abc").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let (h, _) = fs
+            .open(&ctx(), e.inode, (libc::O_WRONLY | libc::O_APPEND) as u32)
+            .unwrap();
+        let handle = fs.handles.get(h).unwrap();
+        assert_eq!(handle.flags & libc::O_ACCMODE, libc::O_RDWR);
+        assert_eq!(handle.flags & libc::O_APPEND, 0);
+        write_all(&fs, e.inode, h, 1, b"X");
+        assert_eq!(read_all(&fs, e.inode, h, 0, 10), b"aXc");
+    }
+
+    #[test]
+    fn cache_policy_sets_open_options() {
+        for (policy, direct, keep) in [
+            (CachePolicy::Never, true, false),
+            (CachePolicy::Metadata, true, false),
+            (CachePolicy::Auto, false, false),
+            (CachePolicy::Always, false, true),
+        ] {
+            let (tmp, fs) = new_fs_with(|c| c.cache = policy);
+            std::fs::write(tmp.path().join("f"), b"").unwrap();
+            let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+            let (_, o) = fs.open(&ctx(), e.inode, 0).unwrap();
+            assert_eq!((o.direct_io, o.keep_cache), (direct, keep), "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn readonly_refuses_writable_opens() {
+        let (tmp, fs) = new_fs_with(|c| c.readonly = true);
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_RDONLY | libc::O_TRUNC] {
+            let err = fs.open(&ctx(), e.inode, flags as u32).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+        }
+        fs.open(&ctx(), e.inode, 0).unwrap();
+        let err = fs
+            .create(&ctx(), ROOT_ID, c"g", 0o644, RDWR, 0)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    }
+
+    #[test]
+    fn write_with_kill_priv_clears_setuid() {
+        let (tmp, fs) = new_fs();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let (h, _) = fs.open(&ctx(), e.inode, RDWR).unwrap();
+        let mut src = VecReader::new(b"x");
+        fs.write(&ctx(), e.inode, h, &mut src, 1, 0, true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o755);
+    }
+
+    #[test]
+    fn tmpfile_is_unnamed_and_writable() {
+        let (tmp, fs) = new_fs();
+        let (e, h, _) = match fs.tmpfile(&ctx(), ROOT_ID, 0o600, RDWR, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
+            other => other.unwrap(),
+        };
+        assert_eq!(e.attr.st_nlink, 0);
+        write_all(&fs, e.inode, h, 0, b"tmp");
+        assert_eq!(read_all(&fs, e.inode, h, 0, 10), b"tmp");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        let named = fs.link(&ctx(), e.inode, ROOT_ID, c"named").unwrap();
+        assert_eq!(named.inode, e.inode);
+        assert_eq!(std::fs::read(tmp.path().join("named")).unwrap(), b"tmp");
+    }
+}

@@ -1,0 +1,185 @@
+//! LOOKUP and the `Entry` answers of every request that creates a name.
+//!
+//! A lookup opens the name `O_PATH | O_NOFOLLOW` beneath the parent's
+//! descriptor, identifies the host inode by `(st_dev, st_ino, mount id)`
+//! and takes one reference on its node, creating the node on first sight.
+//!
+//! `..` is answered only in the root, where it names the root itself (the
+//! guest must not climb out of the share); `.` and `..` anywhere else are
+//! `EINVAL`, like every other name that is not a single component: the
+//! guest kernel resolves both itself and never sends them.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::filesystem::Entry;
+use crate::sys;
+
+use super::names::{check_name, is_dotdot};
+use super::{key_of, Inode, InodeData, PassthroughFs, ROOT};
+
+/// `FUSE_ATTR_SUBMOUNT` in `fuse_attr.flags`: the directory is the root of
+/// another host mount.
+pub(super) const ATTR_SUBMOUNT: u32 = 1 << 0;
+
+impl PassthroughFs {
+    /// LOOKUP: one more reference on the node `name` in `parent` names.
+    pub(super) fn do_lookup(&self, parent: u64, name: &CStr) -> io::Result<Entry> {
+        let parent = self.inode(parent)?;
+        if parent.id() == ROOT && is_dotdot(name) {
+            return self.root_entry();
+        }
+        let name = check_name(name)?;
+        self.lookup_in(&parent, name)
+    }
+
+    /// Lookup of an already validated `name` in `parent`.
+    pub(super) fn lookup_in(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+        let fd = sys::open::open_beneath(parent.value().fd.as_fd(), name, libc::O_PATH, 0)?;
+        self.entry_from_fd(fd, parent.key().mnt_id)
+    }
+
+    /// Takes a reference on the inode `fd` (an `O_PATH` descriptor) refers
+    /// to and answers its entry. `parent_mnt` decides the submount flag.
+    pub(super) fn entry_from_fd(&self, fd: OwnedFd, parent_mnt: u64) -> io::Result<Entry> {
+        let st = sys::stat::statx_with_mount(fd.as_fd())?;
+        let file_type = st.st.st_mode & libc::S_IFMT;
+        let (node, _) = self
+            .inodes
+            .acquire(key_of(&st), InodeData { fd, file_type });
+        let submount =
+            self.cfg.announce_submounts && file_type == libc::S_IFDIR && st.mnt_id != parent_mnt;
+        Ok(self.entry(&node, st.st, if submount { ATTR_SUBMOUNT } else { 0 }))
+    }
+
+    /// One more reference on the root, for `..` in the root.
+    fn root_entry(&self) -> io::Result<Entry> {
+        let root = self
+            .inodes
+            .acquire_id(ROOT)
+            .ok_or_else(|| sys::errno(libc::EBADF))?;
+        let st = sys::stat::fstat(root.value().fd.as_fd())?;
+        Ok(self.entry(&root, st, 0))
+    }
+
+    /// The entry answer for `node` with attributes `st`.
+    pub(super) fn entry(&self, node: &Inode, st: libc::stat64, attr_flags: u32) -> Entry {
+        let timeout = self.cfg.cache.timeout();
+        Entry {
+            inode: node.id(),
+            generation: node.generation(),
+            attr: st,
+            attr_flags,
+            attr_timeout: timeout,
+            entry_timeout: timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use crate::filesystem::{FileSystem, ROOT_ID};
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn lookup_counts_references_and_forget_releases_them() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let a = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let b = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        assert_eq!(a.inode, b.inode);
+        assert_ne!(a.inode, ROOT_ID);
+        assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 2);
+        fs.forget(a.inode, 1);
+        assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 1);
+        fs.forget(a.inode, 1);
+        assert!(fs.inodes.get(a.inode).is_none());
+        let err = fs.getattr(&ctx(), a.inode, None).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn hard_links_share_a_node_id() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("a"), b"x").unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        std::fs::hard_link(tmp.path().join("a"), tmp.path().join("d/b")).unwrap();
+        let a = fs.lookup(&ctx(), ROOT_ID, c"a").unwrap();
+        let d = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
+        let b = fs.lookup(&ctx(), d.inode, c"b").unwrap();
+        assert_eq!(a.inode, b.inode);
+        assert_eq!(a.attr.st_ino, b.attr.st_ino);
+        assert_eq!(a.attr.st_nlink, 2);
+    }
+
+    #[test]
+    fn node_ids_are_not_host_inode_numbers() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        assert_ne!(e.inode, e.attr.st_ino);
+        assert_eq!(e.generation, 0);
+    }
+
+    #[test]
+    fn invalid_names_are_einval() {
+        let (tmp, fs) = new_fs();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        let d = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
+        for name in [c"", c".", c"a/b", c"../etc", c"/etc", c"d/.."] {
+            let err = fs.lookup(&ctx(), ROOT_ID, name).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{name:?}");
+        }
+        let err = fs.lookup(&ctx(), d.inode, c"..").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn dotdot_in_root_is_root() {
+        let (_tmp, fs) = new_fs();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"..").unwrap();
+        assert_eq!(e.inode, ROOT_ID);
+        assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFDIR);
+    }
+
+    #[test]
+    fn missing_names_and_unknown_parents() {
+        let (_tmp, fs) = new_fs();
+        let err = fs.lookup(&ctx(), ROOT_ID, c"nope").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        let err = fs.lookup(&ctx(), 9999, c"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        fs.forget(9999, 1); // ignored
+        fs.batch_forget(&[(9999, 1), (ROOT_ID, 100)]);
+        assert!(fs.lookup(&ctx(), ROOT_ID, c"..").is_ok(), "root survives");
+    }
+
+    #[test]
+    fn symlink_inodes_describe_the_link_not_its_target() {
+        let (tmp, fs) = new_fs();
+        symlink("/etc", tmp.path().join("l")).unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"l").unwrap();
+        assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        let err = fs.lookup(&ctx(), e.inode, c"passwd").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn cache_policy_sets_timeouts() {
+        use super::super::CachePolicy;
+        use std::time::Duration;
+        for (policy, secs) in [
+            (CachePolicy::Never, 0),
+            (CachePolicy::Metadata, 86400),
+            (CachePolicy::Auto, 1),
+            (CachePolicy::Always, 86400),
+        ] {
+            let (_tmp, fs) = new_fs_with(|c| c.cache = policy);
+            let e = fs.lookup(&ctx(), ROOT_ID, c"..").unwrap();
+            assert_eq!(e.entry_timeout, Duration::from_secs(secs));
+            assert_eq!(e.attr_timeout, Duration::from_secs(secs));
+        }
+    }
+}
