@@ -372,9 +372,23 @@ mod tests {
     fn queue_count_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let dir_arg = dir.path().to_str().unwrap();
-        let err = parse(&["--fd", "3", "--shared-dir", dir_arg, "--num-request-queues", "0"]);
+        let err = parse(&[
+            "--fd",
+            "3",
+            "--shared-dir",
+            dir_arg,
+            "--num-request-queues",
+            "0",
+        ]);
         assert!(matches!(err, Err(ConfigError::QueueCount(0))));
-        let ok = parse(&["--fd", "3", "--shared-dir", dir_arg, "--num-request-queues", "16"]);
+        let ok = parse(&[
+            "--fd",
+            "3",
+            "--shared-dir",
+            dir_arg,
+            "--num-request-queues",
+            "16",
+        ]);
         assert_eq!(ok.unwrap().num_request_queues, 16);
     }
 
@@ -383,8 +397,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dir_arg = dir.path().to_str().unwrap();
         let config = parse(&[
-            "--fd=3", "--shared-dir", dir_arg, "--cache", "never", "--sandbox", "chroot",
-            "--xattr", "--thread-pool-size=1", "--announce-submounts", "--log-level", "debug",
+            "--fd=3",
+            "--shared-dir",
+            dir_arg,
+            "--cache",
+            "never",
+            "--sandbox",
+            "chroot",
+            "--xattr",
+            "--thread-pool-size=1",
+            "--announce-submounts",
+            "--log-level",
+            "debug",
         ])
         .unwrap();
         assert_eq!(config.cache, CacheMode::Never);

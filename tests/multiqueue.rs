@@ -57,9 +57,8 @@ fn requests_outstanding_on_all_queues_are_all_answered() {
     let getattr = abi::GetattrIn::default();
     let mut pending: Vec<Pending> = Vec::new();
 
-    for round in 0..32 {
+    for _ in 0..32 {
         for q in 1..=REQUEST_QUEUES {
-            let _ = round;
             pending.push(c.start_request(
                 q,
                 Opcode::Getattr as u32,

@@ -89,7 +89,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         }
         Err(err) => {
             let text = err.to_string();
-            if text.contains("Disconnected") || text.contains("PartialMessage") {
+            if is_disconnect(&text) {
                 info!("frontend disconnected");
                 Ok(())
             } else {
@@ -98,6 +98,19 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             }
         }
     }
+}
+
+/// The vhost-user crates report a frontend going away as an error; these are
+/// the normal ways a VMM ends the connection.
+fn is_disconnect(text: &str) -> bool {
+    [
+        "Disconnected",
+        "PartialMessage",
+        "peer disconnected",
+        "socket broken",
+    ]
+    .iter()
+    .any(|pattern| text.contains(pattern))
 }
 
 fn listen(socket: &SocketSource) -> Result<Listener, DaemonError> {

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use log::debug;
+use log::{debug, error};
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
@@ -16,6 +16,9 @@ use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRE
 use virtio_queue::QueueT;
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
 use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::event::{
+    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
+};
 
 use super::config_space;
 use super::pool::QueuePool;
@@ -95,7 +98,10 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             }
             let mem = self.mem.memory();
             loop {
-                let chain = vring.get_mut().get_queue_mut().pop_descriptor_chain(mem.clone());
+                let chain = vring
+                    .get_mut()
+                    .get_queue_mut()
+                    .pop_descriptor_chain(mem.clone());
                 let Some(chain) = chain else { break };
                 let admission = self.admit(queue, &mem, &chain);
                 dispatch(Job {
@@ -125,7 +131,10 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     }
 
     fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
-        let mut buffers = self.hiprio_buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buffers = self
+            .hiprio_buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         self.drain_queue(HIPRIO_QUEUE, vring, |job| {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
@@ -181,6 +190,18 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         // `self.mem` is a clone of the handler's atomic, so it already sees
         // the new table.
         Ok(())
+    }
+
+    fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
+        // Without an exit event the epoll threads never stop and the handler
+        // blocks joining them when the frontend goes away.
+        match new_event_consumer_and_notifier(EventFlag::NONBLOCK) {
+            Ok(pair) => Some(pair),
+            Err(err) => {
+                error!("cannot create an exit event: {err}");
+                None
+            }
+        }
     }
 
     fn queues_per_thread(&self) -> Vec<u64> {

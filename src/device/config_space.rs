@@ -19,7 +19,10 @@ pub(crate) fn encode(tag: &str, num_request_queues: u32) -> [u8; TAG_LEN + 8] {
 pub(crate) fn slice(config: &[u8], offset: u32, size: u32) -> Vec<u8> {
     let start = offset as usize;
     let end = start.saturating_add(size as usize);
-    config.get(start..end).map(<[u8]>::to_vec).unwrap_or_default()
+    config
+        .get(start..end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -67,7 +67,8 @@ impl<T: TrackerRef> EpochGuard<T> {
 
     /// Records that this request changed the entries of directory `inode`.
     pub fn touch_dir(&self, inode: u64) {
-        self.tracker.record(self.shard, self.epoch, inode, Touch::Dir);
+        self.tracker
+            .record(self.shard, self.epoch, inode, Touch::Dir);
     }
 }
 

@@ -19,13 +19,21 @@ fn tracker(shards: usize) -> Tracker {
 }
 
 /// Runs `model` under loom with a preemption bound that keeps the larger
-/// models to seconds (`LOOM_MAX_PREEMPTIONS` overrides it).
+/// models to seconds (`LOOM_MAX_PREEMPTIONS` overrides it), and prints how
+/// many executions were explored (`--nocapture` shows it).
 fn check(preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(preemptions);
     }
-    builder.check(model);
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&executions);
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        model();
+    });
+    let explored = executions.load(std::sync::atomic::Ordering::Relaxed);
+    println!("explored {explored} executions");
 }
 
 /// A member joined on another thread (racing the close) that announces its
@@ -136,7 +144,13 @@ impl Syncer {
         })
     }
 
-    fn run(&self, tracker: &EpochTracker, other: &Syncer, early_left: &AtomicBool, racer: &Announced) {
+    fn run(
+        &self,
+        tracker: &EpochTracker,
+        other: &Syncer,
+        early_left: &AtomicBool,
+        racer: &Announced,
+    ) {
         let ticket = SyncTicket::close(tracker);
         tracker.wait(&ticket);
         assert!(early_left.load(Ordering::Relaxed), "wait returned early");
@@ -175,9 +189,15 @@ fn loom_concurrent_syncs_chain() {
         second.run(&tracker, &first, &early_left, &racer);
         syncer.join().expect("syncer thread");
         member.join().expect("member thread");
-        let (e1, e2) = (first.epoch.load(Ordering::Relaxed), second.epoch.load(Ordering::Relaxed));
+        let (e1, e2) = (
+            first.epoch.load(Ordering::Relaxed),
+            second.epoch.load(Ordering::Relaxed),
+        );
         let later = if e1 > e2 { &first } else { &second };
-        assert!(later.saw_other_done.load(Ordering::Relaxed), "sync chain broken");
+        assert!(
+            later.saw_other_done.load(Ordering::Relaxed),
+            "sync chain broken"
+        );
     });
 }
 
@@ -203,7 +223,9 @@ fn loom_wait_is_woken_by_the_last_leave() {
 }
 
 /// (5) Slot reuse: with two slots, the second close has to wait for epoch 0
-/// to drain before epoch 2 can take its slot, while a joiner races both.
+/// to drain before epoch 2 can take its slot; a joiner racing the closes may
+/// count in a closed epoch's slot for a moment, and its undo must wake the
+/// waiter.
 #[test]
 fn loom_close_waits_for_the_slot_to_drain() {
     check(2, || {
@@ -214,9 +236,9 @@ fn loom_close_waits_for_the_slot_to_drain() {
         let member = {
             let (tracker, early_left, racer) = (tracker.clone(), early_left.clone(), racer.clone());
             thread::spawn(move || {
-                racer.run(&tracker, 0);
                 early_left.store(true, Ordering::Relaxed);
                 drop(early);
+                racer.run(&tracker, 0);
             })
         };
         let first = tracker.close_epoch();

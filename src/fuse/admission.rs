@@ -79,10 +79,21 @@ mod tests {
 
     #[test]
     fn data_and_namespace_changes_join_reads_do_not() {
-        for op in [Opcode::Write, Opcode::Setattr, Opcode::Rename2, Opcode::Unlink] {
+        for op in [
+            Opcode::Write,
+            Opcode::Setattr,
+            Opcode::Rename2,
+            Opcode::Unlink,
+        ] {
             assert!(joins_epoch(op), "{op:?}");
         }
-        for op in [Opcode::Read, Opcode::Getattr, Opcode::Lookup, Opcode::Setlkw, Opcode::Syncfs] {
+        for op in [
+            Opcode::Read,
+            Opcode::Getattr,
+            Opcode::Lookup,
+            Opcode::Setlkw,
+            Opcode::Syncfs,
+        ] {
             assert!(!joins_epoch(op), "{op:?}");
         }
     }

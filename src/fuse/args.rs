@@ -48,6 +48,29 @@ impl<'a> Args<'a> {
         Ok(name)
     }
 
+    /// Reads the request's last argument as a name: the NUL must be the final
+    /// byte, so a name with an embedded NUL cannot pass for a shorter one.
+    pub(crate) fn final_name(&mut self) -> io::Result<&'a CStr> {
+        let name = self.name()?;
+        self.expect_end()?;
+        Ok(name)
+    }
+
+    /// Reads the request's last argument as a string of any content.
+    pub(crate) fn final_cstr(&mut self) -> io::Result<&'a CStr> {
+        let s = self.cstr()?;
+        self.expect_end()?;
+        Ok(s)
+    }
+
+    fn expect_end(&self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(einval())
+        }
+    }
+
     /// The bytes not consumed yet.
     pub(crate) fn rest(&self) -> &'a [u8] {
         self.buf
@@ -82,7 +105,15 @@ mod tests {
 
     #[test]
     fn escaping_names_are_rejected() {
-        for name in [&b""[..], b".", b"..", b"a/b", b"/etc", b"../x", &[b'a'; 256]] {
+        for name in [
+            &b""[..],
+            b".",
+            b"..",
+            b"a/b",
+            b"/etc",
+            b"../x",
+            &[b'a'; 256],
+        ] {
             assert_eq!(
                 validate_name(name).unwrap_err().raw_os_error(),
                 Some(libc::EINVAL),
@@ -96,6 +127,12 @@ mod tests {
     fn name_without_nul_is_rejected() {
         let mut args = Args::new(b"abc");
         assert!(args.name().is_err());
+    }
+
+    #[test]
+    fn final_name_rejects_embedded_nul() {
+        assert!(Args::new(b"a\0b\0").final_name().is_err());
+        assert_eq!(Args::new(b"a\0").final_name().unwrap().to_bytes(), b"a");
     }
 
     #[test]

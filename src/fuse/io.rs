@@ -140,7 +140,12 @@ pub mod mem {
             let dst = &mut self.buf[self.pos..self.pos + count];
             // SAFETY: `dst` is valid for writes of `count` bytes; `fd` is open.
             let n = unsafe {
-                libc::pread64(fd.as_raw_fd(), dst.as_mut_ptr().cast(), count, offset as i64)
+                libc::pread64(
+                    fd.as_raw_fd(),
+                    dst.as_mut_ptr().cast(),
+                    count,
+                    offset as i64,
+                )
             };
             let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
             self.advance(n);

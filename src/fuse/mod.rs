@@ -6,8 +6,8 @@
 
 pub mod abi;
 mod admission;
-pub mod io;
 mod args;
+pub mod io;
 mod ops;
 mod reply;
 mod server;

@@ -142,7 +142,10 @@ impl<F: FileSystem> Server<F> {
         r.read_exact(header.as_mut_bytes())
             .map_err(ServerError::ShortHeader)?;
         let opcode = Opcode::try_from(header.opcode);
-        if matches!(opcode, Ok(Opcode::Forget | Opcode::BatchForget | Opcode::Interrupt)) {
+        if matches!(
+            opcode,
+            Ok(Opcode::Forget | Opcode::BatchForget | Opcode::Interrupt)
+        ) {
             self.handle_no_reply(&header, r, scratch);
             return Ok(Outcome::NoReply);
         }

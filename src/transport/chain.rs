@@ -105,7 +105,8 @@ where
             break;
         }
         let take = (desc.len() as usize).min(buf.len() - filled);
-        let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read) else {
+        let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read)
+        else {
             return false;
         };
         for slice in slices {
@@ -211,7 +212,6 @@ impl ChainWriter<'_> {
     fn cursor_at(&self, offset: usize) -> Cursor<'_> {
         cursor_at(self.segs, self.capacity, offset)
     }
-
 
     fn advance(&mut self, n: usize) {
         self.pos += n;

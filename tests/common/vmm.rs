@@ -559,6 +559,11 @@ impl TestVmm {
         if let Some(u) = self.queues[queue].stash.pop_front() {
             return Some(u);
         }
+        self.wait_ring(queue, timeout)
+    }
+
+    /// Takes the next entry from the used ring itself (ignoring the stash).
+    fn wait_ring(&mut self, queue: usize, timeout: Duration) -> Option<Used> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(u) = self.reap_one(queue) {
@@ -603,7 +608,7 @@ impl TestVmm {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let u = self.wait_used(queue, left)?;
+            let u = self.wait_ring(queue, left)?;
             if u.head == head {
                 return Some(u.len);
             }

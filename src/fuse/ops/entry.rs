@@ -38,7 +38,7 @@ impl<F: FileSystem> Server<F> {
         mut args: Args<'_>,
         w: &mut W,
     ) -> io::Result<usize> {
-        let name = args.name()?;
+        let name = args.final_name()?;
         let entry = self.fs.lookup(&req.ctx, req.nodeid, name)?;
         self.reply_entry(w, req.unique, &entry)
     }
@@ -50,7 +50,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let mkdir: MkdirIn = args.obj()?;
-        let name = args.name()?;
+        let name = args.final_name()?;
         let entry = self
             .fs
             .mkdir(&req.ctx, req.nodeid, name, mkdir.mode, mkdir.umask)?;
@@ -64,7 +64,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let mknod: MknodIn = args.obj()?;
-        let name = args.name()?;
+        let name = args.final_name()?;
         let entry = self.fs.mknod(
             &req.ctx,
             req.nodeid,
@@ -83,7 +83,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let name = args.name()?;
-        let target = args.cstr()?;
+        let target = args.final_cstr()?;
         if target.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
         }
@@ -98,7 +98,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let link: LinkIn = args.obj()?;
-        let name = args.name()?;
+        let name = args.final_name()?;
         let entry = self.fs.link(&req.ctx, link.oldnodeid, req.nodeid, name)?;
         self.reply_entry(w, req.unique, &entry)
     }
@@ -109,7 +109,7 @@ impl<F: FileSystem> Server<F> {
         mut args: Args<'_>,
         w: &mut W,
     ) -> io::Result<usize> {
-        let name = args.name()?;
+        let name = args.final_name()?;
         self.fs.unlink(&req.ctx, req.nodeid, name)?;
         reply_ok(w, req.unique, &[])
     }
@@ -120,7 +120,7 @@ impl<F: FileSystem> Server<F> {
         mut args: Args<'_>,
         w: &mut W,
     ) -> io::Result<usize> {
-        let name = args.name()?;
+        let name = args.final_name()?;
         self.fs.rmdir(&req.ctx, req.nodeid, name)?;
         reply_ok(w, req.unique, &[])
     }
@@ -157,7 +157,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let old_name = args.name()?;
-        let new_name = args.name()?;
+        let new_name = args.final_name()?;
         self.fs
             .rename(&req.ctx, req.nodeid, old_name, new_dir, new_name, flags)?;
         reply_ok(w, req.unique, &[])

@@ -63,7 +63,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let getxattr: GetxattrIn = args.obj()?;
-        let name = args.cstr()?;
+        let name = args.final_cstr()?;
         let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
         let len = self.fs.getxattr(&req.ctx, req.nodeid, name, &mut buf)?;
         reply_xattr(w, req.unique, getxattr.size, &buf, len)
@@ -87,7 +87,7 @@ impl<F: FileSystem> Server<F> {
         mut args: Args<'_>,
         w: &mut W,
     ) -> io::Result<usize> {
-        let name = args.cstr()?;
+        let name = args.final_cstr()?;
         self.fs.removexattr(&req.ctx, req.nodeid, name)?;
         reply_ok(w, req.unique, &[])
     }
@@ -175,7 +175,14 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let c: CopyFileRangeIn = args.obj()?;
         let copied = self.fs.copy_file_range(
-            &req.ctx, req.nodeid, c.fh_in, c.off_in, c.nodeid_out, c.fh_out, c.off_out, c.len,
+            &req.ctx,
+            req.nodeid,
+            c.fh_in,
+            c.off_in,
+            c.nodeid_out,
+            c.fh_out,
+            c.off_out,
+            c.len,
             c.flags,
         )?;
         let out = WriteOut {

@@ -65,7 +65,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let create: CreateIn = args.obj()?;
-        let name = args.name()?;
+        let name = args.final_name()?;
         let (entry, handle, opts) = self.fs.create(
             &req.ctx,
             req.nodeid,
@@ -86,9 +86,13 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let create: CreateIn = args.obj()?;
-        let (entry, handle, opts) =
-            self.fs
-                .tmpfile(&req.ctx, req.nodeid, create.mode, create.flags, create.umask)?;
+        let (entry, handle, opts) = self.fs.tmpfile(
+            &req.ctx,
+            req.nodeid,
+            create.mode,
+            create.flags,
+            create.umask,
+        )?;
         let entry = entry_out(&entry);
         let open = open_out(handle, opts);
         reply_ok(w, req.unique, &[entry.as_bytes(), open.as_bytes()])
