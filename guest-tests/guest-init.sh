@@ -4,6 +4,7 @@
 #   scenario=NAME      run /scenarios/NAME.sh /mnt (default: smoke)
 #   fstag=TAG          virtio-fs tag to mount (default: share)
 #   mountopts=OPTS     extra mount -o options (comma separated)
+#   queues=N           request queues the host configured (EXPECT_QUEUES for scenarios)
 # Output protocol on the console (ttyS0): scenario lines `PASS: name` /
 # `FAIL: name: reason`; the scenario itself prints `SCENARIO-DONE` last.
 # Whatever happens, the guest ends with `poweroff -f` (or a panic, which with
@@ -28,6 +29,7 @@ for arg in $(cat /proc/cmdline); do
         scenario=*) scenario=${arg#scenario=} ;;
         fstag=*) fstag=${arg#fstag=} ;;
         mountopts=*) mountopts=${arg#mountopts=} ;;
+        queues=*) EXPECT_QUEUES=${arg#queues=}; export EXPECT_QUEUES ;;
     esac
 done
 

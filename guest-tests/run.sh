@@ -170,7 +170,7 @@ if [ "$NO_DAEMON" = 0 ]; then
         -device "vhost-user-fs-pci,chardev=char0,tag=share,queue-size=1024,num-request-queues=$QUEUES")
 fi
 QEMU_CMD+=(-kernel "$KERNEL" -initrd "$INITRD"
-    -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=$SCENARIO"
+    -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=$SCENARIO queues=$QUEUES"
     -nographic -no-reboot -nic none)
 # shellcheck disable=SC2206
 [ -n "${QEMU_EXTRA:-}" ] && QEMU_CMD+=($QEMU_EXTRA)
@@ -261,9 +261,17 @@ if [ -n "$DAEMON_PID" ]; then
     for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$DAEMON_PID" 2>/dev/null; then
         host_fail daemon-exit "epochfsd still running 10 s after QEMU quit; sent SIGTERM"
+        # Where it is stuck: every thread's name, state and kernel wait channel.
+        for t in /proc/"$DAEMON_PID"/task/*; do
+            printf '  thread %s %-16s %s wchan=%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
+                "$(awk '/^State:/ { print $2 $3 }' "$t/status" 2>/dev/null)" "$(cat "$t/wchan" 2>/dev/null)"
+        done | tee -a "$RUNDIR/daemon-threads.txt" >&2
         kill -TERM "$DAEMON_PID" 2>/dev/null
         for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$DAEMON_PID" 2>/dev/null && { kill -KILL "$DAEMON_PID"; log "daemon needed SIGKILL"; }
+        if kill -0 "$DAEMON_PID" 2>/dev/null; then
+            host_fail daemon-sigterm "epochfsd did not exit within 5 s of SIGTERM; sent SIGKILL"
+            kill -KILL "$DAEMON_PID"
+        fi
         wait "$DAEMON_PID" 2>/dev/null
     else
         wait "$DAEMON_PID" 2>/dev/null; drc=$?

@@ -696,3 +696,56 @@ fn symlink_pointing_outside_share_is_not_followed_by_lookup() {
 
     assert_eq!(e.attr.mode & libc::S_IFMT, libc::S_IFLNK);
 }
+
+#[test]
+fn write_then_read_back_with_cache_never() {
+    let (d, mut c) = common::start(1, &["--cache", "never"]);
+    let (e, o) = c.create(ROOT_ID, b"f", RDWR, 0o644).unwrap();
+    let data = pattern(300_000);
+    c.write_segmented(e.nodeid, o.fh, 0, &data, 4096).unwrap();
+
+    let got = c.read(e.nodeid, o.fh, 0, 300_000).unwrap();
+
+    assert!(got == data, "READ after WRITE returned different bytes");
+    assert_eq!(fs::read(d.share().join("f")).unwrap(), data);
+}
+
+#[test]
+fn lookup_in_subdirectory_finds_nested_file() {
+    let (d, mut c) = start();
+    fs::create_dir_all(d.share().join("a/b")).unwrap();
+    host_write(d.share(), "a/b/f", b"nested");
+    let a = c.lookup(ROOT_ID, b"a").unwrap();
+    let b = c.lookup(a.nodeid, b"b").unwrap();
+
+    let f = c.lookup(b.nodeid, b"f").unwrap();
+
+    assert_eq!(f.attr.size, 6);
+}
+
+#[test]
+fn open_handle_still_reads_after_host_unlink() {
+    let (d, mut c) = start();
+    host_write(d.share(), "f", b"still here");
+    let e = c.lookup(ROOT_ID, b"f").unwrap();
+    let o = c.open(e.nodeid, libc::O_RDONLY as u32).unwrap();
+    fs::remove_file(d.share().join("f")).unwrap();
+
+    let got = c.read(e.nodeid, o.fh, 0, 100).unwrap();
+
+    assert_eq!(got, b"still here");
+}
+
+#[test]
+fn readdir_of_subdirectory_lists_its_entries() {
+    let (d, mut c) = start();
+    fs::create_dir(d.share().join("sub")).unwrap();
+    host_write(d.share(), "sub/x", b"");
+    host_write(d.share(), "other", b"");
+    let sub = c.lookup(ROOT_ID, b"sub").unwrap();
+    let o = c.opendir(sub.nodeid).unwrap();
+
+    let entries = c.readdir_all(sub.nodeid, o.fh).unwrap();
+
+    assert_eq!(names(entries.into_iter().map(|e| e.name)), ["x"]);
+}

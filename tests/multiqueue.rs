@@ -175,3 +175,30 @@ fn one_queue_daemon_reports_two_queues() {
 
     assert_eq!(n, 2);
 }
+
+#[test]
+fn hundreds_of_outstanding_requests_on_one_queue_are_all_answered() {
+    let (_d, mut c) = start();
+    let getattr = abi::GetattrIn::default();
+
+    let pending: Vec<Pending> = (0..500)
+        .map(|_| {
+            c.start_request(
+                2,
+                Opcode::Getattr as u32,
+                ROOT_ID,
+                &[getattr.as_bytes()],
+                &out_header(),
+            )
+        })
+        .collect();
+
+    let ok = pending
+        .into_iter()
+        .filter(|p| {
+            let used = c.wait_pending(p);
+            used as usize == size_of::<abi::OutHeader>() + size_of::<abi::AttrOut>()
+        })
+        .count();
+    assert_eq!(ok, 500);
+}

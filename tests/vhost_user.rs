@@ -12,7 +12,7 @@ use common::vmm::{
     VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
 };
 use epochfsd::fuse::abi::ROOT_ID;
-use vhost::vhost_user::message::VhostUserProtocolFeatures;
+use vhost::vhost_user::message::{VhostUserConfigFlags, VhostUserProtocolFeatures};
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
 use vhost::VhostBackend;
 
@@ -75,6 +75,32 @@ fn config_protocol_feature_is_not_offered_without_a_tag() {
 }
 
 #[test]
+fn config_space_holds_tag_and_queue_count_when_tag_given() {
+    let d = DaemonProcess::spawn(TestDirs::new(), 3, &["--tag", "myfs"]);
+    let (mut f, _) = bare_frontend(&d);
+    let proto = f.get_protocol_features().unwrap();
+    assert!(
+        proto.contains(VhostUserProtocolFeatures::CONFIG),
+        "CONFIG not offered with --tag ({proto:?})"
+    );
+    f.set_protocol_features(
+        proto
+            & (VhostUserProtocolFeatures::MQ
+                | VhostUserProtocolFeatures::REPLY_ACK
+                | VhostUserProtocolFeatures::CONFIG),
+    )
+    .unwrap();
+
+    let (_, config) = f
+        .get_config(0, 40, VhostUserConfigFlags::empty(), &[0u8; 40])
+        .expect("GET_CONFIG");
+
+    assert_eq!(&config[..4], b"myfs");
+    assert!(config[4..36].iter().all(|&b| b == 0), "tag not NUL-padded");
+    assert_eq!(u32::from_le_bytes(config[36..40].try_into().unwrap()), 3);
+}
+
+#[test]
 fn requests_are_served_without_event_idx() {
     let d = daemon();
     let mut c = client(
@@ -132,6 +158,36 @@ fn requests_are_served_past_ring_wraparound() {
     let ok = (0..200).filter(|_| c.getattr(ROOT_ID).is_ok()).count();
 
     assert_eq!(ok, 200);
+}
+
+#[test]
+fn ring_indices_wrapping_past_65535_are_followed() {
+    let d = daemon();
+    let mut c = client(
+        &d,
+        VmmOptions {
+            ring_base: 65_530,
+            queue_size: 64,
+            ..Default::default()
+        },
+    );
+
+    let ok = (0..20).filter(|_| c.getattr(ROOT_ID).is_ok()).count();
+
+    assert_eq!(ok, 20);
+}
+
+#[test]
+fn get_vring_base_reports_requests_taken_from_queue() {
+    let d = daemon();
+    let mut c = client(&d, VmmOptions::default());
+    for _ in 0..5 {
+        c.getattr(ROOT_ID).unwrap();
+    }
+
+    let base = c.vmm.frontend().get_vring_base(1).expect("GET_VRING_BASE");
+
+    assert_eq!(base, 6, "INIT and five GETATTRs were taken from queue 1");
 }
 
 #[test]

@@ -171,5 +171,12 @@ else
     expect bigfile-reread-sha256 "$sum2" "$sum1"
 fi
 
+# --- multiqueue: one MSI-X vector per request queue, named virtioN-requests.M --------
+qirq=$(awk 'NR == 1 { ncpu = NF } /-requests\./ { s = 0; for (i = 2; i <= ncpu + 1; i++) s += $i; printf "%s=%d ", $NF, s }' /proc/interrupts)
+info "request queue interrupts: ${qirq:-none found}"
+if [ -n "${EXPECT_QUEUES:-}" ]; then
+    expect request-queue-count "$(echo "$qirq" | wc -w)" "$EXPECT_QUEUES"
+fi
+
 info "smoke total in guest: $(elapsed "$t0") s"
 done_marker

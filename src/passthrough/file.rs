@@ -359,6 +359,22 @@ mod tests {
     }
 
     #[test]
+    fn device_nodes_are_never_opened() {
+        let (_tmp, fs) = new_fs();
+        // MKDEV(1, 3) is /dev/null, in FUSE's 32-bit encoding.
+        let rdev = (1 << 8) | 3;
+        let dev = match fs.mknod(&ctx(), ROOT_ID, c"null", libc::S_IFCHR | 0o666, rdev, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => return, // host forbids
+            other => other.unwrap(),
+        };
+        assert_eq!(dev.attr.st_rdev, libc::makedev(1, 3));
+        let err = fs.open(&ctx(), dev.inode, RDWR).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
+        let err = fs.opendir(&ctx(), dev.inode, 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    #[test]
     fn append_without_writeback_writes_at_end() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"abc").unwrap();

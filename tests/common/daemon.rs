@@ -85,14 +85,15 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `epochfsd` serving `dirs.share` and waits for its socket.
     pub fn spawn(dirs: TestDirs, num_request_queues: usize, extra: &[&str]) -> DaemonProcess {
-        let args = dirs.args(num_request_queues, extra);
+        let mut args = dirs.args(num_request_queues, extra);
+        if !extra.contains(&"--log-level") {
+            // Logs are shown only when a test fails; make them worth reading.
+            let level = std::env::var("EPOCHFSD_TEST_LOG").unwrap_or_else(|_| "debug".into());
+            args.extend(["--log-level".to_string(), level]);
+        }
         let log = File::create(&dirs.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_epochfsd"))
             .args(&args[1..])
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -60,6 +60,9 @@ pub struct VmmOptions {
     pub two_regions: bool,
     /// Deadline for connecting and for each vhost-user reply.
     pub socket_timeout: Duration,
+    /// Ring index the queues start at (SET_VRING_BASE), as after a migration;
+    /// near 65535 it exercises index wraparound.
+    pub ring_base: u16,
 }
 
 impl Default for VmmOptions {
@@ -71,6 +74,7 @@ impl Default for VmmOptions {
             region_size: 64 << 20,
             two_regions: true,
             socket_timeout: Duration::from_secs(10),
+            ring_base: 0,
         }
     }
 }
@@ -267,7 +271,15 @@ impl TestVmm {
             frontend
                 .set_vring_num(i, opts.queue_size)
                 .expect("SET_VRING_NUM");
-            frontend.set_vring_base(i, 0).expect("SET_VRING_BASE");
+            // Both rings start at the base index, like a driver that has
+            // already gone round `ring_base` times.
+            mem.store(opts.ring_base, GuestAddress(avail + 2), Ordering::Release)
+                .unwrap();
+            mem.store(opts.ring_base, GuestAddress(used + 2), Ordering::Release)
+                .unwrap();
+            frontend
+                .set_vring_base(i, opts.ring_base)
+                .expect("SET_VRING_BASE");
             let config = VringConfigData {
                 queue_max_size: opts.queue_size,
                 queue_size: opts.queue_size,
@@ -289,8 +301,8 @@ impl TestVmm {
                 avail: GuestAddress(avail),
                 used: GuestAddress(used),
                 free: (0..opts.queue_size).rev().collect(),
-                next_avail: 0,
-                last_used: 0,
+                next_avail: opts.ring_base,
+                last_used: opts.ring_base,
                 kick,
                 call,
                 inflight: HashMap::new(),
