@@ -15,7 +15,7 @@
 #   --daemon-args  extra epochfsd arguments, e.g. "--cache never --log-level debug"
 #   --timeout S    whole guest run, from QEMU start (600)
 #   --shared-dir D share D (created if missing, not emptied) instead of a fresh
-#                  guest-tests/work/runs/SCENARIO-qN-smpM/share
+#                  guest-tests/work/runs/SCENARIO-qN-smpM-DATE-XXXX/share
 #   --no-daemon    rig self-test: boot without a virtio-fs device or daemon
 #
 # Environment: EPOCHFSD_BIN (use this binary, skip cargo build), KERNEL (default the
@@ -92,9 +92,21 @@ fi
 INITRD=$("$HERE/build-initramfs.sh") || setup_fail initramfs "guest-tests/build-initramfs.sh failed"
 
 # ---- run directory ------------------------------------------------------------------
-RUNDIR=$HERE/work/runs/$SCENARIO-q$QUEUES-smp$SMP
-rm -rf "$RUNDIR"
-mkdir -p "$RUNDIR"
+# One directory per run (runs may go on in parallel); runs/latest points at the
+# newest. Older finished runs are pruned, keeping the newest $KEEP_RUNS (default 6),
+# since each smoke run leaves a 256 MiB file behind.
+RUNS=$HERE/work/runs
+mkdir -p "$RUNS"
+for old in $(ls -1dt "$RUNS"/*/ 2>/dev/null | grep -v '/latest/$' | tail -n +"$(( ${KEEP_RUNS:-6} + 1 ))"); do
+    old=${old%/}
+    opid=$(cat "$old/run.pid" 2>/dev/null)
+    if [ -n "$opid" ] && kill -0 "$opid" 2>/dev/null; then continue; fi   # still running
+    # Recently active (also covers runs without run.pid): leave alone.
+    [ -n "$(find "$old" -maxdepth 1 -newermt '-15 minutes' -print -quit 2>/dev/null)" ] && continue
+    rm -rf "$old"
+done
+RUNDIR=$(mktemp -d "$RUNS/$SCENARIO-q$QUEUES-smp$SMP-$(date +%Y%m%d-%H%M%S)-XXXX")
+echo $$ > "$RUNDIR/run.pid"
 if [ -n "$SHARED_DIR" ]; then
     mkdir -p "$SHARED_DIR"
     SHARE=$(cd "$SHARED_DIR" && pwd)
@@ -109,7 +121,7 @@ if [ ${#SOCK} -ge 100 ]; then   # sun_path is 108 bytes
 fi
 CONSOLE=$RUNDIR/console.log
 DAEMON_LOG=$RUNDIR/daemon.log
-ln -sfn "$(basename "$RUNDIR")" "$HERE/work/runs/latest"
+ln -sfn "$(basename "$RUNDIR")" "$RUNS/latest"
 
 QEMU_PID="" DAEMON_PID="" TAIL_PID=""
 cleanup() {

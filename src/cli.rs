@@ -183,6 +183,21 @@ pub struct Cli {
     /// Disable FUSE_HANDLE_KILLPRIV_V2 (accepted).
     #[arg(long)]
     pub no_killpriv_v2: bool,
+
+    /// Test builds only: hold a WRITE at this offset inside its epoch.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_slow_write_offset: Option<u64>,
+
+    /// Test builds only: how long (ms) to hold that WRITE.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_slow_write_ms: u64,
+
+    /// Test builds only: make SYNCFS fail with this errno.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_fail_syncfs: Option<i32>,
 }
 
 /// Where the vhost-user connection comes from.
@@ -227,6 +242,9 @@ pub struct Config {
     pub trace_epochs: Option<PathBuf>,
     /// Log filter.
     pub log_level: log::LevelFilter,
+    /// Injected delays and faults (test builds only).
+    #[cfg(feature = "test-hooks")]
+    pub hooks: crate::fuse::test_hooks::TestHooks,
 }
 
 /// What is wrong with a command line.
@@ -299,6 +317,12 @@ impl TryFrom<Cli> for Config {
             syncfs: cli.syncfs,
             trace_epochs: cli.trace_epochs,
             log_level,
+            #[cfg(feature = "test-hooks")]
+            hooks: crate::fuse::test_hooks::TestHooks {
+                slow_write_offset: cli.test_slow_write_offset,
+                slow_write: std::time::Duration::from_millis(cli.test_slow_write_ms),
+                fail_syncfs: cli.test_fail_syncfs,
+            },
         })
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::daemon::{DaemonProcess, TestDirs};
-use common::fuse_client::{FuseClient, Pending, HIPRIO_QUEUE};
+use common::fuse_client::{ChainMode, FuseClient, Pending, HIPRIO_QUEUE};
 use common::vmm::{TestVmm, VmmOptions};
 use epochfsd::fuse::abi::{self, Opcode, ROOT_ID};
 use vhost::vhost_user::VhostUserFrontend;
@@ -179,6 +179,8 @@ fn one_queue_daemon_reports_two_queues() {
 #[test]
 fn hundreds_of_outstanding_requests_on_one_queue_are_all_answered() {
     let (_d, mut c) = start();
+    // One ring slot per request, as a guest with indirect descriptors uses.
+    c.mode = ChainMode::Indirect;
     let getattr = abi::GetattrIn::default();
 
     let pending: Vec<Pending> = (0..500)

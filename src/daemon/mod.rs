@@ -145,6 +145,8 @@ fn server_options(config: &Config) -> ServerOptions {
         announce_submounts: config.announce_submounts,
         syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
         epoch_shards: config.num_request_queues,
+        #[cfg(feature = "test-hooks")]
+        hooks: config.hooks,
         ..ServerOptions::default()
     }
 }

@@ -11,6 +11,8 @@ pub mod io;
 mod ops;
 mod reply;
 mod server;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 
 pub use admission::{joins_epoch, Admission, ADMISSION_HEADER_LEN};
 pub use args::validate_name;

@@ -41,6 +41,9 @@ pub struct ServerOptions {
     pub syncfs_host: bool,
     /// Shards of the epoch tracker (one per queue that admits requests).
     pub epoch_shards: usize,
+    /// Injected delays and faults (test builds only).
+    #[cfg(feature = "test-hooks")]
+    pub hooks: super::test_hooks::TestHooks,
 }
 
 impl Default for ServerOptions {
@@ -51,6 +54,8 @@ impl Default for ServerOptions {
             announce_submounts: false,
             syncfs_host: false,
             epoch_shards: 1,
+            #[cfg(feature = "test-hooks")]
+            hooks: Default::default(),
         }
     }
 }
@@ -223,6 +228,8 @@ impl<F: FileSystem> Server<F> {
         if op == Opcode::Write {
             let write_in = read_write_header(header, r)?;
             let written = self.do_write(&req, &write_in, r, w)?;
+            #[cfg(feature = "test-hooks")]
+            self.options.hooks.after_write(write_in.offset);
             if let Admission::Member(guard) = &admission {
                 guard.touch(req.nodeid);
             }

@@ -29,7 +29,7 @@ impl CachePolicy {
     }
 }
 
-/// Configuration of a [`PassthroughFs`].
+/// Configuration of a [`PassthroughFs`](super::PassthroughFs).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     /// The host directory shared with the guest.
@@ -48,7 +48,7 @@ pub struct Config {
     pub allow_direct_io: bool,
 }
 
-/// Why a [`PassthroughFs`] could not be set up.
+/// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The path contains a NUL byte.

@@ -8,7 +8,7 @@
 //!
 //! Containment does not depend on a sandbox:
 //!
-//! * every guest-supplied name is checked by [`names::check_name`] (one
+//! * every guest-supplied name is checked by `names::check_name` (one
 //!   component, no `/`, not `.`/`..`) before any syscall;
 //! * every name-relative call is an `*at()` call on the parent's `O_PATH`
 //!   descriptor that does not follow a symlink in the last component, and
@@ -112,7 +112,7 @@ pub struct PassthroughFs {
 }
 
 impl PassthroughFs {
-    /// Opens `config.root_dir` (as `O_PATH`) and makes it node [`ROOT`].
+    /// Opens `config.root_dir` (as `O_PATH`) and makes it node 1 (the FUSE root).
     pub fn new(config: Config) -> Result<Self, Error> {
         let path = config.root_dir.clone();
         let cpath = CString::new(path.as_os_str().as_bytes())

@@ -135,6 +135,8 @@ impl<F: FileSystem> Server<F> {
         let ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
         self.epochs.wait(&ticket);
         let dirty = self.epochs.take_dirty(&ticket);
+        #[cfg(feature = "test-hooks")]
+        self.options.hooks.syncfs_result()?;
         if self.options.syncfs_host || !dirty.complete {
             self.fs.syncfs(&req.ctx, req.nodeid)?;
         } else {
