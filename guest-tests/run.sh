@@ -97,6 +97,7 @@ INITRD=$("$HERE/build-initramfs.sh") || setup_fail initramfs "guest-tests/build-
 # since each smoke run leaves a 256 MiB file behind.
 RUNS=$HERE/work/runs
 mkdir -p "$RUNS"
+# shellcheck disable=SC2010  # run directory names have no spaces or newlines
 for old in $(ls -1dt "$RUNS"/*/ 2>/dev/null | grep -v '/latest/$' | tail -n +"$(( ${KEEP_RUNS:-6} + 1 ))"); do
     old=${old%/}
     opid=$(cat "$old/run.pid" 2>/dev/null)
