@@ -105,8 +105,11 @@ pub struct SyncTicket<T: TrackerRef> {
 impl<T: TrackerRef> SyncTicket<T> {
     /// Closes the current epoch and opens the next one.
     ///
-    /// Blocks only when as many SYNCFS as the tracker has epoch slots (16)
-    /// are outstanding at once: it then waits until the oldest epoch drains.
+    /// Blocks only when the last [`EPOCH_SLOTS`](super::EPOCH_SLOTS) - 1
+    /// closed epochs are all still undrained (members inside, or tickets
+    /// outstanding): it then waits until the oldest of them drains. A queue worker that must not stall
+    /// can use [`try_close`](Self::try_close) and leave the blocking close to
+    /// the thread that waits for the SYNCFS.
     pub fn close(tracker: T) -> Self {
         let epoch = tracker.close_blocking();
         Self::new(tracker, epoch)

@@ -18,13 +18,13 @@ fn tracker(shards: usize) -> Tracker {
     Arc::new(EpochTracker::new(TrackerConfig::new(shards)).expect("valid config"))
 }
 
-/// Runs `model` under loom with a preemption bound that keeps the larger
-/// models to seconds (`LOOM_MAX_PREEMPTIONS` overrides it), and prints how
-/// many executions were explored (`--nocapture` shows it).
-fn check(preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
+/// Runs `model` under loom, exhaustively or with a preemption bound that
+/// keeps the larger models to seconds (`LOOM_MAX_PREEMPTIONS` overrides it),
+/// and prints how many executions were explored (`--nocapture` shows it).
+fn check(preemptions: Option<usize>, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(preemptions);
+        builder.preemption_bound = preemptions;
     }
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&executions);
@@ -74,7 +74,7 @@ impl Announced {
 /// closed epoch.
 #[test]
 fn loom_wait_sees_every_earlier_member_leave() {
-    check(3, || {
+    check(None, || {
         let tracker = tracker(2);
         let early = EpochGuard::join(Arc::clone(&tracker), 0);
         let early_left = Arc::new(AtomicBool::new(false));
@@ -101,7 +101,7 @@ fn loom_wait_sees_every_earlier_member_leave() {
 /// closed epoch, in which case it leaves as soon as it learns so.
 #[test]
 fn loom_wait_ignores_later_members() {
-    check(3, || {
+    check(None, || {
         let tracker = tracker(2);
         let closed = Arc::new(AtomicU64::new(0));
         let waited = Arc::new(AtomicBool::new(false));
@@ -167,7 +167,7 @@ impl Syncer {
 /// members before it, and the later one also for the earlier one to end.
 #[test]
 fn loom_concurrent_syncs_chain() {
-    check(2, || {
+    check(Some(3), || {
         let tracker = tracker(2);
         let early = EpochGuard::join(Arc::clone(&tracker), 0);
         let early_left = Arc::new(AtomicBool::new(false));
@@ -205,7 +205,7 @@ fn loom_concurrent_syncs_chain() {
 /// wait, and the wait returns.
 #[test]
 fn loom_wait_is_woken_by_the_last_leave() {
-    check(3, || {
+    check(Some(5), || {
         let tracker = tracker(2);
         let leavers: Vec<_> = (0..2)
             .map(|shard| {
@@ -228,7 +228,7 @@ fn loom_wait_is_woken_by_the_last_leave() {
 /// waiter.
 #[test]
 fn loom_close_waits_for_the_slot_to_drain() {
-    check(2, || {
+    check(None, || {
         let tracker = tracker(1);
         let early = EpochGuard::join(Arc::clone(&tracker), 0);
         let early_left = Arc::new(AtomicBool::new(false));

@@ -416,7 +416,9 @@ fn stress_waits_cover_every_earlier_member_and_its_inodes() {
     });
     let all = vec![JOINS; WORKERS];
     progress.check_taken(&sync_now(tracker), &all);
-    assert!(tracker.stats().epochs_closed > 1);
+    let stats = tracker.stats();
+    println!("stress: {stats:?}");
+    assert!(stats.epochs_closed > 1);
 }
 
 /// Timing helper for the join/leave fast path:

@@ -64,7 +64,10 @@ impl<F: FileSystem> Server<F> {
             return Admission::Free;
         };
         match Opcode::try_from(header.opcode) {
-            Ok(Opcode::Syncfs) => Admission::Sync(OwnedSyncTicket::close(self.epochs.clone())),
+            // Never block the queue: if every epoch slot is busy, the worker
+            // closes the epoch itself (`do_syncfs` with no ticket).
+            Ok(Opcode::Syncfs) => OwnedSyncTicket::try_close(self.epochs.clone())
+                .map_or(Admission::Free, Admission::Sync),
             Ok(op) if joins_epoch(op) => {
                 Admission::Member(OwnedEpochGuard::join(self.epochs.clone(), shard))
             }
