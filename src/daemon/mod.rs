@@ -87,30 +87,29 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             info!("frontend disconnected");
             Ok(())
         }
+        Err(err) if is_disconnect(&err) => {
+            info!("frontend disconnected");
+            Ok(())
+        }
         Err(err) => {
-            let text = err.to_string();
-            if is_disconnect(&text) {
-                info!("frontend disconnected");
-                Ok(())
-            } else {
-                warn!("connection ended with an error: {text}");
-                Err(DaemonError::VhostUser(text))
-            }
+            warn!("connection ended with an error: {err}");
+            Err(DaemonError::VhostUser(err.to_string()))
         }
     }
 }
 
 /// The vhost-user crates report a frontend going away as an error; these are
 /// the normal ways a VMM ends the connection.
-fn is_disconnect(text: &str) -> bool {
-    [
-        "Disconnected",
-        "PartialMessage",
-        "peer disconnected",
-        "socket broken",
-    ]
-    .iter()
-    .any(|pattern| text.contains(pattern))
+fn is_disconnect(err: &vhost_user_backend::Error) -> bool {
+    use vhost::vhost_user::Error as VhostUserError;
+    matches!(
+        err,
+        vhost_user_backend::Error::HandleRequest(
+            VhostUserError::Disconnected
+                | VhostUserError::PartialMessage
+                | VhostUserError::SocketBroken(_)
+        )
+    )
 }
 
 fn listen(socket: &SocketSource) -> Result<Listener, DaemonError> {
