@@ -17,14 +17,17 @@
 #   --shared-dir D share D (created if missing, not emptied) instead of a fresh
 #                  guest-tests/work/runs/SCENARIO-qN-smpM-DATE-XXXX/share
 #   --no-daemon    rig self-test: boot without a virtio-fs device or daemon
+#   --daemon KIND  epochfsd (default) or virtiofsd: upstream virtiofsd 1.14 from
+#                  scripts/install-virtiofsd.sh (or VIRTIOFSD_BIN), for side-by-side
+#                  runs; it has one request queue only, so --queues must be 1
 #
-# Environment: EPOCHFSD_BIN (use this binary, skip cargo build), KERNEL (default the
+# Environment: EPOCHFSD_BIN (use this binary, skip cargo build), VIRTIOFSD_BIN, KERNEL (default the
 # newest /boot/vmlinuz-6.12*), EXTRA_BINS (see build-initramfs.sh), QEMU_EXTRA
 # (extra QEMU arguments), SKIP_DEPS=1 (do not run install-deps.sh).
 #
 # Output: the guest console goes to RUNDIR/console.log, the daemon's output to
 # RUNDIR/daemon.log; PASS/FAIL lines are echoed as they come; the last line is
-#   guest SCENARIO (queues=N): P passed, F failed
+#   guest SCENARIO (DAEMON, queues=N): P passed, F failed
 # Exit status: 0 only if no FAIL, at least one PASS, the scenario printed
 # SCENARIO-DONE, no timeout, and the daemon exited 0 by itself after QEMU quit.
 set -uo pipefail
@@ -37,7 +40,7 @@ usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 SCENARIO=$1; shift
 case "$SCENARIO" in -h|--help) usage ;; esac
-QUEUES=1 SMP=1 MEM=1024 DAEMON_ARGS="" TIMEOUT=600 SHARED_DIR="" NO_DAEMON=0
+QUEUES=1 SMP=1 MEM=1024 DAEMON_ARGS="" TIMEOUT=600 SHARED_DIR="" NO_DAEMON=0 DAEMON_KIND=epochfsd
 while [ $# -gt 0 ]; do
     case "$1" in
         --queues) QUEUES=$2; shift 2 ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT=$2; shift 2 ;;
         --shared-dir) SHARED_DIR=$2; shift 2 ;;
         --no-daemon) NO_DAEMON=1; shift ;;
+        --daemon) DAEMON_KIND=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage ;;
     esac
@@ -54,6 +58,11 @@ done
 for v in QUEUES SMP MEM TIMEOUT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --${v,,} needs a positive integer" >&2; exit 2; }
 done
+case "$DAEMON_KIND" in
+    epochfsd) ;;
+    virtiofsd) [ "$QUEUES" = 1 ] || { echo "run.sh: virtiofsd serves one request queue; use --queues 1" >&2; exit 2; } ;;
+    *) echo "run.sh: --daemon must be epochfsd or virtiofsd" >&2; exit 2 ;;
+esac
 GUEST_SCRIPT=$HERE/scenarios/$SCENARIO.sh
 [ -f "$GUEST_SCRIPT" ] || { echo "run.sh: no scenario $GUEST_SCRIPT" >&2; exit 2; }
 
@@ -65,7 +74,7 @@ declare -a fail_lines=()
 host_pass() { echo "PASS: $1"; npass=$((npass + 1)); }
 host_fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); fail_lines+=("FAIL: $1: $2"); }
 summary() {
-    echo "guest $SCENARIO (queues=$QUEUES): $npass passed, $nfail failed"
+    echo "guest $SCENARIO ($DAEMON_KIND, queues=$QUEUES): $npass passed, $nfail failed"
 }
 # Setup failures still end with a FAIL line and the summary line.
 setup_fail() { host_fail "$1" "$2"; summary; exit 1; }
@@ -79,7 +88,9 @@ KERNEL=${KERNEL:-$(ls -v /boot/vmlinuz-6.12* 2>/dev/null | tail -n 1)}
 [ -r "$KERNEL" ] || setup_fail kernel "no readable kernel (/boot/vmlinuz-6.12*); set KERNEL="
 
 if [ "$NO_DAEMON" = 0 ]; then
-    if [ -n "${EPOCHFSD_BIN:-}" ]; then
+    if [ "$DAEMON_KIND" = virtiofsd ]; then
+        DAEMON=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} || setup_fail build "scripts/install-virtiofsd.sh failed"
+    elif [ -n "${EPOCHFSD_BIN:-}" ]; then
         DAEMON=$EPOCHFSD_BIN
     else
         log "cargo build --release"
@@ -148,7 +159,13 @@ fi
 # ---- daemon -------------------------------------------------------------------------
 if [ "$NO_DAEMON" = 0 ]; then
     # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
-    set -- "$DAEMON" --socket-path "$SOCK" --shared-dir "$SHARE" --num-request-queues "$QUEUES" $DAEMON_ARGS
+    if [ "$DAEMON_KIND" = virtiofsd ]; then
+        # shellcheck disable=SC2086
+        set -- "$DAEMON" --socket-path "$SOCK" --shared-dir "$SHARE" --sandbox none $DAEMON_ARGS
+    else
+        # shellcheck disable=SC2086
+        set -- "$DAEMON" --socket-path "$SOCK" --shared-dir "$SHARE" --num-request-queues "$QUEUES" $DAEMON_ARGS
+    fi
     log "daemon: $*"
     echo "+ $*" > "$DAEMON_LOG"
     "$@" >>"$DAEMON_LOG" 2>&1 &
