@@ -100,6 +100,9 @@ fn syncfs_does_not_wait_for_a_write_taken_after_it() {
     let first = start_write(&mut c, 1, nodeid, fh, 0);
     let (first_err, _) = finish(&mut c, first, t0);
     let sync = start_syncfs(&mut c, 2);
+    // Order across queues is the order the daemon takes requests off them;
+    // give queue 2's thread time to take the SYNCFS first.
+    std::thread::sleep(Duration::from_millis(200));
     let later = start_write(&mut c, 3, nodeid, fh, SLOW_OFFSET);
     let (sync_err, sync_at) = finish(&mut c, sync, t0);
     let (later_err, later_at) = finish(&mut c, later, t0);
@@ -148,8 +151,9 @@ fn two_syncfs_each_wait_for_exactly_their_earlier_writes() {
     let w1 = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
     std::thread::sleep(Duration::from_millis(700));
     let s1 = start_syncfs(&mut c, 2);
+    std::thread::sleep(Duration::from_millis(200));
     let w2 = start_write(&mut c, 3, nodeid, fh, SLOW_OFFSET);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(500));
     let s2 = start_syncfs(&mut c, 4);
     let (s1_err, s1_at) = finish(&mut c, s1, t0);
     let (w1_err, _) = finish(&mut c, w1, t0);
@@ -233,5 +237,97 @@ fn a_held_write_delays_neither_its_own_queue_nor_the_others() {
     assert!(
         same_queue < HOLD / 2 && other_queue < HOLD / 2,
         "GETATTRs waited for the held WRITE: same queue {same_queue:?}, other queue {other_queue:?}"
+    );
+}
+
+/// One line of the `--trace-epochs` file, the fields the checks need.
+#[derive(Debug)]
+struct TraceLine {
+    op: String,
+    queue: u64,
+    epoch: u64,
+    received_us: u64,
+    done_us: u64,
+    answered_us: u64,
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let key = format!("\"{name}\":");
+    let start = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + key.len();
+    let rest = &line[start..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end].trim_matches('"')
+}
+
+fn read_trace(path: &std::path::Path) -> Vec<TraceLine> {
+    let num = |line: &str, name: &str| -> u64 {
+        field(line, name)
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+    };
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| TraceLine {
+            op: field(l, "op").to_string(),
+            queue: num(l, "queue"),
+            epoch: num(l, "epoch"),
+            received_us: num(l, "received_us"),
+            done_us: num(l, "done_us"),
+            answered_us: num(l, "answered_us"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_epoch_trace_shows_syncfs_covering_exactly_the_earlier_writes() {
+    let trace_dir = tempfile::tempdir().unwrap();
+    let trace_path = trace_dir.path().join("epochs.jsonl");
+    let trace_arg = trace_path.display().to_string();
+    let (d, mut c, nodeid, fh) = start(&["--trace-epochs", &trace_arg]);
+    let t0 = Instant::now();
+
+    let earlier = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
+    std::thread::sleep(Duration::from_millis(300));
+    let sync = start_syncfs(&mut c, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let later = start_write(&mut c, 3, nodeid, fh, SLOW_OFFSET);
+    for p in [sync, earlier, later] {
+        assert_eq!(finish(&mut c, p, t0).0, 0);
+    }
+    // SIGUSR1 logs the counters.
+    // SAFETY: kill(2) with a valid pid and signal number.
+    assert_eq!(unsafe { libc::kill(d.pid() as i32, libc::SIGUSR1) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let lines = read_trace(&trace_path);
+    let ops: Vec<&str> = lines.iter().map(|l| l.op.as_str()).collect();
+    assert_eq!(ops[0], "CREATE", "{lines:?}");
+    let (w1, s, w2) = lines[1..].iter().fold((None, None, None), |acc, l| {
+        match (l.op.as_str(), l.queue) {
+            ("WRITE", 1) => (Some(l), acc.1, acc.2),
+            ("SYNCFS", 2) => (acc.0, Some(l), acc.2),
+            ("WRITE", 3) => (acc.0, acc.1, Some(l)),
+            _ => panic!("unexpected trace line {l:?}"),
+        }
+    });
+    let (w1, s, w2) = (w1.unwrap(), s.unwrap(), w2.unwrap());
+    assert!(w1.received_us < s.received_us && s.received_us < w2.received_us);
+    assert!(w1.epoch <= s.epoch && w2.epoch > s.epoch, "{lines:?}");
+    assert!(
+        s.answered_us >= w1.done_us,
+        "SYNCFS answered before W1 was done: {lines:?}"
+    );
+    assert!(
+        s.answered_us < w2.done_us,
+        "SYNCFS waited for W2: {lines:?}"
+    );
+    let log = d.log();
+    assert!(
+        log.contains("syncfs: 1 served, 0 failed"),
+        "no statistics after SIGUSR1 in the log:\n{log}"
     );
 }

@@ -14,7 +14,7 @@ use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 use crate::cli::{CacheMode, Config, SocketSource};
 use crate::device::{DeviceOptions, FsBackend};
-use crate::fuse::{Server, ServerOptions};
+use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, PassthroughFs};
 
 /// Why the daemon stopped with an error.
@@ -32,6 +32,15 @@ pub enum DaemonError {
     /// Signal handling could not be set up.
     #[error("cannot set up signal handling")]
     Signals(#[source] std::io::Error),
+    /// The `--trace-epochs` file could not be created.
+    #[error("cannot create the epoch trace {path:?}")]
+    Trace {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The open file limit could not be raised.
     #[error("cannot set the open file limit to {limit}")]
     Rlimit {
@@ -50,9 +59,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         signals::set_nofile_limit(limit).map_err(|source| DaemonError::Rlimit { limit, source })?;
     }
     let fs = PassthroughFs::new(filesystem_config(&config)).map_err(DaemonError::Filesystem)?;
-    let server = Arc::new(Server::new(fs, server_options(&config)));
+    let mut server = Server::new(fs, server_options(&config));
+    if let Some(path) = &config.trace_epochs {
+        let trace = EpochTrace::create(path).map_err(|source| DaemonError::Trace {
+            path: path.clone(),
+            source,
+        })?;
+        server = server.with_trace(trace);
+    }
+    let server = Arc::new(server);
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let backend = Arc::new(FsBackend::new(server, device_options(&config), mem.clone()));
+    let backend = Arc::new(FsBackend::new(
+        Arc::clone(&server),
+        device_options(&config),
+        mem.clone(),
+    ));
     let mut daemon = VhostUserDaemon::new("epochfsd".to_string(), backend, mem)
         .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
     let mut listener = listen(&config.socket)?;
@@ -61,7 +82,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         config.shared_dir, config.num_request_queues
     );
     let shutdown = Arc::new(Mutex::new(None));
-    stop.on_signal({
+    let report_server = Arc::clone(&server);
+    stop.on_signal(move || info!("{}", report_server.syncfs_report()), {
         let shutdown = Arc::clone(&shutdown);
         move |signal| {
             info!("signal {signal} received, shutting down");
@@ -82,6 +104,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     for handler in daemon.get_epoll_handlers() {
         handler.send_exit_event();
     }
+    info!("{}", server.syncfs_report());
     match result {
         Ok(()) => {
             info!("frontend disconnected");

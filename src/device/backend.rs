@@ -121,11 +121,11 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     /// the request joins the current SYNCFS epoch or closes it.
     fn admit(&self, queue: usize, mem: &GuestMem, chain: &Chain) -> Admission {
         if queue == HIPRIO_QUEUE {
-            return Admission::Free;
+            return Admission::FREE;
         }
         let mut header = [0u8; ADMISSION_HEADER_LEN];
         if !peek_readable(mem, chain.clone(), &mut header) {
-            return Admission::Free;
+            return Admission::FREE;
         }
         self.server.admit(&header, queue - 1)
     }

@@ -14,22 +14,48 @@ use zerocopy::FromBytes;
 
 use super::abi::{InHeader, Opcode};
 use super::server::Server;
+use super::trace::TraceStamp;
 use crate::epoch::{OwnedEpochGuard, OwnedSyncTicket};
 use crate::filesystem::FileSystem;
 
 /// Bytes the device peeks at to admit a request.
 pub const ADMISSION_HEADER_LEN: usize = size_of::<InHeader>();
 
-/// The epoch bookkeeping a request carries until it is answered.
+/// What a request owes the epochs.
 #[derive(Debug, Default)]
-pub enum Admission {
+pub enum Role {
     /// Reads and other requests that change nothing durable.
     #[default]
     Free,
     /// A mutating request: a member of the epoch current when it was popped.
     Member(OwnedEpochGuard),
-    /// A SYNCFS: the epochs it must wait for.
-    Sync(OwnedSyncTicket),
+    /// A SYNCFS: the epochs it must wait for. `None` when every epoch slot
+    /// was busy at pop time; the worker then closes the epoch itself.
+    Sync(Option<OwnedSyncTicket>),
+}
+
+/// The epoch bookkeeping a request carries until it is answered.
+#[derive(Debug, Default)]
+pub struct Admission {
+    pub(crate) role: Role,
+    /// Set when `--trace-epochs` is on and the request is traced.
+    pub(crate) stamp: Option<TraceStamp>,
+}
+
+impl Admission {
+    /// A request that owes the epochs nothing.
+    pub const FREE: Admission = Admission {
+        role: Role::Free,
+        stamp: None,
+    };
+
+    /// The epoch this request joined, if it is a member.
+    pub fn member_epoch(&self) -> Option<u64> {
+        match &self.role {
+            Role::Member(guard) => Some(guard.epoch()),
+            _ => None,
+        }
+    }
 }
 
 /// Does `op` change data or metadata that a SYNCFS must make durable?
@@ -61,18 +87,30 @@ impl<F: FileSystem> Server<F> {
     /// the server rejects them later anyway.
     pub fn admit(&self, header: &[u8], shard: usize) -> Admission {
         let Ok((header, _)) = InHeader::read_from_prefix(header) else {
-            return Admission::Free;
+            return Admission::FREE;
         };
-        match Opcode::try_from(header.opcode) {
+        let Ok(op) = Opcode::try_from(header.opcode) else {
+            return Admission::FREE;
+        };
+        let role = match op {
             // Never block the queue: if every epoch slot is busy, the worker
-            // closes the epoch itself (`do_syncfs` with no ticket).
-            Ok(Opcode::Syncfs) => OwnedSyncTicket::try_close(self.epochs.clone())
-                .map_or(Admission::Free, Admission::Sync),
-            Ok(op) if joins_epoch(op) => {
-                Admission::Member(OwnedEpochGuard::join(self.epochs.clone(), shard))
+            // closes the epoch itself.
+            Opcode::Syncfs => Role::Sync(OwnedSyncTicket::try_close(self.epochs.clone())),
+            op if joins_epoch(op) => {
+                Role::Member(OwnedEpochGuard::join(self.epochs.clone(), shard))
             }
-            _ => Admission::Free,
-        }
+            _ => return Admission::FREE,
+        };
+        let stamp = self.trace.as_ref().map(|_| {
+            let mut stamp = TraceStamp::new(op, shard + 1, header.unique, header.nodeid);
+            stamp.epoch = match &role {
+                Role::Member(guard) => Some(guard.epoch()),
+                Role::Sync(ticket) => ticket.as_ref().map(|t| t.epoch()),
+                Role::Free => None,
+            };
+            stamp
+        });
+        Admission { role, stamp }
     }
 }
 

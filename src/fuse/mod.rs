@@ -11,9 +11,13 @@ pub mod io;
 mod ops;
 mod reply;
 mod server;
+mod syncfs_stats;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+pub mod trace;
 
-pub use admission::{joins_epoch, Admission, ADMISSION_HEADER_LEN};
+pub use admission::{joins_epoch, Admission, Role, ADMISSION_HEADER_LEN};
 pub use args::validate_name;
 pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};
+pub use syncfs_stats::SyncfsReport;
+pub use trace::EpochTrace;

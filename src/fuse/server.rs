@@ -15,10 +15,12 @@ use log::{debug, warn};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
-use super::admission::Admission;
+use super::admission::{Admission, Role};
 use super::args::Args;
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
+use super::syncfs_stats::{SyncfsCounters, SyncfsReport};
+use super::trace::{EpochTrace, TraceStamp};
 use crate::epoch::{EpochGuard, EpochTracker, TrackerConfig, TrackerRef};
 use crate::filesystem::{errno_of, Context, FileSystem};
 use std::sync::Arc;
@@ -107,6 +109,10 @@ pub struct Server<F> {
     pub(crate) negotiated: AtomicU64,
     /// SYNCFS epochs.
     pub(crate) epochs: Arc<EpochTracker>,
+    /// `--trace-epochs` output, if enabled.
+    pub(crate) trace: Option<EpochTrace>,
+    /// What SYNCFS flushed.
+    pub(crate) syncfs_stats: SyncfsCounters,
 }
 
 impl<F: FileSystem> Server<F> {
@@ -121,7 +127,20 @@ impl<F: FileSystem> Server<F> {
             initialized: AtomicBool::new(false),
             negotiated: AtomicU64::new(0),
             epochs: Arc::new(epochs),
+            trace: None,
+            syncfs_stats: SyncfsCounters::default(),
         }
+    }
+
+    /// Records every mutating request and SYNCFS in `trace`.
+    pub fn with_trace(mut self, trace: EpochTrace) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// SYNCFS and epoch counters, for the log.
+    pub fn syncfs_report(&self) -> SyncfsReport {
+        self.syncfs_stats.snapshot(self.epochs.stats())
     }
 
     /// The SYNCFS epoch tracker (for statistics).
@@ -154,17 +173,26 @@ impl<F: FileSystem> Server<F> {
             self.handle_no_reply(&header, r, scratch);
             return Ok(Outcome::NoReply);
         }
+        let Admission { role, mut stamp } = admission;
+        if let Some(stamp) = stamp.as_mut() {
+            stamp.executed = Some(std::time::Instant::now());
+        }
         let result = match opcode {
-            Ok(op) => self.handle_with_reply(op, &header, r, w, scratch, admission),
+            Ok(op) => self.handle_with_reply(op, &header, r, w, scratch, role, stamp.as_mut()),
             Err(ref unknown) => {
                 debug!("{unknown}");
                 Err(io::Error::from_raw_os_error(libc::ENOSYS))
             }
         };
-        match result {
+        let errno = result.as_ref().err().map_or(0, errno_of);
+        let outcome = match result {
             Ok(len) => Ok(Outcome::Replied(len)),
             Err(err) => self.send_error(w, &header, opcode.as_ref().ok().copied(), &err),
+        };
+        if let (Some(trace), Some(stamp)) = (&self.trace, &stamp) {
+            trace.record(stamp, errno);
         }
+        outcome
     }
 
     fn send_error<W: Writer>(
@@ -204,6 +232,7 @@ impl<F: FileSystem> Server<F> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_with_reply<R: Reader, W: Writer>(
         &self,
         op: Opcode,
@@ -211,7 +240,8 @@ impl<F: FileSystem> Server<F> {
         r: &mut R,
         w: &mut W,
         scratch: &mut Scratch,
-        admission: Admission,
+        role: Role,
+        stamp: Option<&mut TraceStamp>,
     ) -> io::Result<usize> {
         if op != Opcode::Init && !self.initialized.load(Ordering::Acquire) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
@@ -225,25 +255,50 @@ impl<F: FileSystem> Server<F> {
                 pid: header.pid,
             },
         };
+        self.run_op(op, header, &req, r, w, scratch, role, stamp)
+    }
+
+    /// Runs the operation; a member leaves its epoch when this returns.
+    #[allow(clippy::too_many_arguments)]
+    fn run_op<R: Reader, W: Writer>(
+        &self,
+        op: Opcode,
+        header: &InHeader,
+        req: &Request,
+        r: &mut R,
+        w: &mut W,
+        scratch: &mut Scratch,
+        role: Role,
+        stamp: Option<&mut TraceStamp>,
+    ) -> io::Result<usize> {
+        let mark_done = |stamp: Option<&mut TraceStamp>| {
+            if let Some(stamp) = stamp {
+                stamp.done = Some(std::time::Instant::now());
+            }
+        };
         if op == Opcode::Write {
             let write_in = read_write_header(header, r)?;
-            let written = self.do_write(&req, &write_in, r, w)?;
+            let written = self.do_write(req, &write_in, r, w);
             #[cfg(feature = "test-hooks")]
             self.options.hooks.after_write(write_in.offset);
-            if let Admission::Member(guard) = &admission {
+            if let (Ok(_), Role::Member(guard)) = (&written, &role) {
                 guard.touch(req.nodeid);
             }
-            return Ok(written);
+            mark_done(stamp);
+            return written;
         }
         let args = read_args(header, r, &mut scratch.args)?;
-        match admission {
-            Admission::Sync(ticket) => self.do_syncfs(&req, w, Some(ticket)),
-            Admission::Member(guard) => {
-                let len = self.dispatch(op, &req, Args::new(args), w)?;
-                record_changes(&guard, op, req.nodeid, args);
-                Ok(len)
+        match role {
+            Role::Sync(ticket) => self.do_syncfs(req, w, ticket, stamp),
+            Role::Member(guard) => {
+                let result = self.dispatch(op, req, Args::new(args), w);
+                if result.is_ok() {
+                    record_changes(&guard, op, req.nodeid, args);
+                }
+                mark_done(stamp);
+                result
             }
-            Admission::Free => self.dispatch(op, &req, Args::new(args), w),
+            Role::Free => self.dispatch(op, req, Args::new(args), w),
         }
     }
 
@@ -282,7 +337,7 @@ impl<F: FileSystem> Server<F> {
             Opcode::Releasedir => self.do_releasedir(req, args, w),
             Opcode::Fsyncdir => self.do_fsync(req, args, w, true),
             Opcode::Statfs => self.do_statfs(req, w),
-            Opcode::Syncfs => self.do_syncfs(req, w, None),
+            Opcode::Syncfs => self.do_syncfs(req, w, None, None),
             Opcode::Access => self.do_access(req, args, w),
             Opcode::Setxattr => self.do_setxattr(req, args, w),
             Opcode::Getxattr => self.do_getxattr(req, args, w),

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use log::info;
 use zerocopy::{FromZeros, IntoBytes};
@@ -16,6 +17,8 @@ use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
 use crate::fuse::reply::{kstatfs, reply_ok};
 use crate::fuse::server::{Request, Server};
+use crate::fuse::syncfs_stats::Flush;
+use crate::fuse::trace::TraceStamp;
 
 /// Page size the guest uses to count FUSE_MAX_PAGES.
 const PAGE_SIZE: u32 = 4096;
@@ -131,19 +134,42 @@ impl<F: FileSystem> Server<F> {
         req: &Request,
         w: &mut W,
         ticket: Option<OwnedSyncTicket>,
+        stamp: Option<&mut TraceStamp>,
     ) -> io::Result<usize> {
         let ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
-        self.epochs.wait(&ticket);
-        let dirty = self.epochs.take_dirty(&ticket);
-        #[cfg(feature = "test-hooks")]
-        self.options.hooks.syncfs_result()?;
-        if self.options.syncfs_host || !dirty.complete {
-            self.fs.syncfs(&req.ctx, req.nodeid)?;
-        } else {
-            self.fs.sync_inodes(&req.ctx, &dirty.files, &dirty.dirs)?;
+        let flushed = self.wait_and_flush(req, &ticket);
+        if let Some(stamp) = stamp {
+            stamp.epoch = Some(ticket.epoch());
+            stamp.done = Some(std::time::Instant::now());
         }
+        flushed?;
         ticket.commit();
         reply_ok(w, req.unique, &[])
+    }
+
+    /// Waits until every epoch `ticket` covers is empty, then flushes what
+    /// they changed (or the whole host filesystem when that is not known).
+    fn wait_and_flush(&self, req: &Request, ticket: &OwnedSyncTicket) -> io::Result<()> {
+        self.epochs.wait(ticket);
+        let dirty = self.epochs.take_dirty(ticket);
+        let started = Instant::now();
+        let (flush, result) = if self.options.syncfs_host || !dirty.complete {
+            (Flush::Host, self.fs.syncfs(&req.ctx, req.nodeid))
+        } else {
+            let flush = Flush::Targeted {
+                files: dirty.files.len(),
+                dirs: dirty.dirs.len(),
+            };
+            (
+                flush,
+                self.fs.sync_inodes(&req.ctx, &dirty.files, &dirty.dirs),
+            )
+        };
+        #[cfg(feature = "test-hooks")]
+        let result = result.and(self.options.hooks.syncfs_result());
+        self.syncfs_stats
+            .record(flush, started.elapsed(), result.is_ok());
+        result
     }
 }
 

@@ -1,0 +1,135 @@
+//! Counters of what SYNCFS did, for `SIGUSR1` and the exit log.
+//!
+//! The epoch tracker counts epochs and waits; these count the flushes that
+//! follow: how many SYNCFS were answered, how many fell back to syncing the
+//! whole host filesystem, and how many inodes the targeted flushes synced.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::epoch::EpochStats;
+
+/// Live counters, updated by the workers that serve SYNCFS.
+#[derive(Debug, Default)]
+pub(crate) struct SyncfsCounters {
+    served: AtomicU64,
+    failed: AtomicU64,
+    fallbacks: AtomicU64,
+    files_flushed: AtomicU64,
+    dirs_flushed: AtomicU64,
+    flush_ns: AtomicU64,
+}
+
+/// How one SYNCFS flushed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Flush {
+    /// syncfs(2) on the host filesystems.
+    Host,
+    /// fsync of exactly these many files and directories.
+    Targeted { files: usize, dirs: usize },
+}
+
+impl SyncfsCounters {
+    pub(crate) fn record(&self, flush: Flush, took: Duration, ok: bool) {
+        let counter = if ok { &self.served } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match flush {
+            Flush::Host => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
+            Flush::Targeted { files, dirs } => {
+                self.files_flushed
+                    .fetch_add(files as u64, Ordering::Relaxed);
+                self.dirs_flushed.fetch_add(dirs as u64, Ordering::Relaxed);
+            }
+        }
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.flush_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, epochs: EpochStats) -> SyncfsReport {
+        SyncfsReport {
+            epochs,
+            served: self.served.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            files_flushed: self.files_flushed.load(Ordering::Relaxed),
+            dirs_flushed: self.dirs_flushed.load(Ordering::Relaxed),
+            flush_ns: self.flush_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of the SYNCFS counters and the epoch tracker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncfsReport {
+    /// The tracker's counters.
+    pub epochs: EpochStats,
+    /// SYNCFS answered with success.
+    pub served: u64,
+    /// SYNCFS answered with an error.
+    pub failed: u64,
+    /// SYNCFS that synced whole host filesystems (first one, overflow,
+    /// `--syncfs host`).
+    pub fallbacks: u64,
+    /// Files fsynced by targeted flushes.
+    pub files_flushed: u64,
+    /// Directories fsynced by targeted flushes.
+    pub dirs_flushed: u64,
+    /// Time spent flushing, in nanoseconds.
+    pub flush_ns: u64,
+}
+
+impl fmt::Display for SyncfsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.epochs;
+        write!(
+            f,
+            "syncfs: {} served, {} failed, {} host fallbacks, {} files + {} dirs flushed, \
+             {:.3} s flushing; epochs: current {}, {} closed, {} waits totalling {:.3} s, \
+             {} dirty-set overflows",
+            self.served,
+            self.failed,
+            self.fallbacks,
+            self.files_flushed,
+            self.dirs_flushed,
+            self.flush_ns as f64 / 1e9,
+            e.current_epoch,
+            e.epochs_closed,
+            e.syncs_waited,
+            e.total_wait_ns as f64 / 1e9,
+            e.overflows
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_by_kind_of_flush() {
+        let c = SyncfsCounters::default();
+        c.record(Flush::Host, Duration::from_millis(2), true);
+        c.record(
+            Flush::Targeted { files: 3, dirs: 1 },
+            Duration::from_millis(1),
+            true,
+        );
+        c.record(
+            Flush::Targeted { files: 2, dirs: 0 },
+            Duration::from_millis(1),
+            false,
+        );
+
+        let r = c.snapshot(EpochStats::default());
+
+        assert_eq!((r.served, r.failed, r.fallbacks), (2, 1, 1));
+        assert_eq!((r.files_flushed, r.dirs_flushed), (5, 1));
+        assert_eq!(r.flush_ns, 4_000_000);
+        assert!(r
+            .to_string()
+            .starts_with("syncfs: 2 served, 1 failed, 1 host fallbacks, 5 files + 1 dirs"));
+    }
+}
