@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of epochfsd on a fresh Debian machine: installs what is
 # missing, then formatting, lints, unit and integration tests, the loom model
-# checks of the epoch tracker, and the guest smoke scenarios (1 and 4 request
-# queues) on a real Linux 6.12 guest under QEMU/TCG.
+# checks of the epoch tracker, and the guest scenarios (smoke with 1 and 4
+# request queues, SYNCFS epochs) on a real Linux 6.12 guest under QEMU/TCG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +36,9 @@ guest-tests/run.sh smoke --queues 1 --smp 2
 
 step "guest smoke scenario, 4 request queues"
 guest-tests/run.sh smoke --queues 4 --smp 4
+
+step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
+guest-tests/syncfs-epochs.sh
 
 echo
 echo "all tests passed"

@@ -1,0 +1,63 @@
+#!/bin/sh
+# SYNCFS waits for exactly the writes taken before it (issue 4), in the guest:
+#   guest-tests/syncfs-epochs.sh   (builds the daemon with test hooks and runs this
+#                                   with 4 request queues and 4 vCPUs)
+# The daemon holds every WRITE at file offset 1 MiB for 3 s inside its epoch
+# (--test-slow-write-offset 1048576 --test-slow-write-ms 3000). Timeline:
+#   t=0.0  process A (CPU 0) writes 4 KiB at 1 MiB into a   -> held until t=3.0
+#   t=0.5  process B (CPU 1) runs syncfs on the mount       -> waits for A only
+#   t=1.0  process C (CPU 2) writes 4 KiB at 1 MiB into c   -> held until t=4.0
+# B must take about 2.5 s: it ends after A, well before C.
+. /scenarios/lib.sh
+M=${1:-/mnt}
+T=/tmp/syncfs-epochs
+mkdir -p "$T"
+
+held_write() { # FILE CPU RESULT: write one held block, record when it ended
+    taskset -c "$2" dd if=/dev/zero of="$1" bs=4096 seek=256 count=1 conv=notrunc 2>/dev/null \
+        && now > "$3" || echo failed > "$3"
+}
+
+# Files exist and the first SYNCFS (a whole-filesystem fallback) is out of the way.
+check prepare-a dd if=/dev/zero of="$M/a" bs=4096 count=1
+check prepare-c dd if=/dev/zero of="$M/c" bs=4096 count=1
+check warm-up-syncfs sync -f "$M"
+
+t0=$(now)
+held_write "$M/a" 0 "$T/a.end" &
+sleep 0.5
+( s=$(now); if taskset -c 1 sync -f "$M"; then echo "$s $(now)"; else echo failed; fi > "$T/b" ) &
+sleep 0.5
+held_write "$M/c" 2 "$T/c.end" &
+wait
+
+a_end=$(cat "$T/a.end"); c_end=$(cat "$T/c.end"); b=$(cat "$T/b")
+if [ "$a_end" = failed ] || [ "$c_end" = failed ] || [ "$b" = failed ]; then
+    fail held-writes-and-syncfs "A: $a_end, B: $b, C: $c_end"
+else
+    set -- $b
+    b_start=$1 b_end=$2
+    rel() { awk -v a="$t0" -v b="$1" 'BEGIN { printf "%.2f", b - a }'; }
+    b_took=$(awk -v a="$b_start" -v b="$b_end" 'BEGIN { printf "%.2f", b - a }')
+    info "A ended at $(rel "$a_end") s, B (syncfs) ran $(rel "$b_start") .. $(rel "$b_end") s = $b_took s, C ended at $(rel "$c_end") s"
+    echo "SYNCFS-EPOCHS a_end=$(rel "$a_end") b_start=$(rel "$b_start") b_end=$(rel "$b_end") b_took=$b_took c_end=$(rel "$c_end")"
+    # B answered after A's write (it waited for it) ...
+    if awk -v b="$b_end" -v a="$a_end" 'BEGIN { exit !(b >= a - 0.05) }'; then
+        pass syncfs-waited-for-earlier-write
+    else
+        fail syncfs-waited-for-earlier-write "B ended at $b_end, before A at $a_end"
+    fi
+    # ... and well before C's write was done (it did not wait for it).
+    if awk -v b="$b_end" -v c="$c_end" 'BEGIN { exit !(b < c - 0.5) }'; then
+        pass syncfs-did-not-wait-for-later-write
+    else
+        fail syncfs-did-not-wait-for-later-write "B ended at $b_end, C at $c_end"
+    fi
+    # About 2.5 s: the rest of A's hold, not A's plus C's.
+    if awk -v t="$b_took" 'BEGIN { exit !(t >= 2.0 && t <= 3.2) }'; then
+        pass syncfs-took-about-2.5s
+    else
+        fail syncfs-took-about-2.5s "took $b_took s"
+    fi
+fi
+done_marker
