@@ -331,3 +331,66 @@ fn the_epoch_trace_shows_syncfs_covering_exactly_the_earlier_writes() {
         "no statistics after SIGUSR1 in the log:\n{log}"
     );
 }
+
+fn start_fsync(c: &mut FuseClient, queue: usize, nodeid: u64, fh: u64) -> Pending {
+    let arg = abi::FsyncIn {
+        fh,
+        fsync_flags: 0,
+        padding: 0,
+    };
+    c.start_request(
+        queue,
+        Opcode::Fsync as u32,
+        nodeid,
+        &[arg.as_bytes()],
+        &[16],
+    )
+}
+
+#[test]
+fn fsync_waits_for_an_earlier_write_on_its_inode_and_not_on_others() {
+    let (_d, mut c, nodeid, fh) = start(&[]);
+    let (other, other_open) = c
+        .create(ROOT_ID, b"other", libc::O_RDWR as u32, 0o644)
+        .expect("create other");
+    let t0 = Instant::now();
+
+    let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
+    std::thread::sleep(Duration::from_millis(300));
+    let same = start_fsync(&mut c, 2, nodeid, fh);
+    let unrelated = start_fsync(&mut c, 3, other.nodeid, other_open.fh);
+    let (unrelated_err, unrelated_at) = finish(&mut c, unrelated, t0);
+    let (same_err, same_at) = finish(&mut c, same, t0);
+    let (write_err, write_at) = finish(&mut c, write, t0);
+
+    assert_eq!((write_err, same_err, unrelated_err), (0, 0, 0));
+    assert!(
+        same_at >= HOLD && same_at + Duration::from_millis(50) >= write_at,
+        "FSYNC answered at {same_at:?}, the WRITE on its inode at {write_at:?}"
+    );
+    assert!(
+        unrelated_at < HOLD / 2,
+        "FSYNC of another inode waited until {unrelated_at:?}"
+    );
+}
+
+#[test]
+fn fsync_does_not_wait_for_a_write_taken_after_it() {
+    let (_d, mut c, nodeid, fh) = start(&[]);
+    let t0 = Instant::now();
+
+    let earlier = start_write(&mut c, 1, nodeid, fh, 0);
+    let fsync = start_fsync(&mut c, 1, nodeid, fh);
+    std::thread::sleep(Duration::from_millis(200));
+    let later = start_write(&mut c, 2, nodeid, fh, SLOW_OFFSET);
+    let (fsync_err, fsync_at) = finish(&mut c, fsync, t0);
+    let (later_err, later_at) = finish(&mut c, later, t0);
+    let (earlier_err, _) = finish(&mut c, earlier, t0);
+
+    assert_eq!((earlier_err, fsync_err, later_err), (0, 0, 0));
+    assert!(later_at >= HOLD, "the later WRITE was not held");
+    assert!(
+        fsync_at < HOLD / 2,
+        "FSYNC waited until {fsync_at:?} for a later WRITE"
+    );
+}

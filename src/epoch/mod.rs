@@ -127,6 +127,7 @@
 
 mod dirty;
 mod handle;
+mod inode_flights;
 mod sync;
 mod tracker;
 
@@ -137,6 +138,7 @@ mod tests;
 
 pub use dirty::DirtySet;
 pub use handle::{EpochGuard, OwnedEpochGuard, OwnedSyncTicket, SyncTicket, TrackerRef};
+pub use inode_flights::{FlightGuard, FlightWait, InodeFlights};
 pub use tracker::{EpochTracker, EPOCH_SLOTS};
 
 /// How an [`EpochTracker`] is sized.

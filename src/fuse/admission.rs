@@ -15,7 +15,7 @@ use zerocopy::FromBytes;
 use super::abi::{InHeader, Opcode};
 use super::server::Server;
 use super::trace::TraceStamp;
-use crate::epoch::{OwnedEpochGuard, OwnedSyncTicket};
+use crate::epoch::{FlightGuard, FlightWait, OwnedEpochGuard, OwnedSyncTicket};
 use crate::filesystem::FileSystem;
 
 /// Bytes the device peeks at to admit a request.
@@ -27,8 +27,11 @@ pub enum Role {
     /// Reads and other requests that change nothing durable.
     #[default]
     Free,
-    /// A mutating request: a member of the epoch current when it was popped.
-    Member(OwnedEpochGuard),
+    /// A mutating request: a member of the epoch current when it was popped,
+    /// and of its inode's current phase (for FSYNC).
+    Member(OwnedEpochGuard, FlightGuard),
+    /// An FSYNC or FSYNCDIR: the mutations on its inode to wait for first.
+    Fsync(Option<FlightWait>),
     /// A SYNCFS: the epochs it must wait for. `None` when every epoch slot
     /// was busy at pop time; the worker then closes the epoch itself.
     Sync(Option<OwnedSyncTicket>),
@@ -52,7 +55,7 @@ impl Admission {
     /// The epoch this request joined, if it is a member.
     pub fn member_epoch(&self) -> Option<u64> {
         match &self.role {
-            Role::Member(guard) => Some(guard.epoch()),
+            Role::Member(guard, _) => Some(guard.epoch()),
             _ => None,
         }
     }
@@ -96,17 +99,25 @@ impl<F: FileSystem> Server<F> {
             // Never block the queue: if every epoch slot is busy, the worker
             // closes the epoch itself.
             Opcode::Syncfs => Role::Sync(OwnedSyncTicket::try_close(self.epochs.clone())),
-            op if joins_epoch(op) => {
-                Role::Member(OwnedEpochGuard::join(self.epochs.clone(), shard))
+            op if joins_epoch(op) => Role::Member(
+                OwnedEpochGuard::join(self.epochs.clone(), shard),
+                self.flights.join(header.nodeid),
+            ),
+            // Not traced: FSYNC is not part of the SYNCFS guarantee.
+            Opcode::Fsync | Opcode::Fsyncdir => {
+                return Admission {
+                    role: Role::Fsync(self.flights.mark(header.nodeid)),
+                    stamp: None,
+                }
             }
             _ => return Admission::FREE,
         };
         let stamp = self.trace.as_ref().map(|_| {
             let mut stamp = TraceStamp::new(op, shard + 1, header.unique, header.nodeid);
             stamp.epoch = match &role {
-                Role::Member(guard) => Some(guard.epoch()),
+                Role::Member(guard, _) => Some(guard.epoch()),
                 Role::Sync(ticket) => ticket.as_ref().map(|t| t.epoch()),
-                Role::Free => None,
+                Role::Free | Role::Fsync(_) => None,
             };
             stamp
         });

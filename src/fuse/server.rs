@@ -21,7 +21,7 @@ use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
 use super::syncfs_stats::{SyncfsCounters, SyncfsReport};
 use super::trace::{EpochTrace, TraceStamp};
-use crate::epoch::{EpochGuard, EpochTracker, TrackerConfig, TrackerRef};
+use crate::epoch::{EpochGuard, EpochTracker, InodeFlights, TrackerConfig, TrackerRef};
 use crate::filesystem::{errno_of, Context, FileSystem};
 use std::sync::Arc;
 
@@ -109,6 +109,8 @@ pub struct Server<F> {
     pub(crate) negotiated: AtomicU64,
     /// SYNCFS epochs.
     pub(crate) epochs: Arc<EpochTracker>,
+    /// In-flight mutations per inode, for FSYNC.
+    pub(crate) flights: Arc<InodeFlights>,
     /// `--trace-epochs` output, if enabled.
     pub(crate) trace: Option<EpochTrace>,
     /// What SYNCFS flushed.
@@ -127,6 +129,7 @@ impl<F: FileSystem> Server<F> {
             initialized: AtomicBool::new(false),
             negotiated: AtomicU64::new(0),
             epochs: Arc::new(epochs),
+            flights: Arc::new(InodeFlights::new()),
             trace: None,
             syncfs_stats: SyncfsCounters::default(),
         }
@@ -281,7 +284,7 @@ impl<F: FileSystem> Server<F> {
             let written = self.do_write(req, &write_in, r, w);
             #[cfg(feature = "test-hooks")]
             self.options.hooks.after_write(write_in.offset);
-            if let (Ok(_), Role::Member(guard)) = (&written, &role) {
+            if let (Ok(_), Role::Member(guard, _)) = (&written, &role) {
                 guard.touch(req.nodeid);
             }
             mark_done(stamp);
@@ -290,13 +293,19 @@ impl<F: FileSystem> Server<F> {
         let args = read_args(header, r, &mut scratch.args)?;
         match role {
             Role::Sync(ticket) => self.do_syncfs(req, w, ticket, stamp),
-            Role::Member(guard) => {
+            Role::Member(guard, _flight) => {
                 let result = self.dispatch(op, req, Args::new(args), w);
                 if result.is_ok() {
                     record_changes(&guard, op, req.nodeid, args);
                 }
                 mark_done(stamp);
                 result
+            }
+            Role::Fsync(earlier) => {
+                if let Some(earlier) = earlier {
+                    earlier.wait();
+                }
+                self.dispatch(op, req, Args::new(args), w)
             }
             Role::Free => self.dispatch(op, req, Args::new(args), w),
         }
