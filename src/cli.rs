@@ -34,6 +34,10 @@ pub enum SyncfsMode {
     Targeted,
     /// Call syncfs(2) on the host filesystem.
     Host,
+    /// Benchmark baseline, not for production: like `targeted`, but SYNCFS
+    /// first waits for a moment when no mutating request is in flight at
+    /// all (a full drain), instead of for exactly the earlier ones.
+    Drain,
 }
 
 /// Sandbox modes accepted for compatibility with virtiofsd.

@@ -166,6 +166,7 @@ fn server_options(config: &Config) -> ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
         syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
+        syncfs_drain: config.syncfs == crate::cli::SyncfsMode::Drain,
         epoch_shards: config.num_request_queues,
         #[cfg(feature = "test-hooks")]
         hooks: config.hooks,

@@ -13,13 +13,18 @@
 //! fewer than it must, and never for ever: every phase it waits for stops
 //! growing once it is closed.
 //!
-//! Inodes with nothing in flight have no entry. The table is sharded by
-//! inode so unrelated inodes do not share a lock; no syscalls, no
-//! allocation once the shards' maps have grown to the working set.
+//! Inodes with nothing in flight have no entry, so the table never holds
+//! more entries than requests in flight (at most the queues' sizes), even if
+//! a guest sends made-up node ids. The table is sharded by inode so
+//! unrelated inodes do not share a lock; no syscalls, no allocation once the
+//! shards' maps have grown to the working set.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::dirty::InodeHasher;
 
 /// Shards of the table (a power of two).
 const SHARDS: usize = 64;
@@ -62,9 +67,11 @@ impl Flight {
     }
 }
 
+type FlightMap = HashMap<u64, Flight, BuildHasherDefault<InodeHasher>>;
+
 #[derive(Default)]
 struct Shard {
-    flights: Mutex<HashMap<u64, Flight>>,
+    flights: Mutex<FlightMap>,
     drained: Condvar,
 }
 
@@ -99,7 +106,7 @@ impl InodeFlights {
         &self.shards[mixed as usize % SHARDS]
     }
 
-    fn lock(shard: &Shard) -> MutexGuard<'_, HashMap<u64, Flight>> {
+    fn lock(shard: &Shard) -> MutexGuard<'_, FlightMap> {
         shard.flights.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -41,6 +41,9 @@ pub struct ServerOptions {
     /// SYNCFS always calls the filesystem's whole-filesystem sync instead of
     /// flushing the inodes the guest changed.
     pub syncfs_host: bool,
+    /// SYNCFS waits for a moment with no mutation in flight (a full drain)
+    /// instead of for exactly the earlier epochs: a benchmark baseline.
+    pub syncfs_drain: bool,
     /// Shards of the epoch tracker (one per queue that admits requests).
     pub epoch_shards: usize,
     /// Injected delays and faults (test builds only).
@@ -55,6 +58,7 @@ impl Default for ServerOptions {
             writeback: false,
             announce_submounts: false,
             syncfs_host: false,
+            syncfs_drain: false,
             epoch_shards: 1,
             #[cfg(feature = "test-hooks")]
             hooks: Default::default(),

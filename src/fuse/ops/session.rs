@@ -136,7 +136,10 @@ impl<F: FileSystem> Server<F> {
         ticket: Option<OwnedSyncTicket>,
         stamp: Option<&mut TraceStamp>,
     ) -> io::Result<usize> {
-        let ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
+        let mut ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
+        if self.options.syncfs_drain {
+            ticket = self.drain(ticket);
+        }
         let flushed = self.wait_and_flush(req, &ticket);
         if let Some(stamp) = stamp {
             stamp.epoch = Some(ticket.epoch());
@@ -145,6 +148,21 @@ impl<F: FileSystem> Server<F> {
         flushed?;
         ticket.commit();
         reply_ok(w, req.unique, &[])
+    }
+
+    /// The full-drain baseline: keeps closing epochs until one closes with
+    /// nothing in flight, so it also waits for requests that came after it.
+    fn drain(&self, mut ticket: OwnedSyncTicket) -> OwnedSyncTicket {
+        loop {
+            self.epochs.wait(&ticket);
+            let next = OwnedSyncTicket::close(self.epochs.clone());
+            // A ticket counts as a member of the epoch after its own.
+            drop(ticket);
+            if self.epochs.is_drained(&next) {
+                return next;
+            }
+            ticket = next;
+        }
     }
 
     /// Waits until every epoch `ticket` covers is empty, then flushes what
