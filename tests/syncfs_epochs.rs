@@ -172,3 +172,66 @@ fn injected_flush_error_reaches_the_guest() {
 
     assert_eq!(r, Err(libc::EIO));
 }
+
+#[test]
+fn getattr_behind_a_waiting_syncfs_on_the_same_queue_is_answered() {
+    let (_d, mut c, nodeid, fh) = start(&[]);
+    let t0 = Instant::now();
+
+    let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
+    std::thread::sleep(Duration::from_millis(300));
+    let sync = start_syncfs(&mut c, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    let arg = abi::GetattrIn::default();
+    let getattr = c.start_request(
+        2,
+        Opcode::Getattr as u32,
+        nodeid,
+        &[arg.as_bytes()],
+        &[16, 104],
+    );
+    let (getattr_err, getattr_at) = finish(&mut c, getattr, t0);
+    let (sync_err, sync_at) = finish(&mut c, sync, t0);
+    let (write_err, _) = finish(&mut c, write, t0);
+
+    assert_eq!((getattr_err, sync_err, write_err), (0, 0, 0));
+    assert!(
+        getattr_at < HOLD / 2,
+        "GETATTR behind the SYNCFS answered only at {getattr_at:?}"
+    );
+    assert!(sync_at >= HOLD, "SYNCFS answered at {sync_at:?}");
+}
+
+/// Starts a GETATTR on `queue` and returns when it was answered.
+fn getattr_at(c: &mut FuseClient, queue: usize, nodeid: u64, t0: Instant) -> Duration {
+    let arg = abi::GetattrIn::default();
+    let p = c.start_request(
+        queue,
+        Opcode::Getattr as u32,
+        nodeid,
+        &[arg.as_bytes()],
+        &[16, 104],
+    );
+    let (err, at) = finish(c, p, t0);
+    assert_eq!(err, 0);
+    at
+}
+
+#[test]
+fn a_held_write_delays_neither_its_own_queue_nor_the_others() {
+    let (_d, mut c, nodeid, fh) = start(&[]);
+    let t0 = Instant::now();
+
+    let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
+    std::thread::sleep(Duration::from_millis(100));
+    let same_queue = getattr_at(&mut c, 1, nodeid, t0);
+    let other_queue = getattr_at(&mut c, 3, nodeid, t0);
+    let (write_err, write_at) = finish(&mut c, write, t0);
+
+    assert_eq!(write_err, 0);
+    assert!(write_at >= HOLD, "the WRITE was not held ({write_at:?})");
+    assert!(
+        same_queue < HOLD / 2 && other_queue < HOLD / 2,
+        "GETATTRs waited for the held WRITE: same queue {same_queue:?}, other queue {other_queue:?}"
+    );
+}

@@ -214,14 +214,17 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         device_event: u16,
         evset: EventSet,
         vrings: &[VringRwLock],
-        _thread_id: usize,
+        thread_id: usize,
     ) -> io::Result<()> {
         if evset != EventSet::IN {
             return Err(DeviceError::UnexpectedEvent(evset.bits()).into());
         }
-        let queue = device_event as usize;
+        // `vrings` holds only this thread's queues and `device_event` indexes
+        // into them; with one queue per thread the queue is the thread's.
+        let queue = thread_id;
         let vring = vrings
-            .get(queue)
+            .get(usize::from(device_event))
+            .filter(|_| queue < self.num_queues())
             .ok_or(DeviceError::UnknownQueue(device_event))?;
         if queue == HIPRIO_QUEUE {
             return Ok(self.serve_hiprio(vring)?);
