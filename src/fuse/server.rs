@@ -216,13 +216,14 @@ impl<F: FileSystem> Server<F> {
         if op != Opcode::Init && !self.initialized.load(Ordering::Acquire) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        let req = Request {
+        let mut req = Request {
             unique: header.unique,
             nodeid: header.nodeid,
             ctx: Context {
                 uid: header.uid,
                 gid: header.gid,
                 pid: header.pid,
+                supp_group: None,
             },
         };
         if op == Opcode::Write {
@@ -236,6 +237,8 @@ impl<F: FileSystem> Server<F> {
             return Ok(written);
         }
         let args = read_args(header, r, &mut scratch.args)?;
+        let (args, ext) = super::ops::ext::split_extensions(args, header.total_extlen)?;
+        req.ctx.supp_group = super::ops::ext::supp_group(ext)?;
         match admission {
             Admission::Sync(ticket) => self.do_syncfs(&req, w, Some(ticket)),
             Admission::Member(guard) => {

@@ -186,7 +186,12 @@ mod tests {
     }
 
     fn caller(uid: u32, gid: u32) -> Context {
-        Context { uid, gid, pid: 1 }
+        Context {
+            uid,
+            gid,
+            pid: 1,
+            supp_group: None,
+        }
     }
 
     #[test]

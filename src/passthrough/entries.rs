@@ -228,6 +228,7 @@ mod tests {
             uid: 1000,
             gid: 1001,
             pid: 1,
+            supp_group: None,
         };
         // A 0700 root-owned directory: the caller may not create there.
         use std::os::unix::fs::PermissionsExt;

@@ -20,10 +20,11 @@
 //! * node and handle ids are allocated by the daemon and never reused, and
 //!   unknown ones answer `EBADF`.
 //!
-//! Files are created with the guest caller's uid/gid as the calling
-//! thread's filesystem ids (when the daemon runs as root). [`PassthroughFs::new`]
-//! sets the process umask to 0: modes arrive from the guest and the
-//! request's own umask is applied here.
+//! Inodes are created with the guest caller's uid/gid as the calling
+//! thread's effective ids (when the daemon runs as root; see `creds` for
+//! which requests switch and why). [`PassthroughFs::new`] drops the
+//! daemon's supplementary groups and sets the process umask to 0: modes
+//! arrive from the guest and the request's own umask is applied here.
 
 mod attr;
 mod config;
@@ -142,6 +143,10 @@ impl PassthroughFs {
             },
         );
         sys::creds::set_umask(0);
+        let switch_creds = sys::creds::geteuid() == 0;
+        if switch_creds {
+            creds::drop_supplementary_groups();
+        }
         Ok(Self {
             cfg: config,
             inodes,
@@ -149,7 +154,7 @@ impl PassthroughFs {
             proc,
             root_sync,
             writeback: AtomicBool::new(false),
-            switch_creds: sys::creds::geteuid() == 0,
+            switch_creds,
         })
     }
 
