@@ -262,6 +262,7 @@ impl<F: FileSystem> Server<F> {
             Opcode::Destroy => self.do_destroy(req, w),
             Opcode::Lookup => self.do_lookup(req, args, w),
             Opcode::Getattr => self.do_getattr(req, args, w),
+            Opcode::Statx => self.do_statx(req, args, w),
             Opcode::Setattr => self.do_setattr(req, args, w),
             Opcode::Readlink => self.do_readlink(req, w),
             Opcode::Symlink => self.do_symlink(req, args, w),

@@ -247,6 +247,17 @@ impl FileSystem for PassthroughFs {
         self.do_getattr(inode, handle)
     }
 
+    fn statx(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: Option<u64>,
+        sync: u32,
+        mask: u32,
+    ) -> io::Result<(libc::statx, Duration)> {
+        self.do_statx(inode, handle, sync, mask)
+    }
+
     fn setattr(
         &self,
         _ctx: &Context,
