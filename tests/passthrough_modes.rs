@@ -398,3 +398,59 @@ fn readonly_refuses_every_change_and_allows_reading() {
     assert_eq!(data, b"data");
     assert_eq!(fs::read(d.share().join("f")).unwrap(), b"data");
 }
+
+// ---- POSIX ACLs ----
+
+/// A POSIX ACL in the kernel's xattr encoding: version 2, then
+/// (tag, perm, id) entries sorted by tag.
+fn acl_xattr(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn posix_acl_is_offered_only_with_the_option() {
+    let (_d, c) = common::start(1, &["--posix-acl"]);
+
+    let flags = u64::from(c.init_out.unwrap().flags);
+
+    assert_ne!(flags & init_flags::POSIX_ACL, 0);
+}
+
+#[test]
+fn default_acl_replaces_the_umask_for_new_files() {
+    let (d, mut c) = common::start(1, &["--posix-acl"]);
+    fs::create_dir(d.share().join("acl")).unwrap();
+    fs::create_dir(d.share().join("plain")).unwrap();
+    let acl_dir = c.lookup(ROOT_ID, b"acl").unwrap().nodeid;
+    let plain_dir = c.lookup(ROOT_ID, b"plain").unwrap().nodeid;
+    let undefined = u32::MAX;
+    let default_acl = acl_xattr(&[
+        (0x01, 7, undefined), // user::rwx
+        (0x02, 6, 1234),      // user:1234:rw-
+        (0x04, 5, undefined), // group::r-x
+        (0x10, 7, undefined), // mask::rwx
+        (0x20, 5, undefined), // other::r-x
+    ]);
+
+    c.setxattr(acl_dir, b"system.posix_acl_default", &default_acl, 0, 0)
+        .unwrap();
+    c.create_ext(acl_dir, b"f", RDWR, 0o666, 0o077, &[])
+        .unwrap();
+    c.create_ext(plain_dir, b"f", RDWR, 0o666, 0o077, &[])
+        .unwrap();
+
+    // Under the default ACL the umask is ignored: user rw, mask rw, other r.
+    assert_eq!(mode_of(&d.share().join("acl/f")), 0o664);
+    assert_eq!(mode_of(&d.share().join("plain/f")), 0o600);
+    let inherited = c.lookup(acl_dir, b"f").unwrap().nodeid;
+    let access = c
+        .getxattr(inherited, b"system.posix_acl_access", 256)
+        .unwrap();
+    assert!(access.len() > 4, "the new file inherited an access ACL");
+}

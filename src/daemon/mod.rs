@@ -132,6 +132,7 @@ fn filesystem_config(config: &Config) -> passthrough::Config {
         },
         writeback: config.writeback,
         xattr: config.xattr,
+        posix_acl: config.posix_acl,
         readonly: config.readonly,
         announce_submounts: config.announce_submounts,
         allow_direct_io: config.allow_direct_io,
@@ -142,6 +143,7 @@ fn server_options(config: &Config) -> ServerOptions {
     ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
+        posix_acl: config.posix_acl,
         syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
         epoch_shards: config.num_request_queues,
         #[cfg(feature = "test-hooks")]

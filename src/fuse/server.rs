@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub writeback: bool,
     /// Offer FUSE_SUBMOUNTS (announce submounts).
     pub announce_submounts: bool,
+    /// Offer FUSE_POSIX_ACL (the guest enforces ACLs read via xattrs).
+    pub posix_acl: bool,
     /// SYNCFS always calls the filesystem's whole-filesystem sync instead of
     /// flushing the inodes the guest changed.
     pub syncfs_host: bool,
@@ -52,6 +54,7 @@ impl Default for ServerOptions {
             max_write: 1 << 20,
             writeback: false,
             announce_submounts: false,
+            posix_acl: false,
             syncfs_host: false,
             epoch_shards: 1,
             #[cfg(feature = "test-hooks")]

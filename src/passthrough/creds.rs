@@ -89,7 +89,38 @@ pub(super) fn drop_supplementary_groups() {
     }
 }
 
+thread_local! {
+    /// Whether this thread has its own filesystem context (own umask).
+    static OWN_FS_CONTEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets the calling thread's umask, first giving the thread its own
+/// filesystem context so other workers keep theirs.
+fn set_thread_umask(umask: u32) -> io::Result<()> {
+    if !OWN_FS_CONTEXT.get() {
+        crate::sys::creds::unshare_fs()?;
+        OWN_FS_CONTEXT.set(true);
+    }
+    crate::sys::creds::set_umask(umask & 0o777);
+    Ok(())
+}
+
 impl PassthroughFs {
+    /// The permission bits to create an inode with, for a guest `mode` and
+    /// `umask`. Without POSIX ACLs the umask is applied here. With them it
+    /// becomes the thread's umask and the host kernel applies it, or, under
+    /// a directory with a default ACL, applies the ACL instead, as a local
+    /// filesystem does. Call on the thread that creates the inode, right
+    /// before doing so.
+    pub(super) fn creation_mode(&self, mode: u32, umask: u32) -> io::Result<u32> {
+        if self.cfg.posix_acl {
+            set_thread_umask(umask)?;
+            Ok(mode & 0o7777)
+        } else {
+            Ok(mode & 0o7777 & !umask)
+        }
+    }
+
     /// Acts as the caller of `ctx` until the guard drops; `None` when no
     /// switch is needed (the caller is root) or possible (the daemon is not).
     pub(super) fn as_caller(&self, ctx: &Context) -> io::Result<Option<CredGuard>> {

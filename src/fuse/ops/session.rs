@@ -116,6 +116,9 @@ impl<F: FileSystem> Server<F> {
         if self.options.announce_submounts {
             offered |= flags::SUBMOUNTS;
         }
+        if self.options.posix_acl {
+            offered |= flags::POSIX_ACL;
+        }
         offered
     }
 
