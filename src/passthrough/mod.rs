@@ -371,8 +371,9 @@ impl FileSystem for PassthroughFs {
     }
 
     fn flush(&self, _ctx: &Context, inode: u64, handle: u64, _lock_owner: u64) -> io::Result<()> {
-        // No POSIX locks are held on the host yet, so there is nothing to
-        // drop at close(2); just check the handle.
+        // Locks stay in the guest (INIT offers no POSIX_LOCKS/FLOCK_LOCKS),
+        // so no lock is held on the host to drop at close(2); just check
+        // the handle.
         self.handle(inode, handle).map(drop)
     }
 
