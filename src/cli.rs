@@ -112,8 +112,8 @@ pub struct Cli {
     #[arg(long, conflicts_with = "xattr")]
     pub no_xattr: bool,
 
-    /// Serve POSIX ACLs (not supported yet).
-    #[arg(long)]
+    /// Serve POSIX ACLs (implies --xattr).
+    #[arg(long, conflicts_with = "no_xattr")]
     pub posix_acl: bool,
 
     /// Export the share read-only.
@@ -232,6 +232,8 @@ pub struct Config {
     pub writeback: bool,
     /// Extended attributes.
     pub xattr: bool,
+    /// POSIX ACLs (enforced by the guest, stored as host ACLs).
+    pub posix_acl: bool,
     /// Read-only export.
     pub readonly: bool,
     /// Honour O_DIRECT.
@@ -313,7 +315,8 @@ impl TryFrom<Cli> for Config {
             workers_per_queue: cli.thread_pool_size.max(1),
             cache: cli.cache,
             writeback: cli.writeback,
-            xattr: cli.xattr,
+            xattr: cli.xattr || cli.posix_acl,
+            posix_acl: cli.posix_acl,
             readonly: cli.readonly,
             allow_direct_io: cli.allow_direct_io,
             announce_submounts: cli.announce_submounts,
@@ -332,9 +335,6 @@ impl TryFrom<Cli> for Config {
 }
 
 fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
-    if cli.posix_acl {
-        return Err(ConfigError::Unsupported("--posix-acl"));
-    }
     if cli.uid_map.is_some() || cli.gid_map.is_some() {
         return Err(ConfigError::Unsupported("--uid-map/--gid-map"));
     }
@@ -447,7 +447,18 @@ mod tests {
     fn unsupported_options_fail_early() {
         let dir = tempfile::tempdir().unwrap();
         let dir_arg = dir.path().to_str().unwrap();
-        let err = parse(&["--fd", "3", "--shared-dir", dir_arg, "--posix-acl"]);
+        let err = parse(&["--fd", "3", "--shared-dir", dir_arg, "--uid-map", "x"]);
         assert!(matches!(err, Err(ConfigError::Unsupported(_))));
+    }
+
+    #[test]
+    fn posix_acl_implies_xattr() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let config = parse(&["--fd", "3", "--shared-dir", dir_arg, "--posix-acl"]).unwrap();
+        assert!(config.posix_acl && config.xattr);
+        let args = ["epochfsd", "--fd", "3", "--shared-dir", dir_arg];
+        let conflicting = args.iter().chain(&["--posix-acl", "--no-xattr"]);
+        assert!(Cli::try_parse_from(conflicting).is_err());
     }
 }

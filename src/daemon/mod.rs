@@ -155,6 +155,7 @@ fn filesystem_config(config: &Config) -> passthrough::Config {
         },
         writeback: config.writeback,
         xattr: config.xattr,
+        posix_acl: config.posix_acl,
         readonly: config.readonly,
         announce_submounts: config.announce_submounts,
         allow_direct_io: config.allow_direct_io,
@@ -165,6 +166,7 @@ fn server_options(config: &Config) -> ServerOptions {
     ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
+        posix_acl: config.posix_acl,
         syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
         syncfs_drain: config.syncfs == crate::cli::SyncfsMode::Drain,
         epoch_shards: config.num_request_queues,

@@ -122,6 +122,20 @@ pub trait FileSystem: Send + Sync {
         Err(enosys())
     }
 
+    /// Extended attributes (`statx(2)`: birth time included) of `inode`;
+    /// `sync` holds the caller's `AT_STATX_*` bits and `mask` the `STATX_*`
+    /// fields it wants. Returns them and how long the guest may cache them.
+    fn statx(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        handle: Option<u64>,
+        sync: u32,
+        mask: u32,
+    ) -> io::Result<(libc::statx, Duration)> {
+        Err(enosys())
+    }
+
     /// Changes the attributes named in `attr.valid`; returns the new ones.
     fn setattr(
         &self,

@@ -11,6 +11,9 @@ pub struct Context {
     pub gid: u32,
     /// Guest caller's thread group id (informational).
     pub pid: u32,
+    /// A supplementary group of the caller that owns the parent directory
+    /// of an inode being created (FUSE_CREATE_SUPP_GROUP extension).
+    pub supp_group: Option<u32>,
 }
 
 /// The answer to a successful LOOKUP (and to every request that creates a name).

@@ -81,6 +81,9 @@ pub fn joins_epoch(op: Opcode) -> bool {
             | Opcode::Tmpfile
             | Opcode::Setxattr
             | Opcode::Removexattr
+            // OPEN with O_TRUNC truncates; the flags are past the header, so
+            // every OPEN joins and only truncating ones record a change.
+            | Opcode::Open
     )
 }
 

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub writeback: bool,
     /// Offer FUSE_SUBMOUNTS (announce submounts).
     pub announce_submounts: bool,
+    /// Offer FUSE_POSIX_ACL (the guest enforces ACLs read via xattrs).
+    pub posix_acl: bool,
     /// SYNCFS always calls the filesystem's whole-filesystem sync instead of
     /// flushing the inodes the guest changed.
     pub syncfs_host: bool,
@@ -57,6 +59,7 @@ impl Default for ServerOptions {
             max_write: 1 << 20,
             writeback: false,
             announce_submounts: false,
+            posix_acl: false,
             syncfs_host: false,
             syncfs_drain: false,
             epoch_shards: 1,
@@ -260,9 +263,10 @@ impl<F: FileSystem> Server<F> {
                 uid: header.uid,
                 gid: header.gid,
                 pid: header.pid,
+                supp_group: None,
             },
         };
-        self.run_op(op, header, &req, r, w, scratch, role, stamp)
+        self.run_op(op, header, req, r, w, scratch, role, stamp)
     }
 
     /// Runs the operation; a member leaves its epoch when this returns.
@@ -271,7 +275,7 @@ impl<F: FileSystem> Server<F> {
         &self,
         op: Opcode,
         header: &InHeader,
-        req: &Request,
+        mut req: Request,
         r: &mut R,
         w: &mut W,
         scratch: &mut Scratch,
@@ -285,7 +289,7 @@ impl<F: FileSystem> Server<F> {
         };
         if op == Opcode::Write {
             let write_in = read_write_header(header, r)?;
-            let written = self.do_write(req, &write_in, r, w);
+            let written = self.do_write(&req, &write_in, r, w);
             #[cfg(feature = "test-hooks")]
             self.options.hooks.after_write(write_in.offset);
             if let (Ok(_), Role::Member(guard, _)) = (&written, &role) {
@@ -295,6 +299,9 @@ impl<F: FileSystem> Server<F> {
             return written;
         }
         let args = read_args(header, r, &mut scratch.args)?;
+        let (args, ext) = super::ops::ext::split_extensions(args, header.total_extlen)?;
+        req.ctx.supp_group = super::ops::ext::supp_group(ext)?;
+        let req = &req;
         match role {
             Role::Sync(ticket) => self.do_syncfs(req, w, ticket, stamp),
             Role::Member(guard, _flight) => {
@@ -327,6 +334,7 @@ impl<F: FileSystem> Server<F> {
             Opcode::Destroy => self.do_destroy(req, w),
             Opcode::Lookup => self.do_lookup(req, args, w),
             Opcode::Getattr => self.do_getattr(req, args, w),
+            Opcode::Statx => self.do_statx(req, args, w),
             Opcode::Setattr => self.do_setattr(req, args, w),
             Opcode::Readlink => self.do_readlink(req, w),
             Opcode::Symlink => self.do_symlink(req, args, w),
@@ -437,6 +445,16 @@ fn record_changes<T: TrackerRef>(guard: &EpochGuard<T>, op: Opcode, nodeid: u64,
         | Opcode::Unlink
         | Opcode::Rmdir
         | Opcode::Tmpfile => guard.touch_dir(nodeid),
+        Opcode::Open => {
+            // OpenIn starts with the open flags.
+            let flags = args
+                .get(0..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes);
+            if flags.is_some_and(|f| f & libc::O_TRUNC as u32 != 0) {
+                guard.touch(nodeid);
+            }
+        }
         Opcode::CopyFileRange => {
             // CopyFileRangeIn: fh_in, off_in, nodeid_out, ...
             if let Some(out) = u64_at(16) {

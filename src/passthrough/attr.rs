@@ -66,6 +66,24 @@ impl PassthroughFs {
         Ok((st, self.cfg.cache.timeout()))
     }
 
+    /// STATX: `statx(2)` of the node (or the handle's descriptor), always
+    /// asking for the basic fields and the birth time.
+    pub(super) fn do_statx(
+        &self,
+        inode: u64,
+        handle: Option<u64>,
+        sync: u32,
+        mask: u32,
+    ) -> io::Result<(libc::statx, Duration)> {
+        let sync = i32::try_from(sync).map_err(|_| sys::errno(libc::EINVAL))?;
+        let mask = mask | libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+        let stx = match handle {
+            Some(h) => sys::stat::statx(self.handle(inode, h)?.fd.as_fd(), sync, mask)?,
+            None => sys::stat::statx(self.inode(inode)?.value().fd.as_fd(), sync, mask)?,
+        };
+        Ok((stx, self.cfg.cache.timeout()))
+    }
+
     /// SETATTR: applies the fields `attr.valid` names.
     pub(super) fn do_setattr(
         &self,
@@ -186,7 +204,12 @@ mod tests {
     }
 
     fn caller(uid: u32, gid: u32) -> Context {
-        Context { uid, gid, pid: 1 }
+        Context {
+            uid,
+            gid,
+            pid: 1,
+            supp_group: None,
+        }
     }
 
     #[test]

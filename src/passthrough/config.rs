@@ -40,6 +40,9 @@ pub struct Config {
     pub writeback: bool,
     /// Serve extended attributes (otherwise the xattr calls answer ENOSYS).
     pub xattr: bool,
+    /// POSIX ACLs: new inodes get the request's umask applied by the host
+    /// kernel, which ignores it under a default ACL (needs `xattr`).
+    pub posix_acl: bool,
     /// Refuse every change with EROFS.
     pub readonly: bool,
     /// Flag directories on another host mount as submounts.

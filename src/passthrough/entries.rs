@@ -27,11 +27,6 @@ fn decode_rdev(rdev: u32) -> u64 {
     libc::makedev(major, minor)
 }
 
-/// Permission bits of `mode` with `umask` applied.
-fn masked(mode: u32, umask: u32) -> u32 {
-    mode & 0o7777 & !umask
-}
-
 impl PassthroughFs {
     /// MKDIR.
     pub(super) fn do_mkdir(
@@ -46,8 +41,9 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
         {
+            let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
-            sys::namei::mkdirat(parent.value().fd.as_fd(), name, masked(mode, umask))?;
+            sys::namei::mkdirat(parent.value().fd.as_fd(), name, mode)?;
         }
         self.lookup_in(&parent, name)
     }
@@ -67,7 +63,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
-        let mode = (mode & libc::S_IFMT) | masked(mode, umask);
+        let mode = (mode & libc::S_IFMT) | self.creation_mode(mode, umask)?;
         {
             let _caller = self.as_caller(ctx)?;
             sys::namei::mknodat(parent.value().fd.as_fd(), name, mode, decode_rdev(rdev))?;
@@ -228,6 +224,7 @@ mod tests {
             uid: 1000,
             gid: 1001,
             pid: 1,
+            supp_group: None,
         };
         // A 0700 root-owned directory: the caller may not create there.
         use std::os::unix::fs::PermissionsExt;

@@ -132,12 +132,13 @@ impl PassthroughFs {
         let name = check_name(name)?;
         let host = self.host_open_flags(flags);
         let created = {
+            let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
             sys::open::open_beneath(
                 parent.value().fd.as_fd(),
                 name,
                 host | libc::O_CREAT | libc::O_EXCL,
-                mode & 0o7777 & !umask,
+                mode,
             )
         };
         let (entry, fd) = match created {
@@ -179,12 +180,13 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let host = self.host_open_flags(flags) & !libc::O_DIRECTORY;
         let fd = {
+            let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
             sys::open::openat(
                 parent.value().fd.as_fd(),
                 c".",
                 host | libc::O_TMPFILE,
-                mode & 0o7777 & !umask,
+                mode,
             )?
         };
         let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;

@@ -20,10 +20,11 @@
 //! * node and handle ids are allocated by the daemon and never reused, and
 //!   unknown ones answer `EBADF`.
 //!
-//! Files are created with the guest caller's uid/gid as the calling
-//! thread's filesystem ids (when the daemon runs as root). [`PassthroughFs::new`]
-//! sets the process umask to 0: modes arrive from the guest and the
-//! request's own umask is applied here.
+//! Inodes are created with the guest caller's uid/gid as the calling
+//! thread's effective ids (when the daemon runs as root; see `creds` for
+//! which requests switch and why). [`PassthroughFs::new`] drops the
+//! daemon's supplementary groups and sets the process umask to 0: modes
+//! arrive from the guest and the request's own umask is applied here.
 
 mod attr;
 mod config;
@@ -142,6 +143,10 @@ impl PassthroughFs {
             },
         );
         sys::creds::set_umask(0);
+        let switch_creds = sys::creds::geteuid() == 0;
+        if switch_creds {
+            creds::drop_supplementary_groups();
+        }
         Ok(Self {
             cfg: config,
             inodes,
@@ -149,7 +154,7 @@ impl PassthroughFs {
             proc,
             root_sync,
             writeback: AtomicBool::new(false),
-            switch_creds: sys::creds::geteuid() == 0,
+            switch_creds,
         })
     }
 
@@ -240,6 +245,17 @@ impl FileSystem for PassthroughFs {
         handle: Option<u64>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.do_getattr(inode, handle)
+    }
+
+    fn statx(
+        &self,
+        _ctx: &Context,
+        inode: u64,
+        handle: Option<u64>,
+        sync: u32,
+        mask: u32,
+    ) -> io::Result<(libc::statx, Duration)> {
+        self.do_statx(inode, handle, sync, mask)
     }
 
     fn setattr(
@@ -355,8 +371,9 @@ impl FileSystem for PassthroughFs {
     }
 
     fn flush(&self, _ctx: &Context, inode: u64, handle: u64, _lock_owner: u64) -> io::Result<()> {
-        // No POSIX locks are held on the host yet, so there is nothing to
-        // drop at close(2); just check the handle.
+        // Locks stay in the guest (INIT offers no POSIX_LOCKS/FLOCK_LOCKS),
+        // so no lock is held on the host to drop at close(2); just check
+        // the handle.
         self.handle(inode, handle).map(drop)
     }
 

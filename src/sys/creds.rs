@@ -1,46 +1,107 @@
-//! Per-thread filesystem credentials and the process umask.
+//! Per-thread credentials, supplementary groups and umask.
 //!
-//! `setfsuid`/`setfsgid` change only the calling thread's filesystem ids
-//! (the raw syscalls are per-thread on Linux; glibc does not broadcast
-//! them), so a worker can create files as the guest caller without
-//! affecting other workers.
+//! On Linux, credentials belong to a thread; glibc's `setresuid`,
+//! `setresgid` and `setgroups` broadcast a change to every thread of the
+//! process. The functions here make the raw syscalls instead, so a worker
+//! thread can act as a guest caller without affecting the other workers.
+//!
+//! Only the *effective* ids change (`setresuid(-1, uid, -1)`): the real and
+//! saved ids stay 0, so the thread keeps its permitted capabilities and can
+//! switch back. While the effective uid is not 0 the kernel clears the
+//! thread's effective capabilities, so the host checks permissions exactly
+//! as it would for that uid.
 
 use std::io;
 
-use super::errno;
+/// "Leave this id unchanged" for the `setres*id` syscalls.
+const UNCHANGED: libc::c_long = -1;
 
-/// Sets the calling thread's filesystem uid; returns the previous one.
-/// Fails with `EPERM` when the change did not take (no `CAP_SETUID`).
-pub fn set_fsuid(uid: u32) -> io::Result<u32> {
-    // SAFETY: plain syscall without pointers.
-    let old = unsafe { libc::setfsuid(uid) };
-    // SAFETY: as above; an invalid id (-1) changes nothing and reports
-    // the current value.
-    let now = unsafe { libc::setfsuid(u32::MAX) };
-    if now as u32 == uid {
-        Ok(old as u32)
+fn raw_result(ret: libc::c_long) -> io::Result<()> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
     } else {
-        Err(errno(libc::EPERM))
+        Ok(())
     }
 }
 
-/// Sets the calling thread's filesystem gid; returns the previous one.
-pub fn set_fsgid(gid: u32) -> io::Result<u32> {
-    // SAFETY: plain syscall without pointers.
-    let old = unsafe { libc::setfsgid(gid) };
-    // SAFETY: as above; -1 only reports the current value.
-    let now = unsafe { libc::setfsgid(u32::MAX) };
-    if now as u32 == gid {
-        Ok(old as u32)
-    } else {
-        Err(errno(libc::EPERM))
-    }
+/// Sets the calling thread's effective uid (raw syscall: this thread only).
+pub fn set_thread_euid(uid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments; it only changes the
+    // calling thread's credentials.
+    raw_result(unsafe {
+        libc::syscall(
+            libc::SYS_setresuid,
+            UNCHANGED,
+            libc::c_long::from(uid),
+            UNCHANGED,
+        )
+    })
 }
 
-/// Sets the process umask; returns the previous one.
+/// Sets the calling thread's effective gid (raw syscall: this thread only).
+pub fn set_thread_egid(gid: u32) -> io::Result<()> {
+    // SAFETY: as in `set_thread_euid`.
+    raw_result(unsafe {
+        libc::syscall(
+            libc::SYS_setresgid,
+            UNCHANGED,
+            libc::c_long::from(gid),
+            UNCHANGED,
+        )
+    })
+}
+
+/// Sets the calling thread's supplementary groups (raw syscall: this
+/// thread only). Needs `CAP_SETGID`, so call it before dropping the uid.
+pub fn set_thread_groups(groups: &[u32]) -> io::Result<()> {
+    // SAFETY: `groups` is a valid array of `len` gid_t values that outlives
+    // the call; the kernel only reads it.
+    raw_result(unsafe {
+        libc::syscall(
+            libc::SYS_setgroups,
+            groups.len() as libc::c_long,
+            groups.as_ptr(),
+        )
+    })
+}
+
+/// Drops every supplementary group of the whole process (glibc's
+/// `setgroups`, which applies the change to all threads).
+pub fn drop_process_groups() -> io::Result<()> {
+    // SAFETY: a zero-length list needs no valid pointer.
+    super::cvt(unsafe { libc::setgroups(0, std::ptr::null()) }).map(drop)
+}
+
+/// The calling thread's supplementary groups.
+pub fn thread_groups() -> io::Result<Vec<u32>> {
+    let mut groups = vec![0u32; 256];
+    // SAFETY: `groups` has room for the count we pass; the kernel writes at
+    // most that many entries.
+    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+    let n = super::cvt(n)?;
+    groups.truncate(usize::try_from(n).unwrap_or(0));
+    Ok(groups)
+}
+
+/// The calling thread's effective uid and gid.
+pub fn thread_eids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail; glibc reads the calling thread's
+    // ids from the kernel.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// Sets the umask of the calling thread's filesystem context (the whole
+/// process unless the thread called [`unshare_fs`]); returns the old one.
 pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask) }
+}
+
+/// Gives the calling thread its own filesystem context (cwd, root, umask),
+/// so [`set_umask`] affects this thread only.
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: plain syscall without pointers.
+    super::cvt(unsafe { libc::unshare(libc::CLONE_FS) }).map(drop)
 }
 
 /// The effective uid of the process.
@@ -53,17 +114,56 @@ pub fn geteuid() -> u32 {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a fresh thread so a failed assertion cannot leave the
+    /// test harness thread with switched credentials.
+    fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(f).join().unwrap()
+    }
+
     #[test]
-    fn fsuid_switch_is_reported_and_restored() {
-        let me = geteuid();
-        if me != 0 {
-            assert!(set_fsuid(me.wrapping_add(1)).is_err());
+    fn euid_switch_is_per_thread_and_reversible() {
+        if geteuid() != 0 {
+            assert!(on_thread(|| set_thread_euid(geteuid() + 1).is_err()));
             return;
         }
-        let before = set_fsuid(1234).unwrap();
-        assert_eq!(before, 0);
-        assert_eq!(set_fsuid(0).unwrap(), 1234);
-        set_fsgid(4321).unwrap();
-        assert_eq!(set_fsgid(0).unwrap(), 4321);
+        let (inside, restored) = on_thread(|| {
+            set_thread_egid(4321).unwrap();
+            set_thread_euid(1234).unwrap();
+            let inside = thread_eids();
+            set_thread_euid(0).unwrap();
+            set_thread_egid(0).unwrap();
+            (inside, thread_eids())
+        });
+        assert_eq!(inside, (1234, 4321));
+        assert_eq!(restored, (0, 0));
+        assert_eq!(thread_eids(), (0, 0), "other threads are not affected");
+    }
+
+    #[test]
+    fn thread_groups_are_per_thread() {
+        if geteuid() != 0 {
+            return;
+        }
+        let before = thread_groups().unwrap();
+        let inside = on_thread(|| {
+            set_thread_groups(&[777]).unwrap();
+            thread_groups().unwrap()
+        });
+        assert_eq!(inside, [777]);
+        assert_eq!(thread_groups().unwrap(), before);
+    }
+
+    #[test]
+    fn unprivileged_thread_cannot_take_groups() {
+        if geteuid() != 0 {
+            return;
+        }
+        let err = on_thread(|| {
+            set_thread_euid(1234).unwrap();
+            let err = set_thread_groups(&[1]).unwrap_err();
+            set_thread_euid(0).unwrap();
+            err
+        });
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
     }
 }

@@ -72,6 +72,26 @@ pub fn statx_with_mount(fd: BorrowedFd<'_>) -> io::Result<StatWithMount> {
     })
 }
 
+/// `statx(2)` of the file `fd` refers to (not following a symlink), with
+/// the caller's `mask` and `AT_STATX_*` sync bits in `sync`.
+pub fn statx(fd: BorrowedFd<'_>, sync: i32, mask: u32) -> io::Result<libc::statx> {
+    let sync = sync & libc::AT_STATX_SYNC_TYPE;
+    let mut stx = MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: `stx` is writable memory of the right size for the kernel to
+    // fill; the empty path is NUL-terminated.
+    cvt(unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | sync,
+            mask,
+            stx.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded, so it initialised `stx`.
+    Ok(unsafe { stx.assume_init() })
+}
+
 /// The `stat64` view of a `statx` answer.
 fn statx_to_stat64(stx: &libc::statx) -> libc::stat64 {
     // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.

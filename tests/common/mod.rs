@@ -6,6 +6,7 @@
 
 pub mod daemon;
 pub mod fuse_client;
+pub mod fuse_client_ext;
 pub mod vmm;
 
 use std::path::Path;

@@ -5,10 +5,10 @@ use std::io;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{FileSystem, LockRange, Whence};
+use crate::filesystem::{FileSystem, LockRange, SetAttr, SetAttrValid, Whence};
 use crate::fuse::abi::{
-    lk_flags, AccessIn, CopyFileRangeIn, FallocateIn, FileLock, GetxattrIn, GetxattrOut, LkIn,
-    LkOut, LseekIn, LseekOut, WriteOut,
+    init_flags, lk_flags, setxattr_flags, AccessIn, CopyFileRangeIn, FallocateIn, FileLock,
+    GetxattrIn, GetxattrOut, LkIn, LkOut, LseekIn, LseekOut, SetxattrIn, WriteOut,
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
@@ -46,14 +46,42 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         // Without FUSE_SETXATTR_EXT the guest sends only `size` and `flags`.
-        let [size, flags]: [u32; 2] = args.obj()?;
+        let (size, flags, ext_flags) = if self.negotiated(init_flags::SETXATTR_EXT) {
+            let s: SetxattrIn = args.obj()?;
+            (s.size, s.flags, s.setxattr_flags)
+        } else {
+            let [size, flags]: [u32; 2] = args.obj()?;
+            (size, flags, 0)
+        };
         let name = args.cstr()?;
         let value = args.rest();
         if value.len() != size as usize {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         self.fs.setxattr(&req.ctx, req.nodeid, name, value, flags)?;
+        if ext_flags & setxattr_flags::SETXATTR_ACL_KILL_SGID != 0 {
+            self.kill_sgid(req)?;
+        }
         reply_ok(w, req.unique, &[])
+    }
+
+    /// Clears the setgid bit after a POSIX ACL was set by a caller outside
+    /// the file's group (what the guest's VFS would do on a local
+    /// filesystem, FUSE_SETXATTR_ACL_KILL_SGID).
+    fn kill_sgid(&self, req: &Request) -> io::Result<()> {
+        let (st, _) = self.fs.getattr(&req.ctx, req.nodeid, None)?;
+        if st.st_mode & libc::S_ISGID == 0 {
+            return Ok(());
+        }
+        let attr = SetAttr {
+            valid: SetAttrValid {
+                mode: true,
+                ..SetAttrValid::default()
+            },
+            mode: st.st_mode & 0o7777 & !libc::S_ISGID,
+            ..SetAttr::default()
+        };
+        self.fs.setattr(&req.ctx, req.nodeid, &attr, None).map(drop)
     }
 
     pub(crate) fn do_getxattr<W: Writer>(

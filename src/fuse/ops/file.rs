@@ -5,15 +5,23 @@ use std::io;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{FileSystem, OpenOptions, ZeroCopyReader, ZeroCopyWriter};
+use crate::filesystem::{
+    FileSystem, OpenOptions, SetAttr, SetAttrValid, ZeroCopyReader, ZeroCopyWriter,
+};
 use crate::fuse::abi::{
-    fopen, fsync_flags, release_flags, write_flags, CreateIn, FlushIn, FsyncIn, OpenIn, OpenOut,
-    ReadIn, ReleaseIn, WriteIn, WriteOut,
+    fopen, fsync_flags, open_in_flags, release_flags, write_flags, CreateIn, FlushIn, FsyncIn,
+    OpenIn, OpenOut, ReadIn, ReleaseIn, WriteIn, WriteOut,
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::{Reader, Writer};
 use crate::fuse::reply::{entry_out, finish, reply_ok, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
+
+/// Whether an OPEN or CREATE asks to clear setuid/setgid: a truncating
+/// open by a caller without CAP_FSETID (FUSE_HANDLE_KILLPRIV_V2).
+fn kills_privs(flags: u32, open_flags: u32) -> bool {
+    flags & libc::O_TRUNC as u32 != 0 && open_flags & open_in_flags::OPEN_KILL_SUIDGID != 0
+}
 
 fn open_out(handle: u64, opts: OpenOptions) -> OpenOut {
     let mut open_flags = 0;
@@ -44,7 +52,28 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let open: OpenIn = args.obj()?;
         let (handle, opts) = self.fs.open(&req.ctx, req.nodeid, open.flags)?;
+        if kills_privs(open.flags, open.open_flags) {
+            self.kill_privs_or_release(req, req.nodeid, handle)?;
+        }
         reply_ok(w, req.unique, &[open_out(handle, opts).as_bytes()])
+    }
+
+    /// Clears setuid/setgid of a file just opened with `O_TRUNC` by a
+    /// caller the guest says is unprivileged (FUSE_OPEN_KILL_SUIDGID); on
+    /// failure the handle is released, as the guest will never use it.
+    fn kill_privs_or_release(&self, req: &Request, inode: u64, handle: u64) -> io::Result<()> {
+        let kill = SetAttr {
+            valid: SetAttrValid {
+                kill_suidgid: true,
+                ..SetAttrValid::default()
+            },
+            ..SetAttr::default()
+        };
+        if let Err(e) = self.fs.setattr(&req.ctx, inode, &kill, Some(handle)) {
+            let _ = self.fs.release(&req.ctx, inode, handle, false, None);
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub(crate) fn do_opendir<W: Writer>(
@@ -74,6 +103,12 @@ impl<F: FileSystem> Server<F> {
             create.flags,
             create.umask,
         )?;
+        if kills_privs(create.flags, create.open_flags) {
+            if let Err(e) = self.kill_privs_or_release(req, entry.inode, handle) {
+                self.fs.forget(entry.inode, 1);
+                return Err(e);
+            }
+        }
         let entry = entry_out(&entry);
         let open = open_out(handle, opts);
         reply_ok(w, req.unique, &[entry.as_bytes(), open.as_bytes()])

@@ -4,6 +4,7 @@
 mod attr;
 mod dir;
 mod entry;
+pub(crate) mod ext;
 mod extra;
 mod file;
 mod session;

@@ -24,6 +24,23 @@ use crate::fuse::trace::TraceStamp;
 const PAGE_SIZE: u32 = 4096;
 
 /// Flags the daemon always offers when the guest supports them.
+///
+/// Not offered on purpose:
+///
+/// * `POSIX_LOCKS` and `FLOCK_LOCKS`. Without them the guest kernel keeps
+///   fcntl record locks and flock locks itself, in its own lock manager,
+///   exactly as for a local filesystem: locks conflict between guest
+///   processes, F_GETLK reports the holder's pid, deadlocks are detected
+///   (EDEADLK), a blocked F_SETLKW or flock can be interrupted by a signal
+///   (EINTR), and locks go away when their holder closes the file or dies.
+///   Forwarding them would lose the last three: virtio-fs guests never send
+///   INTERRUPT, so a SETLKW waiting in the daemon could neither be
+///   interrupted nor be told its process died, and each one would pin a
+///   worker thread until some other request released the lock. The cost:
+///   locks taken in the guest are not seen by host processes or by other
+///   guests sharing the same directory.
+/// * `POSIX_ACL` unless `--posix-acl` (see `offered_flags`).
+/// * `HANDLE_KILLPRIV` (v1): v2 replaces it.
 const OFFERED: u64 = flags::ASYNC_READ
     | flags::ATOMIC_O_TRUNC
     | flags::EXPORT_SUPPORT
@@ -35,6 +52,10 @@ const OFFERED: u64 = flags::ASYNC_READ
     | flags::PARALLEL_DIROPS
     | flags::MAX_PAGES
     | flags::CACHE_SYMLINKS
+    | flags::DONT_MASK
+    | flags::HANDLE_KILLPRIV_V2
+    | flags::SETXATTR_EXT
+    | flags::CREATE_SUPP_GROUP
     | flags::INIT_EXT;
 
 impl<F: FileSystem> Server<F> {
@@ -85,6 +106,11 @@ impl<F: FileSystem> Server<F> {
         reply_ok(w, req.unique, &[out.as_bytes()])
     }
 
+    /// Whether INIT agreed on `flag`.
+    pub(crate) fn negotiated(&self, flag: u64) -> bool {
+        self.negotiated.load(Ordering::Acquire) & flag != 0
+    }
+
     fn offered_flags(&self) -> u64 {
         let mut offered = OFFERED;
         if self.options.writeback {
@@ -92,6 +118,9 @@ impl<F: FileSystem> Server<F> {
         }
         if self.options.announce_submounts {
             offered |= flags::SUBMOUNTS;
+        }
+        if self.options.posix_acl {
+            offered |= flags::POSIX_ACL;
         }
         offered
     }
