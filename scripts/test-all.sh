@@ -37,6 +37,9 @@ guest-tests/run.sh smoke --queues 1 --smp 2
 step "guest smoke scenario, 4 request queues"
 guest-tests/run.sh smoke --queues 4 --smp 4
 
+step "guest POSIX and flock locks between guest processes"
+guest-tests/run.sh locks --queues 1 --smp 2
+
 step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
 guest-tests/syncfs-epochs.sh
 
