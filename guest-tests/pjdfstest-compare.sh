@@ -5,11 +5,15 @@
 #
 # Usage: guest-tests/pjdfstest-compare.sh [--doc FILE] [--section NAME] [--smp N]
 #            [--timeout S] [--epochfsd-args "..."] [--virtiofsd-args "..."] [--no-doc]
+#            [--no-run]
 #   --doc FILE          the document whose generated section is replaced
 #                       (default docs/conformance.md)
 #   --section NAME      which generated section of the document (default
 #                       "default"); one per daemon configuration compared
 #   --no-doc            print the comparison only, leave the document alone
+#   --no-run            no guest runs: rebuild the table from the results of the
+#                       section's last runs (e.g. after editing the by-design list);
+#                       give the same --*-args as for those runs
 #   --smp N             guest vCPUs (1)
 #   --timeout S         each guest run (1800)
 #   --epochfsd-args A   extra epochfsd arguments (none: defaults, --cache auto)
@@ -28,13 +32,14 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-DOC=$REPO/docs/conformance.md SECTION=default WRITE_DOC=1 SMP=1 TIMEOUT=1800 EARGS="" VARGS=""
+DOC=$REPO/docs/conformance.md SECTION=default WRITE_DOC=1 RUN=1 SMP=1 TIMEOUT=1800 EARGS="" VARGS=""
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --doc) DOC=$2; shift 2 ;;
         --section) SECTION=$2; shift 2 ;;
         --no-doc) WRITE_DOC=0; shift ;;
+        --no-run) RUN=0; shift ;;
         --smp) SMP=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --epochfsd-args) EARGS=$2; shift 2 ;;
@@ -49,8 +54,10 @@ log() { echo "pjdfstest-compare: $*" >&2; }
 WORK=$HERE/work/pjdfstest-compare/$SECTION
 BYDESIGN=$HERE/pjdfstest-by-design.txt
 mkdir -p "$WORK"
-PJD=$("$HERE/build-pjdfstest.sh") || { log "guest-tests/build-pjdfstest.sh failed"; exit 1; }
-export EXTRA_BINS="${EXTRA_BINS:+$EXTRA_BINS }$PJD"
+if [ "$RUN" = 1 ]; then
+    PJD=$("$HERE/build-pjdfstest.sh") || { log "guest-tests/build-pjdfstest.sh failed"; exit 1; }
+    export EXTRA_BINS="${EXTRA_BINS:+$EXTRA_BINS }$PJD"
+fi
 
 # run_one DAEMON ARGS: one guest run; leaves DAEMON/results.txt or returns 1.
 run_one() {
@@ -62,6 +69,7 @@ run_one() {
         --shared-dir "$dir/share" ${args:+--daemon-args "$args"} > "$dir/run.log" 2>&1
     echo "run.sh exit status $?" >> "$dir/run.log"
     tail -n 2 "$dir/run.log" | sed "s/^/  $d| /" >&2
+    daemon_version "$d" > "$dir/version.txt"
     [ -s "$dir/share/pjdfstest-results.txt" ] || { log "$d: no results file"; return 1; }
     cp "$dir/share/pjdfstest-results.txt" "$dir/results.txt"
     cp "$dir/share/pjdfstest-output.txt" "$dir/output.txt" 2>/dev/null
@@ -70,24 +78,31 @@ run_one() {
     rm -rf "$dir/share"
 }
 
-ok=1
-run_one epochfsd "$EARGS" || ok=0
-run_one virtiofsd "$VARGS" || ok=0
-[ "$ok" = 1 ] || { log "a run produced no results; see $WORK/*/run.log"; exit 1; }
-
-# ---- the side-by-side table ---------------------------------------------------------
+# daemon_version DAEMON: what ran, for the table.
 daemon_version() {
+    local bin
     case "$1" in
-        epochfsd) echo "epochfsd $(git -C "$REPO" describe --always --dirty 2>/dev/null)" ;;
+        epochfsd)
+            if [ -n "${EPOCHFSD_BIN:-}" ]; then echo "epochfsd ($EPOCHFSD_BIN)"
+            else echo "epochfsd $(git -C "$REPO" describe --always --dirty 2>/dev/null)"; fi ;;
         virtiofsd)   # the binary run.sh started
-            local bin
             bin=$(sed -n 's/^run.sh: daemon: \([^ ]*\) .*/\1/p' "$WORK/virtiofsd/run.log" | head -n 1)
             "${bin:-virtiofsd}" --version 2>/dev/null | head -n 1 ;;
     esac
 }
+
+ok=1
+if [ "$RUN" = 1 ]; then
+    run_one epochfsd "$EARGS" || ok=0
+    run_one virtiofsd "$VARGS" || ok=0
+fi
+for d in epochfsd virtiofsd; do [ -s "$WORK/$d/results.txt" ] || ok=0; done
+[ "$ok" = 1 ] || { log "a run produced no results; see $WORK/*/run.log"; exit 1; }
+
+# ---- the side-by-side table ---------------------------------------------------------
+version() { cat "$WORK/$1/version.txt" 2>/dev/null || echo "$1"; }
 TABLE=$WORK/table.md
-awk -F '\t' -v bydesign="$BYDESIGN" -v ever="$(daemon_version epochfsd)" \
-    -v vver="$(daemon_version virtiofsd)" -v eargs="${EARGS:-defaults}" -v vargs="${VARGS:-defaults}" '
+awk -F '\t' -v bydesign="$BYDESIGN" -v ever="$(version epochfsd)" -v vver="$(version virtiofsd)" -v eargs="${EARGS:-defaults}" -v vargs="${VARGS:-defaults}" '
 BEGIN {
     while ((getline line < bydesign) > 0) {
         if (line ~ /^#/ || line !~ /\t/) continue
