@@ -80,11 +80,14 @@ run_one() {
 
 # daemon_version DAEMON: what ran, for the table.
 daemon_version() {
-    local bin
+    local bin mod=""
     case "$1" in
         epochfsd)
             if [ -n "${EPOCHFSD_BIN:-}" ]; then echo "epochfsd ($EPOCHFSD_BIN)"
-            else echo "epochfsd $(git -C "$REPO" describe --always --dirty 2>/dev/null)"; fi ;;
+            else   # the commit, and whether the daemon's sources differ from it
+                git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || mod=" + uncommitted changes"
+                echo "epochfsd $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)${mod:-}"
+            fi ;;
         virtiofsd)   # the binary run.sh started
             bin=$(sed -n 's/^run.sh: daemon: \([^ ]*\) .*/\1/p' "$WORK/virtiofsd/run.log" | head -n 1)
             "${bin:-virtiofsd}" --version 2>/dev/null | head -n 1 ;;
