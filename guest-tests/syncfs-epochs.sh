@@ -4,6 +4,8 @@
 # Prints the durations; exit status 0 only if every guest and host check passed.
 #
 # Usage: guest-tests/syncfs-epochs.sh [extra run.sh arguments]
+# SYNCFS_MODE=drain (or host) runs the same timeline with `--syncfs MODE`, to
+# compare: with the full-drain baseline B also waits for C and the checks fail.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -15,5 +17,5 @@ rm -rf "$WORK"
 mkdir -p "$WORK/share"
 EPOCHFSD_BIN=$TARGET/release/epochfsd exec "$HERE/run.sh" syncfs-epochs \
     --queues 4 --smp 4 --shared-dir "$WORK/share" \
-    --daemon-args "--test-slow-write-offset 1048576 --test-slow-write-ms 3000 --trace-epochs $WORK/epochs.jsonl" \
+    --daemon-args "--test-slow-write-offset 1048576 --test-slow-write-ms 3000 --trace-epochs $WORK/epochs.jsonl --syncfs ${SYNCFS_MODE:-targeted}" \
     "$@"
