@@ -45,9 +45,12 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let _caller = self.as_caller(ctx)?;
-            sys::namei::mkdirat(parent.value().fd.as_fd(), name, masked(mode, umask))?;
+            sys::namei::mkdirat(dir.as_fd(), name, masked(mode, umask))?;
         }
         self.lookup_in(&parent, name)
     }
@@ -68,9 +71,12 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
         let mode = (mode & libc::S_IFMT) | masked(mode, umask);
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let _caller = self.as_caller(ctx)?;
-            sys::namei::mknodat(parent.value().fd.as_fd(), name, mode, decode_rdev(rdev))?;
+            sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev))?;
         }
         self.lookup_in(&parent, name)
     }
@@ -86,9 +92,12 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let _caller = self.as_caller(ctx)?;
-            sys::namei::symlinkat(target, parent.value().fd.as_fd(), name)?;
+            sys::namei::symlinkat(target, dir.as_fd(), name)?;
         }
         self.lookup_in(&parent, name)
     }
@@ -106,8 +115,8 @@ impl PassthroughFs {
         let name = check_name(new_name)?;
         sys::namei::link_fd(
             &self.proc,
-            node.value().fd.as_fd(),
-            parent.value().fd.as_fd(),
+            node.value().fd()?.as_fd(),
+            parent.value().fd()?.as_fd(),
             name,
         )?;
         self.lookup_in(&parent, name)
@@ -119,7 +128,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
-        sys::namei::unlinkat(parent.value().fd.as_fd(), name, flags)
+        sys::namei::unlinkat(parent.value().fd()?.as_fd(), name, flags)
     }
 
     /// RENAME / RENAME2 with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`; other
@@ -141,9 +150,9 @@ impl PassthroughFs {
         let old_name = check_name(old_name)?;
         let new_name = check_name(new_name)?;
         sys::namei::renameat2(
-            old_parent.value().fd.as_fd(),
+            old_parent.value().fd()?.as_fd(),
             old_name,
-            new_parent.value().fd.as_fd(),
+            new_parent.value().fd()?.as_fd(),
             new_name,
             flags,
         )
@@ -155,7 +164,7 @@ impl PassthroughFs {
         if node.value().file_type != libc::S_IFLNK {
             return Err(sys::errno(libc::EINVAL));
         }
-        sys::namei::readlink_fd(node.value().fd.as_fd())
+        sys::namei::readlink_fd(node.value().fd()?.as_fd())
     }
 }
 

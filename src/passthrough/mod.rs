@@ -32,6 +32,7 @@ mod dir;
 mod entries;
 mod file;
 mod handles;
+mod inode_file;
 mod inode_table;
 mod lookup;
 mod names;
@@ -59,18 +60,26 @@ use crate::sys::open::ProcSelfFd;
 
 pub use config::{CachePolicy, Config, Error};
 use handles::HandleTable;
+pub use inode_file::HandlePolicy;
+use inode_file::{InodeFile, MountFds, PathFd};
 use inode_table::{InodeKey, InodeTable, Node, ROOT};
 
 /// What the inode table keeps per host inode.
 #[derive(Debug)]
 struct InodeData {
-    /// `O_PATH | O_NOFOLLOW` descriptor of the inode.
-    fd: OwnedFd,
+    /// The descriptor or file handle the inode is held by.
+    file: InodeFile,
     /// `S_IFMT` bits of its mode (a host inode never changes type).
     file_type: u32,
 }
 
 impl InodeData {
+    /// An `O_PATH | O_NOFOLLOW` descriptor of the inode for one request
+    /// (opened from the file handle if the inode is held by one).
+    fn fd(&self) -> io::Result<PathFd<'_>> {
+        self.file.path_fd()
+    }
+
     fn is_dir(&self) -> bool {
         self.file_type == libc::S_IFDIR
     }
@@ -109,6 +118,11 @@ pub struct PassthroughFs {
     writeback: AtomicBool,
     /// Create files as the guest caller (the daemon has CAP_SETUID/SETGID).
     switch_creds: bool,
+    /// One descriptor per host mount, for opening file handles.
+    mounts: MountFds,
+    /// File handle policy in force (`Prefer` drops to `Never` at start
+    /// when handles cannot work).
+    handle_policy: HandlePolicy,
 }
 
 impl PassthroughFs {
@@ -131,13 +145,19 @@ impl PassthroughFs {
                 path: path.clone(),
                 source,
             })?;
-        let st = sys::stat::statx_with_mount(root.as_fd())
-            .map_err(|source| Error::StatRoot { path, source })?;
+        let st = sys::stat::statx_with_mount(root.as_fd()).map_err(|source| Error::StatRoot {
+            path: path.clone(),
+            source,
+        })?;
+        let mounts = MountFds::default();
+        let handle_policy =
+            inode_file::probe(root.as_fd(), &root_sync, config.inode_file_handles, &mounts)
+                .map_err(|source| Error::FileHandles { path, source })?;
         let inodes = InodeTable::new();
         inodes.insert_root(
             key_of(&st),
             InodeData {
-                fd: root,
+                file: InodeFile::Fd(root),
                 file_type: libc::S_IFDIR,
             },
         );
@@ -150,6 +170,8 @@ impl PassthroughFs {
             root_sync,
             writeback: AtomicBool::new(false),
             switch_creds: sys::creds::geteuid() == 0,
+            mounts,
+            handle_policy,
         })
     }
 
@@ -161,6 +183,17 @@ impl PassthroughFs {
     /// Number of inodes the guest holds references on (root included).
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
+    }
+
+    /// Number of inodes held by an open descriptor (root included); the
+    /// others are held by file handles.
+    pub fn inode_fd_count(&self) -> usize {
+        self.inodes.count_where(|d| d.file.holds_fd())
+    }
+
+    /// The file handle policy in force.
+    pub fn handle_policy(&self) -> HandlePolicy {
+        self.handle_policy
     }
 
     /// Number of open file and directory handles.
