@@ -62,10 +62,8 @@ fn default_limit_is_raised_and_zero_keeps_it() {
         rlim_max: 0,
     };
     // SAFETY: `own` is a writable rlimit64.
-    assert_eq!(
-        unsafe { libc::getrlimit64(libc::RLIMIT_NOFILE, &mut own) },
-        0
-    );
+    let rc = unsafe { libc::getrlimit64(libc::RLIMIT_NOFILE, &mut own) };
+    assert_eq!(rc, 0);
     // With CAP_SYS_RESOURCE the daemon raises its hard limit too; without,
     // its soft limit goes up to the inherited hard one.
     let target = nr_open.min(1_000_000);
