@@ -1,8 +1,9 @@
 //! The passthrough filesystem: serves a host directory to the guest.
 //!
 //! [`PassthroughFs`] implements [`FileSystem`] over a shared directory. It
-//! owns the inode table (node id -> `O_PATH` descriptor of the host inode)
-//! and the handle table (handle id -> descriptor opened for I/O); the
+//! owns the inode table (node id -> `O_PATH` descriptor or file handle of
+//! the host inode, see `inode_file`) and the handle table (handle id ->
+//! descriptor opened for I/O); the
 //! operations live in one module per family and this module only wires
 //! them into the trait.
 //!
