@@ -7,8 +7,10 @@
 #
 #   SCENARIO       guest-tests/scenarios/SCENARIO.sh, run in the guest as
 #                  `/scenarios/SCENARIO.sh /mnt`; optional host-side hooks:
-#                  SCENARIO.host-setup.sh SHAREDIR (before boot) and
-#                  SCENARIO.host.sh SHAREDIR (after the guest powered off).
+#                  SCENARIO.host-setup.sh SHAREDIR (before boot),
+#                  SCENARIO.host-monitor.sh DAEMON_PID RUNDIR (in the background
+#                  while the guest runs, stopped when QEMU exits) and
+#                  RUNDIR=... SCENARIO.host.sh SHAREDIR (after the guest powered off).
 #   --queues N     epochfsd --num-request-queues and QEMU num-request-queues (1)
 #   --smp N        guest vCPUs (1)
 #   --mem MiB      guest memory, a shared memfd backend (1024)
@@ -135,10 +137,10 @@ CONSOLE=$RUNDIR/console.log
 DAEMON_LOG=$RUNDIR/daemon.log
 ln -sfn "$(basename "$RUNDIR")" "$RUNS/latest"
 
-QEMU_PID="" DAEMON_PID="" TAIL_PID=""
+QEMU_PID="" DAEMON_PID="" TAIL_PID="" MONITOR_PID=""
 cleanup() {
     local p
-    for p in $TAIL_PID $QEMU_PID; do
+    for p in $TAIL_PID $QEMU_PID $MONITOR_PID; do
         kill "$p" 2>/dev/null
     done
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -189,6 +191,10 @@ if [ "$NO_DAEMON" = 0 ]; then
         exit 1
     fi
     sleep 0.2   # bind() happened; give listen() a moment
+    if [ -x "$HERE/scenarios/$SCENARIO.host-monitor.sh" ]; then
+        "$HERE/scenarios/$SCENARIO.host-monitor.sh" "$DAEMON_PID" "$RUNDIR" &
+        MONITOR_PID=$!
+    fi
 fi
 
 # ---- guest --------------------------------------------------------------------------
@@ -242,6 +248,7 @@ if kill -0 "$QEMU_PID" 2>/dev/null; then
 fi
 wait "$QEMU_PID" 2>/dev/null; qemu_rc=$?
 QEMU_PID=""
+if [ -n "$MONITOR_PID" ]; then kill "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null; MONITOR_PID=""; fi
 for _ in $(seq 1 30); do kill -0 "$TAIL_PID" 2>/dev/null || break; sleep 0.1; done
 kill "$TAIL_PID" 2>/dev/null; wait "$TAIL_PID" 2>/dev/null; TAIL_PID=""
 
@@ -277,7 +284,7 @@ fi
 if [ -x "$HERE/scenarios/$SCENARIO.host.sh" ] && [ "$done_seen" = 0 ]; then
     echo "INFO: $SCENARIO.host.sh skipped: the guest scenario did not complete"
 elif [ -x "$HERE/scenarios/$SCENARIO.host.sh" ]; then
-    hout=$("$HERE/scenarios/$SCENARIO.host.sh" "$SHARE" 2>&1)
+    hout=$(RUNDIR=$RUNDIR "$HERE/scenarios/$SCENARIO.host.sh" "$SHARE" 2>&1)
     printf '%s\n' "$hout" | grep -E '^(PASS|FAIL|INFO)'
     hp=$(printf '%s\n' "$hout" | grep -c '^PASS: ')
     hf=$(printf '%s\n' "$hout" | grep -c '^FAIL: ')

@@ -52,16 +52,30 @@ pub enum SandboxMode {
     None,
 }
 
-/// Inode identity policy.
+/// How inodes are held (virtiofsd's `--inode-file-handles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum InodeFileHandles {
     /// Keep an O_PATH descriptor per inode.
-    #[default]
     Never,
-    /// Use file handles where the host supports them.
+    /// Use file handles where the host supports them, descriptors elsewhere
+    /// (and everywhere if the daemon lacks CAP_DAC_READ_SEARCH).
+    #[default]
+    #[value(alias = "fallback")]
     Prefer,
-    /// Require file handles.
+    /// Require file handles: refuse to start without them, fail lookups of
+    /// inodes that have none.
     Mandatory,
+}
+
+/// What to do with RLIMIT_NOFILE at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NofileLimit {
+    /// Raise it to min(1,000,000, /proc/sys/fs/nr_open) (the default).
+    Raise,
+    /// Leave it as inherited (`--rlimit-nofile 0`).
+    Keep,
+    /// Set soft and hard limit to exactly this.
+    Set(u64),
 }
 
 /// epochfsd: a vhost-user virtio-fs daemon.
@@ -128,11 +142,13 @@ pub struct Cli {
     #[arg(long)]
     pub announce_submounts: bool,
 
-    /// Inode identity policy.
-    #[arg(long, value_enum, default_value_t = InodeFileHandles::Never)]
+    /// Hold inodes as file handles instead of O_PATH descriptors: never,
+    /// prefer (default), mandatory.
+    #[arg(long, value_enum, default_value_t = InodeFileHandles::Prefer, value_name = "WHEN")]
     pub inode_file_handles: InodeFileHandles,
 
-    /// Raise the open file limit to N (0 = leave as is).
+    /// Set the open file limit to N (0 = leave as is; default: raise to
+    /// min(1000000, /proc/sys/fs/nr_open)).
     #[arg(long, value_name = "N")]
     pub rlimit_nofile: Option<u64>,
 
@@ -241,7 +257,9 @@ pub struct Config {
     /// Announce submounts.
     pub announce_submounts: bool,
     /// Open file limit to set.
-    pub rlimit_nofile: Option<u64>,
+    pub rlimit_nofile: NofileLimit,
+    /// How inodes are held.
+    pub inode_file_handles: InodeFileHandles,
     /// SYNCFS flush mode.
     pub syncfs: SyncfsMode,
     /// Epoch trace file.
@@ -320,7 +338,12 @@ impl TryFrom<Cli> for Config {
             readonly: cli.readonly,
             allow_direct_io: cli.allow_direct_io,
             announce_submounts: cli.announce_submounts,
-            rlimit_nofile: cli.rlimit_nofile.filter(|&n| n > 0),
+            rlimit_nofile: match cli.rlimit_nofile {
+                None => NofileLimit::Raise,
+                Some(0) => NofileLimit::Keep,
+                Some(n) => NofileLimit::Set(n),
+            },
+            inode_file_handles: cli.inode_file_handles,
             syncfs: cli.syncfs,
             trace_epochs: cli.trace_epochs,
             log_level,
@@ -337,9 +360,6 @@ impl TryFrom<Cli> for Config {
 fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
     if cli.uid_map.is_some() || cli.gid_map.is_some() {
         return Err(ConfigError::Unsupported("--uid-map/--gid-map"));
-    }
-    if cli.inode_file_handles == InodeFileHandles::Mandatory {
-        return Err(ConfigError::Unsupported("--inode-file-handles=mandatory"));
     }
     Ok(())
 }
@@ -441,6 +461,43 @@ mod tests {
         .unwrap();
         assert_eq!(config.cache, CacheMode::Never);
         assert!(config.xattr && config.announce_submounts);
+    }
+
+    #[test]
+    fn inode_file_handles_default_to_prefer_and_accept_all_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let base = ["--fd", "3", "--shared-dir", dir_arg];
+        assert_eq!(
+            parse(&base).unwrap().inode_file_handles,
+            InodeFileHandles::Prefer
+        );
+        for (arg, want) in [
+            ("--inode-file-handles=never", InodeFileHandles::Never),
+            ("--inode-file-handles=prefer", InodeFileHandles::Prefer),
+            ("--inode-file-handles=fallback", InodeFileHandles::Prefer),
+            (
+                "--inode-file-handles=mandatory",
+                InodeFileHandles::Mandatory,
+            ),
+        ] {
+            let mut args = base.to_vec();
+            args.push(arg);
+            assert_eq!(parse(&args).unwrap().inode_file_handles, want, "{arg}");
+        }
+    }
+
+    #[test]
+    fn rlimit_nofile_raises_by_default_and_zero_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let base = ["--fd", "3", "--shared-dir", dir_arg];
+        assert_eq!(parse(&base).unwrap().rlimit_nofile, NofileLimit::Raise);
+        for (n, want) in [("0", NofileLimit::Keep), ("256", NofileLimit::Set(256))] {
+            let mut args = base.to_vec();
+            args.extend(["--rlimit-nofile", n]);
+            assert_eq!(parse(&args).unwrap().rlimit_nofile, want);
+        }
     }
 
     #[test]

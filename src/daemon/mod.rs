@@ -12,10 +12,10 @@ use vhost::vhost_user::Listener;
 use vhost_user_backend::VhostUserDaemon;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
-use crate::cli::{CacheMode, Config, SocketSource};
+use crate::cli::{CacheMode, Config, InodeFileHandles, NofileLimit, SocketSource};
 use crate::device::{DeviceOptions, FsBackend};
 use crate::fuse::{EpochTrace, Server, ServerOptions};
-use crate::passthrough::{self, CachePolicy, PassthroughFs};
+use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +55,7 @@ pub enum DaemonError {
 /// Serves one frontend connection; returns when it ends.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
-    if let Some(limit) = config.rlimit_nofile {
-        signals::set_nofile_limit(limit).map_err(|source| DaemonError::Rlimit { limit, source })?;
-    }
+    apply_nofile_limit(config.rlimit_nofile)?;
     let fs = PassthroughFs::new(filesystem_config(&config)).map_err(DaemonError::Filesystem)?;
     let mut server = Server::new(fs, server_options(&config));
     if let Some(path) = &config.trace_epochs {
@@ -121,6 +119,28 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     }
 }
 
+/// Applies `--rlimit-nofile`. A failed default raise is only a warning;
+/// a limit the operator asked for that cannot be set is fatal.
+fn apply_nofile_limit(limit: NofileLimit) -> Result<(), DaemonError> {
+    use crate::sys::rlimit;
+    match limit {
+        NofileLimit::Keep => Ok(()),
+        NofileLimit::Raise => {
+            match rlimit::raise_nofile() {
+                Ok(n) => info!("open file limit {} (hard {})", n.soft, n.hard),
+                Err(e) => warn!("cannot raise the open file limit: {e}"),
+            }
+            Ok(())
+        }
+        NofileLimit::Set(n) => {
+            rlimit::set_nofile(rlimit::Nofile { soft: n, hard: n })
+                .map_err(|source| DaemonError::Rlimit { limit: n, source })?;
+            info!("open file limit set to {n}");
+            Ok(())
+        }
+    }
+}
+
 /// The vhost-user crates report a frontend going away as an error; these are
 /// the normal ways a VMM ends the connection.
 fn is_disconnect(err: &vhost_user_backend::Error) -> bool {
@@ -159,6 +179,11 @@ fn filesystem_config(config: &Config) -> passthrough::Config {
         readonly: config.readonly,
         announce_submounts: config.announce_submounts,
         allow_direct_io: config.allow_direct_io,
+        inode_file_handles: match config.inode_file_handles {
+            InodeFileHandles::Never => HandlePolicy::Never,
+            InodeFileHandles::Prefer => HandlePolicy::Prefer,
+            InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
+        },
     }
 }
 

@@ -61,16 +61,3 @@ impl StopSignals {
         }
     }
 }
-
-/// Sets RLIMIT_NOFILE (soft and hard) to `limit`.
-pub(crate) fn set_nofile_limit(limit: u64) -> io::Result<()> {
-    let rlim = libc::rlimit64 {
-        rlim_cur: limit,
-        rlim_max: limit,
-    };
-    // SAFETY: `rlim` is a valid rlimit64 value.
-    if unsafe { libc::setrlimit64(libc::RLIMIT_NOFILE, &rlim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}

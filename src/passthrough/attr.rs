@@ -61,7 +61,7 @@ impl PassthroughFs {
     ) -> io::Result<(libc::stat64, Duration)> {
         let st = match handle {
             Some(h) => sys::stat::fstat(self.handle(inode, h)?.fd.as_fd())?,
-            None => sys::stat::fstat(self.inode(inode)?.value().fd.as_fd())?,
+            None => sys::stat::fstat(self.inode(inode)?.value().fd()?.as_fd())?,
         };
         Ok((st, self.cfg.cache.timeout()))
     }
@@ -79,7 +79,7 @@ impl PassthroughFs {
         let mask = mask | libc::STATX_BASIC_STATS | libc::STATX_BTIME;
         let stx = match handle {
             Some(h) => sys::stat::statx(self.handle(inode, h)?.fd.as_fd(), sync, mask)?,
-            None => sys::stat::statx(self.inode(inode)?.value().fd.as_fd(), sync, mask)?,
+            None => sys::stat::statx(self.inode(inode)?.value().fd()?.as_fd(), sync, mask)?,
         };
         Ok((stx, self.cfg.cache.timeout()))
     }
@@ -95,7 +95,8 @@ impl PassthroughFs {
         let node = self.inode(inode)?;
         let handle = handle.map(|h| self.handle(inode, h)).transpose()?;
         let data = node.value();
-        let path_fd = data.fd.as_fd();
+        let path = data.fd()?;
+        let path_fd = path.as_fd();
         let io_fd: Option<BorrowedFd<'_>> = handle.as_ref().map(|h| h.fd.as_fd());
         let valid = attr.valid;
 
@@ -165,7 +166,7 @@ impl PassthroughFs {
     /// be root, so access(2) on the host would say yes to everything).
     pub(super) fn do_access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
         let node = self.inode(inode)?;
-        let st = sys::stat::fstat(node.value().fd.as_fd())?;
+        let st = sys::stat::fstat(node.value().fd()?.as_fd())?;
         if mask & (libc::W_OK as u32) != 0 && self.cfg.readonly {
             return Err(sys::errno(libc::EROFS));
         }

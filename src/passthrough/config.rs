@@ -49,6 +49,8 @@ pub struct Config {
     pub announce_submounts: bool,
     /// Honour `O_DIRECT` from the guest (otherwise it is dropped).
     pub allow_direct_io: bool,
+    /// Hold inodes as file handles instead of descriptors.
+    pub inode_file_handles: super::HandlePolicy,
 }
 
 /// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.
@@ -75,6 +77,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// `--inode-file-handles=mandatory` but handles do not work here.
+    #[error("file handles cannot be used for {path:?} (needs CAP_DAC_READ_SEARCH and a filesystem with handles)")]
+    FileHandles {
+        /// The configured path.
+        path: PathBuf,
+        /// The host error.
+        #[source]
+        source: io::Error,
+    },
     /// `/proc/self/fd` is not available.
     #[error("cannot open /proc/self/fd")]
     ProcSelfFd(#[source] io::Error),
@@ -86,6 +97,7 @@ impl From<Error> for io::Error {
             Error::InvalidPath(_) => io::Error::from_raw_os_error(libc::EINVAL),
             Error::OpenRoot { source, .. }
             | Error::StatRoot { source, .. }
+            | Error::FileHandles { source, .. }
             | Error::ProcSelfFd(source) => source,
         }
     }

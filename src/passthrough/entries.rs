@@ -40,10 +40,13 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
-            sys::namei::mkdirat(parent.value().fd.as_fd(), name, mode)?;
+            sys::namei::mkdirat(dir.as_fd(), name, mode)?;
         }
         self.lookup_in(&parent, name)
     }
@@ -64,9 +67,12 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
         let mode = (mode & libc::S_IFMT) | self.creation_mode(mode, umask)?;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let _caller = self.as_caller(ctx)?;
-            sys::namei::mknodat(parent.value().fd.as_fd(), name, mode, decode_rdev(rdev))?;
+            sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev))?;
         }
         self.lookup_in(&parent, name)
     }
@@ -82,9 +88,12 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         {
             let _caller = self.as_caller(ctx)?;
-            sys::namei::symlinkat(target, parent.value().fd.as_fd(), name)?;
+            sys::namei::symlinkat(target, dir.as_fd(), name)?;
         }
         self.lookup_in(&parent, name)
     }
@@ -102,8 +111,8 @@ impl PassthroughFs {
         let name = check_name(new_name)?;
         sys::namei::link_fd(
             &self.proc,
-            node.value().fd.as_fd(),
-            parent.value().fd.as_fd(),
+            node.value().fd()?.as_fd(),
+            parent.value().fd()?.as_fd(),
             name,
         )?;
         self.lookup_in(&parent, name)
@@ -115,7 +124,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
-        sys::namei::unlinkat(parent.value().fd.as_fd(), name, flags)
+        sys::namei::unlinkat(parent.value().fd()?.as_fd(), name, flags)
     }
 
     /// RENAME / RENAME2 with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`; other
@@ -137,9 +146,9 @@ impl PassthroughFs {
         let old_name = check_name(old_name)?;
         let new_name = check_name(new_name)?;
         sys::namei::renameat2(
-            old_parent.value().fd.as_fd(),
+            old_parent.value().fd()?.as_fd(),
             old_name,
-            new_parent.value().fd.as_fd(),
+            new_parent.value().fd()?.as_fd(),
             new_name,
             flags,
         )
@@ -151,7 +160,7 @@ impl PassthroughFs {
         if node.value().file_type != libc::S_IFLNK {
             return Err(sys::errno(libc::EINVAL));
         }
-        sys::namei::readlink_fd(node.value().fd.as_fd())
+        sys::namei::readlink_fd(node.value().fd()?.as_fd())
     }
 }
 

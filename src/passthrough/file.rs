@@ -91,7 +91,7 @@ impl PassthroughFs {
             );
             return Err(sys::errno(errno));
         }
-        self.proc.reopen(data.fd.as_fd(), flags)
+        self.proc.reopen(data.fd()?.as_fd(), flags)
     }
 
     fn insert_file(&self, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
@@ -131,11 +131,14 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
         let host = self.host_open_flags(flags);
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         let created = {
             let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
             sys::open::open_beneath(
-                parent.value().fd.as_fd(),
+                dir.as_fd(),
                 name,
                 host | libc::O_CREAT | libc::O_EXCL,
                 mode,
@@ -179,11 +182,14 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let host = self.host_open_flags(flags) & !libc::O_DIRECTORY;
+        // Resolved before the switch: opening a file handle needs
+        // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
+        let dir = parent.value().fd()?;
         let fd = {
             let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
             sys::open::openat(
-                parent.value().fd.as_fd(),
+                dir.as_fd(),
                 c".",
                 host | libc::O_TMPFILE,
                 mode,

@@ -213,6 +213,23 @@ impl<V> InodeTable<V> {
         (node, true)
     }
 
+    /// Like [`acquire`](Self::acquire), but the value is made by `make`
+    /// only when no live node has `key` (so a lookup of a known inode does
+    /// no work for a value it would drop). `make` runs without any lock
+    /// held; if it fails, nothing changes.
+    pub fn acquire_with<E>(
+        &self,
+        key: InodeKey,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<(Arc<Node<V>>, bool), E> {
+        if let Some(node) = read(self.key_shard(&key)).get(&key) {
+            if node.try_acquire() {
+                return Ok((Arc::clone(node), false));
+            }
+        }
+        Ok(self.acquire(key, make()?))
+    }
+
     /// Takes one more reference on the live node `id` (for answers that
     /// name an inode the guest already holds, like LINK). `None` if the
     /// node is unknown or dead.
@@ -257,6 +274,15 @@ impl<V> InodeTable<V> {
                 node.refcount.store(1, Ordering::Release);
             }
         }
+    }
+
+    /// Number of known nodes whose value satisfies `pred` (walks every
+    /// shard; for statistics and tests, not the request path).
+    pub fn count_where(&self, pred: impl Fn(&V) -> bool) -> usize {
+        self.by_id
+            .iter()
+            .map(|s| read(s).values().filter(|n| pred(&n.value)).count())
+            .sum()
     }
 
     /// Number of known nodes (root included).
@@ -389,6 +415,40 @@ mod tests {
         t.clear();
         assert_eq!(t.len(), 1);
         assert_eq!(t.get(ROOT).map(|r| r.refcount()), Some(1));
+    }
+
+    #[test]
+    fn acquire_with_makes_a_value_only_for_new_inodes() {
+        let t = table();
+        let (a, created) = t.acquire_with(key(10), || Ok::<_, ()>(5)).unwrap();
+        assert!(created);
+        let (b, created) = t
+            .acquire_with(key(10), || -> Result<u32, ()> {
+                panic!("value made for a known inode")
+            })
+            .unwrap();
+        assert!(!created);
+        assert_eq!((a.id(), *b.value(), b.refcount()), (b.id(), 5, 2));
+    }
+
+    #[test]
+    fn failed_acquire_with_changes_nothing() {
+        let t = table();
+        assert_eq!(
+            t.acquire_with(key(10), || Err::<u32, _>("no")).unwrap_err(),
+            "no"
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn count_where_filters_on_values() {
+        let t = table();
+        for i in 10..20 {
+            t.acquire(key(i), u32::try_from(i % 2).unwrap());
+        }
+        assert_eq!(t.count_where(|v| *v == 1), 5);
+        assert_eq!(t.count_where(|v| *v == 0), 6, "root holds 0 too");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::filesystem::Entry;
 use crate::sys;
 
 use super::names::{check_name, is_dotdot};
-use super::{key_of, Inode, InodeData, PassthroughFs, ROOT};
+use super::{inode_file, key_of, Inode, InodeData, PassthroughFs, ROOT};
 
 /// `FUSE_ATTR_SUBMOUNT` in `fuse_attr.flags`: the directory is the root of
 /// another host mount.
@@ -36,18 +36,22 @@ impl PassthroughFs {
 
     /// Lookup of an already validated `name` in `parent`.
     pub(super) fn lookup_in(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
-        let fd = sys::open::open_beneath(parent.value().fd.as_fd(), name, libc::O_PATH, 0)?;
+        let fd = sys::open::open_beneath(parent.value().fd()?.as_fd(), name, libc::O_PATH, 0)?;
         self.entry_from_fd(fd, parent.key().mnt_id)
     }
 
     /// Takes a reference on the inode `fd` (an `O_PATH` descriptor) refers
     /// to and answers its entry. `parent_mnt` decides the submount flag.
+    /// A known inode keeps its node; a new one is held as `fd` or as a
+    /// file handle (then `fd` is closed), as the handle policy says.
     pub(super) fn entry_from_fd(&self, fd: OwnedFd, parent_mnt: u64) -> io::Result<Entry> {
         let st = sys::stat::statx_with_mount(fd.as_fd())?;
         let file_type = st.st.st_mode & libc::S_IFMT;
-        let (node, _) = self
-            .inodes
-            .acquire(key_of(&st), InodeData { fd, file_type });
+        let (node, _) = self.inodes.acquire_with(key_of(&st), || {
+            let file =
+                inode_file::hold(fd, file_type, self.handle_policy, &self.mounts, &self.proc)?;
+            Ok::<_, io::Error>(InodeData { file, file_type })
+        })?;
         let submount =
             self.cfg.announce_submounts && file_type == libc::S_IFDIR && st.mnt_id != parent_mnt;
         Ok(self.entry(&node, st.st, if submount { ATTR_SUBMOUNT } else { 0 }))
@@ -59,7 +63,7 @@ impl PassthroughFs {
             .inodes
             .acquire_id(ROOT)
             .ok_or_else(|| sys::errno(libc::EBADF))?;
-        let st = sys::stat::fstat(root.value().fd.as_fd())?;
+        let st = sys::stat::fstat(root.value().fd()?.as_fd())?;
         Ok(self.entry(&root, st, 0))
     }
 
@@ -164,6 +168,72 @@ mod tests {
         assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFLNK);
         let err = fs.lookup(&ctx(), e.inode, c"passwd").unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    fn lookup_many(fs: &super::super::PassthroughFs, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|i| {
+                let name = std::ffi::CString::new(format!("f{i}")).unwrap();
+                fs.lookup(&ctx(), ROOT_ID, &name).unwrap().inode
+            })
+            .collect()
+    }
+
+    #[test]
+    fn with_file_handles_known_inodes_hold_no_descriptor() {
+        use super::super::HandlePolicy;
+        let (tmp, fs) = new_fs_with(|c| c.inode_file_handles = HandlePolicy::Prefer);
+        assert_eq!(fs.handle_policy(), HandlePolicy::Prefer);
+        for i in 0..50 {
+            std::fs::write(tmp.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let ids = lookup_many(&fs, 50);
+        assert_eq!(fs.inode_count(), 51);
+        assert_eq!(fs.inode_fd_count(), 1, "only the root keeps a descriptor");
+        // Every inode can still be used.
+        for id in ids {
+            let (st, _) = fs.getattr(&ctx(), id, None).unwrap();
+            assert_eq!(st.st_size, 1);
+        }
+    }
+
+    #[test]
+    fn without_file_handles_each_inode_holds_a_descriptor_until_forgotten() {
+        use super::super::HandlePolicy;
+        let (tmp, fs) = new_fs_with(|c| c.inode_file_handles = HandlePolicy::Never);
+        for i in 0..20 {
+            std::fs::write(tmp.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let ids = lookup_many(&fs, 20);
+        assert_eq!(fs.inode_fd_count(), 21);
+        fs.batch_forget(&ids.iter().map(|&id| (id, 1)).collect::<Vec<_>>());
+        assert_eq!(fs.inode_fd_count(), 1);
+        assert_eq!(fs.inode_count(), 1);
+    }
+
+    #[test]
+    fn handle_of_a_file_renamed_on_the_host_still_reaches_it() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"abc").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        std::fs::rename(tmp.path().join("f"), tmp.path().join("d/g")).unwrap();
+        let (st, _) = fs.getattr(&ctx(), e.inode, None).unwrap();
+        assert_eq!((st.st_ino, st.st_size), (e.attr.st_ino, 3));
+    }
+
+    #[test]
+    fn inode_removed_on_the_host_answers_an_error_not_another_file() {
+        let (tmp, fs) = new_fs();
+        std::fs::write(tmp.path().join("f"), b"abc").unwrap();
+        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        std::fs::remove_file(tmp.path().join("f")).unwrap();
+        std::fs::write(tmp.path().join("f"), b"other file").unwrap();
+        match fs.getattr(&ctx(), e.inode, None) {
+            Err(err) => assert_eq!(err.raw_os_error(), Some(libc::ESTALE)),
+            // With a descriptor (or a not yet freed inode) the old inode.
+            Ok((st, _)) => assert_eq!((st.st_ino, st.st_nlink), (e.attr.st_ino, 0)),
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The passthrough filesystem: serves a host directory to the guest.
 //!
 //! [`PassthroughFs`] implements [`FileSystem`] over a shared directory. It
-//! owns the inode table (node id -> `O_PATH` descriptor of the host inode)
-//! and the handle table (handle id -> descriptor opened for I/O); the
+//! owns the inode table (node id -> `O_PATH` descriptor or file handle of
+//! the host inode, see `inode_file`) and the handle table (handle id ->
+//! descriptor opened for I/O); the
 //! operations live in one module per family and this module only wires
 //! them into the trait.
 //!
@@ -33,6 +34,7 @@ mod dir;
 mod entries;
 mod file;
 mod handles;
+mod inode_file;
 mod inode_table;
 mod lookup;
 mod names;
@@ -60,18 +62,26 @@ use crate::sys::open::ProcSelfFd;
 
 pub use config::{CachePolicy, Config, Error};
 use handles::HandleTable;
+pub use inode_file::HandlePolicy;
+use inode_file::{InodeFile, MountFds, PathFd};
 use inode_table::{InodeKey, InodeTable, Node, ROOT};
 
 /// What the inode table keeps per host inode.
 #[derive(Debug)]
 struct InodeData {
-    /// `O_PATH | O_NOFOLLOW` descriptor of the inode.
-    fd: OwnedFd,
+    /// The descriptor or file handle the inode is held by.
+    file: InodeFile,
     /// `S_IFMT` bits of its mode (a host inode never changes type).
     file_type: u32,
 }
 
 impl InodeData {
+    /// An `O_PATH | O_NOFOLLOW` descriptor of the inode for one request
+    /// (opened from the file handle if the inode is held by one).
+    fn fd(&self) -> io::Result<PathFd<'_>> {
+        self.file.path_fd()
+    }
+
     fn is_dir(&self) -> bool {
         self.file_type == libc::S_IFDIR
     }
@@ -110,6 +120,11 @@ pub struct PassthroughFs {
     writeback: AtomicBool,
     /// Create files as the guest caller (the daemon has CAP_SETUID/SETGID).
     switch_creds: bool,
+    /// One descriptor per host mount, for opening file handles.
+    mounts: MountFds,
+    /// File handle policy in force (`Prefer` drops to `Never` at start
+    /// when handles cannot work).
+    handle_policy: HandlePolicy,
 }
 
 impl PassthroughFs {
@@ -132,13 +147,19 @@ impl PassthroughFs {
                 path: path.clone(),
                 source,
             })?;
-        let st = sys::stat::statx_with_mount(root.as_fd())
-            .map_err(|source| Error::StatRoot { path, source })?;
+        let st = sys::stat::statx_with_mount(root.as_fd()).map_err(|source| Error::StatRoot {
+            path: path.clone(),
+            source,
+        })?;
+        let mounts = MountFds::default();
+        let handle_policy =
+            inode_file::probe(root.as_fd(), &root_sync, config.inode_file_handles, &mounts)
+                .map_err(|source| Error::FileHandles { path, source })?;
         let inodes = InodeTable::new();
         inodes.insert_root(
             key_of(&st),
             InodeData {
-                fd: root,
+                file: InodeFile::Fd(root),
                 file_type: libc::S_IFDIR,
             },
         );
@@ -155,6 +176,8 @@ impl PassthroughFs {
             root_sync,
             writeback: AtomicBool::new(false),
             switch_creds,
+            mounts,
+            handle_policy,
         })
     }
 
@@ -166,6 +189,17 @@ impl PassthroughFs {
     /// Number of inodes the guest holds references on (root included).
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
+    }
+
+    /// Number of inodes held by an open descriptor (root included); the
+    /// others are held by file handles.
+    pub fn inode_fd_count(&self) -> usize {
+        self.inodes.count_where(|d| d.file.holds_fd())
+    }
+
+    /// The file handle policy in force.
+    pub fn handle_policy(&self) -> HandlePolicy {
+        self.handle_policy
     }
 
     /// Number of open file and directory handles.

@@ -15,7 +15,7 @@ impl PassthroughFs {
     /// STATFS of the filesystem holding `inode`.
     pub(super) fn do_statfs(&self, inode: u64) -> io::Result<libc::statvfs64> {
         let node = self.inode(inode)?;
-        sys::stat::fstatvfs(node.value().fd.as_fd())
+        sys::stat::fstatvfs(node.value().fd()?.as_fd())
     }
 
     /// syncfs(2) on the filesystem holding `inode` (the root's when the
@@ -26,7 +26,7 @@ impl PassthroughFs {
         if inode == ROOT || !(data.is_dir() || data.is_reg()) {
             return sys::io::syncfs(self.root_sync.as_fd());
         }
-        let fd = self.proc.reopen(data.fd.as_fd(), libc::O_RDONLY)?;
+        let fd = self.proc.reopen(data.fd()?.as_fd(), libc::O_RDONLY)?;
         sys::io::syncfs(fd.as_fd())
     }
 
@@ -55,9 +55,9 @@ impl PassthroughFs {
                 whole_fs = true;
                 continue;
             };
-            let synced = self
-                .proc
-                .reopen(data.fd.as_fd(), flags)
+            let synced = data
+                .fd()
+                .and_then(|path| self.proc.reopen(path.as_fd(), flags))
                 .and_then(|fd| sys::io::fsync(fd.as_fd()));
             if let Err(e) = synced {
                 log::debug!("fsync of node {id} failed: {e}");

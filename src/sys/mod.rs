@@ -9,15 +9,18 @@
 //! Split by concern: [`open`] (openat, openat2, re-opening through
 //! `/proc/self/fd`), [`stat`] (fstatat, statx, fstatvfs), [`namei`] (entries
 //! in a directory), [`attr`] (mode, owner, times, size), [`io`] (sync,
-//! allocation, seeking), [`dirent`] (getdents64), [`xattr`] and [`creds`]
-//! (per-thread filesystem uid/gid).
+//! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
+//! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
+//! open_by_handle_at) and [`rlimit`] (the open file limit).
 
 pub mod attr;
 pub mod creds;
 pub mod dirent;
+pub mod file_handle;
 pub mod io;
 pub mod namei;
 pub mod open;
+pub mod rlimit;
 pub mod stat;
 pub mod xattr;
 
