@@ -135,6 +135,11 @@ fn run(dirs: &TestDirs, queues: usize, depth: usize, measure: Duration) {
     let mut c = FuseClient::new(vmm);
     c.init().expect("INIT");
     let t = targets(&mut c);
+    // Steady state for LOOKUP: every name of the tree known to the daemon.
+    for i in 0..workloads::TREE_FILES {
+        c.lookup(t.tree_dir, format!("f{i:04}").as_bytes())
+            .expect("LOOKUP");
+    }
     let mut work: Vec<(Box<dyn Workload>, u64)> = vec![
         (
             Box::new(LookupGetattr {
@@ -165,7 +170,7 @@ fn run(dirs: &TestDirs, queues: usize, depth: usize, measure: Duration) {
         let spec = RunSpec {
             queues,
             depth,
-            warmup: Duration::from_millis(500),
+            warmup: Duration::from_secs(1),
             measure,
             on_window: &mut on_window,
         };
