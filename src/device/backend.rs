@@ -25,6 +25,7 @@ use super::pool::QueuePool;
 use super::request::{self, Chain, GuestMem, Job, WorkerBuffers};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
+use crate::fuse::abi::Opcode;
 use crate::fuse::{Admission, Server, ADMISSION_HEADER_LEN};
 use crate::transport::peek_readable;
 
@@ -85,11 +86,14 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
     /// re-checking after re-enabling notifications so no kick is lost.
+    /// `dispatch`'s flag is true for a chain that was alone on the queue in
+    /// this pass (it may be served inline; notifications are still off then,
+    /// so the guest does not kick while it runs).
     fn drain_queue(
         &self,
         queue: usize,
         vring: &VringRwLock,
-        mut dispatch: impl FnMut(Job),
+        mut dispatch: impl FnMut(Job, bool),
     ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
         loop {
@@ -97,19 +101,28 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
             let mem = self.mem.memory();
+            let (mut held, mut popped) = (None, 0usize);
             loop {
                 let chain = vring
                     .get_mut()
                     .get_queue_mut()
                     .pop_descriptor_chain(mem.clone());
                 let Some(chain) = chain else { break };
-                let admission = self.admit(queue, &mem, &chain);
-                dispatch(Job {
+                let (admission, opcode) = self.admit(queue, &mem, &chain);
+                if let Some(previous) = held.take() {
+                    dispatch(previous, false);
+                }
+                popped += 1;
+                held = Some(Job {
                     mem: mem.clone(),
                     chain,
                     vring: vring.clone(),
                     admission,
+                    opcode,
                 });
+            }
+            if let Some(last) = held {
+                dispatch(last, popped == 1);
             }
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
                 return Ok(());
@@ -118,16 +131,46 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     }
 
     /// Lets the server decide, now that the chain is off the queue, whether
-    /// the request joins the current SYNCFS epoch or closes it.
-    fn admit(&self, queue: usize, mem: &GuestMem, chain: &Chain) -> Admission {
-        if queue == HIPRIO_QUEUE {
-            return Admission::FREE;
-        }
+    /// the request joins the current SYNCFS epoch or closes it. Also returns
+    /// the request's opcode (0 if unreadable) for the inline decision.
+    fn admit(&self, queue: usize, mem: &GuestMem, chain: &Chain) -> (Admission, u32) {
         let mut header = [0u8; ADMISSION_HEADER_LEN];
         if !peek_readable(mem, chain.clone(), &mut header) {
-            return Admission::FREE;
+            return (Admission::FREE, 0);
         }
-        self.server.admit(&header, queue - 1)
+        let opcode = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if queue == HIPRIO_QUEUE {
+            return (Admission::FREE, opcode);
+        }
+        (self.server.admit(&header, queue - 1), opcode)
+    }
+
+    /// May a request with `opcode`, alone on its queue, be served on the
+    /// queue's epoll thread? Only requests that cannot wait on other
+    /// requests or on a disk flush: the queue is not polled while it runs.
+    fn inline_ok(&self, opcode: u32) -> bool {
+        let Ok(op) = Opcode::try_from(opcode) else {
+            return true; // answered with ENOSYS at once
+        };
+        #[cfg(feature = "test-hooks")]
+        if op == Opcode::Write && self.server.options.hooks.slow_write_offset.is_some() {
+            // The hooks hold such WRITEs on purpose: treat them like a WRITE
+            // stuck on slow storage.
+            return false;
+        }
+        !matches!(
+            op,
+            Opcode::Setlkw
+                | Opcode::Syncfs
+                | Opcode::Fsync
+                | Opcode::Fsyncdir
+                | Opcode::Flush
+                | Opcode::Fallocate
+                | Opcode::CopyFileRange
+                | Opcode::Ioctl
+                | Opcode::Poll
+                | Opcode::Destroy
+        )
     }
 
     fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
@@ -136,7 +179,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
-        self.drain_queue(HIPRIO_QUEUE, vring, |job| {
+        self.drain_queue(HIPRIO_QUEUE, vring, |job, _| {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 result = Err(err);
             }
@@ -233,7 +276,10 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
             .pools
             .get(queue - 1)
             .ok_or(DeviceError::UnknownQueue(device_event))?;
-        self.drain_queue(queue, vring, |job| pool.submit(job))?;
+        self.drain_queue(queue, vring, |job, alone| {
+            let inline = alone && self.inline_ok(job.opcode);
+            pool.dispatch(job, inline)
+        })?;
         debug!("queue {queue} drained");
         Ok(())
     }

@@ -6,6 +6,13 @@
 //! backing store, SETLKW, SYNCFS waiting for its epoch) occupies one worker;
 //! the next job finds another worker or gets a new one. An idle daemon has no
 //! workers at all until the first request arrives.
+//!
+//! Low depth is served without a hand-off: a request that was alone on its
+//! queue when the epoll thread drained it, while no worker has anything to
+//! do, runs on the epoll thread itself ([`QueuePool::dispatch`]); only
+//! requests that cannot wait on others or on a disk flush qualify (the
+//! caller decides). As soon as requests pile up they go to workers, so a
+//! slow request then holds one worker and nothing else.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -25,6 +32,8 @@ struct PoolState {
     wakeups: usize,
     /// Workers started so far.
     workers: usize,
+    /// Workers running a job right now.
+    running: usize,
 }
 
 struct Shared<F> {
@@ -39,6 +48,9 @@ struct Shared<F> {
 /// The pool serving one request queue.
 pub(crate) struct QueuePool<F> {
     shared: Arc<Shared<F>>,
+    /// Buffers for requests served on the epoll thread (only that thread
+    /// takes the lock); allocated on first use.
+    inline_buffers: Mutex<Option<WorkerBuffers>>,
 }
 
 impl<F: FileSystem + 'static> QueuePool<F> {
@@ -55,6 +67,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                     idle: 0,
                     wakeups: 0,
                     workers: 0,
+                    running: 0,
                 }),
                 ready: Condvar::new(),
                 server,
@@ -62,6 +75,28 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                 queue_size,
                 max_workers: max_workers.max(1),
             }),
+            inline_buffers: Mutex::new(None),
+        }
+    }
+
+    /// Runs `job` on the calling (epoll) thread if `inline` is allowed and
+    /// no worker has anything to do; otherwise queues it for a worker.
+    pub(crate) fn dispatch(&self, job: Job, inline: bool) {
+        if inline && self.shared.is_quiet() {
+            self.run_inline(job);
+        } else {
+            self.submit(job);
+        }
+    }
+
+    fn run_inline(&self, job: Job) {
+        let mut slot = self
+            .inline_buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let buffers = slot.get_or_insert_with(|| WorkerBuffers::new(self.shared.queue_size));
+        if let Err(err) = request::run(&self.shared.server, job, buffers) {
+            error!("queue {}: {err}", self.shared.queue_index);
         }
     }
 
@@ -107,20 +142,33 @@ impl<F: FileSystem + 'static> Shared<F> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// No job waiting and no worker running one.
+    fn is_quiet(&self) -> bool {
+        let state = self.lock();
+        state.jobs.is_empty() && state.running == 0
+    }
+
     fn work(&self) {
         let mut buffers = WorkerBuffers::new(self.queue_size);
-        while let Some(job) = self.next_job() {
+        let mut finished = false;
+        while let Some(job) = self.next_job(finished) {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 error!("queue {}: {err}", self.queue_index);
             }
+            finished = true;
         }
     }
 
-    /// Blocks until a job is available.
-    fn next_job(&self) -> Option<Job> {
+    /// Blocks until a job is available; `finished` says the caller has just
+    /// completed one.
+    fn next_job(&self, finished: bool) -> Option<Job> {
         let mut state = self.lock();
+        if finished {
+            state.running -= 1;
+        }
         loop {
             if let Some(job) = state.jobs.pop_front() {
+                state.running += 1;
                 return Some(job);
             }
             state.idle += 1;

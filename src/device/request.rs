@@ -27,6 +27,8 @@ pub(crate) struct Job {
     pub vring: VringRwLock,
     /// Epoch bookkeeping decided when the chain was popped.
     pub admission: Admission,
+    /// The request's opcode as peeked at pop time (0 if unreadable).
+    pub opcode: u32,
 }
 
 /// Per-thread memory reused for every request the thread serves.

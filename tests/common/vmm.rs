@@ -118,6 +118,8 @@ struct Vq {
     free: Vec<u16>,
     next_avail: u16,
     last_used: u16,
+    /// Avail index at the last notification (EVENT_IDX kick suppression).
+    notified: u16,
     kick: EventFd,
     call: EventFd,
     inflight: HashMap<u16, Chain>,
@@ -303,6 +305,7 @@ impl TestVmm {
                 free: (0..opts.queue_size).rev().collect(),
                 next_avail: opts.ring_base,
                 last_used: opts.ring_base,
+                notified: opts.ring_base,
                 kick,
                 call,
                 inflight: HashMap::new(),
@@ -563,6 +566,83 @@ impl TestVmm {
     /// Notifies the daemon that `queue` has new buffers.
     pub fn kick(&self, queue: usize) {
         self.queues[queue].kick.write(1).expect("kick");
+    }
+
+    /// Notifies the daemon of new buffers on `queue` only if it asked to be
+    /// told (EVENT_IDX `avail_event`), the way a Linux guest suppresses kicks;
+    /// without EVENT_IDX it always kicks. Returns whether it kicked.
+    pub fn notify(&mut self, queue: usize) -> bool {
+        fence(Ordering::SeqCst);
+        let q = &self.queues[queue];
+        let (new, old) = (q.next_avail, q.notified);
+        let kick = if self.event_idx {
+            let avail_event: u16 = self
+                .mem
+                .load(
+                    q.used.unchecked_add_raw(4 + 8 * u64::from(q.size)),
+                    Ordering::Acquire,
+                )
+                .unwrap();
+            new.wrapping_sub(avail_event).wrapping_sub(1) < new.wrapping_sub(old)
+        } else {
+            true
+        };
+        self.queues[queue].notified = new;
+        if kick {
+            self.kick(queue);
+        }
+        kick
+    }
+
+    /// The next used entry of `queue` if one is there, without waiting.
+    pub fn try_used(&mut self, queue: usize) -> Option<Used> {
+        if let Some(u) = self.queues[queue].stash.pop_front() {
+            return Some(u);
+        }
+        self.reap_one(queue)
+    }
+
+    /// Waits up to `timeout` until any of `queues` may have a used entry:
+    /// asks for a call on each (EVENT_IDX), re-checks the rings, then polls
+    /// all their call eventfds at once. Returns false on timeout.
+    pub fn wait_any(&mut self, queues: &[usize], timeout: Duration) -> bool {
+        let mut pfds = [libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        }; 65];
+        let n = queues.len().min(pfds.len());
+        for (pfd, &queue) in pfds.iter_mut().zip(&queues[..n]) {
+            let q = &self.queues[queue];
+            if !q.stash.is_empty() {
+                return true;
+            }
+            if self.event_idx {
+                let used_event = q.avail.unchecked_add_raw(4 + 2 * u64::from(q.size));
+                self.mem
+                    .store(q.last_used, used_event, Ordering::Release)
+                    .unwrap();
+            }
+            pfd.fd = q.call.as_raw_fd();
+        }
+        fence(Ordering::SeqCst);
+        for &queue in &queues[..n] {
+            let q = &self.queues[queue];
+            let used_idx: u16 = self
+                .mem
+                .load(q.used.unchecked_add_raw(2), Ordering::Acquire)
+                .unwrap();
+            if used_idx != q.last_used {
+                return true;
+            }
+        }
+        let ms = timeout.as_millis().clamp(1, 10_000) as i32;
+        // SAFETY: `pfds[..n]` are valid pollfds that live across the call.
+        let ready = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, ms) };
+        for &queue in &queues[..n] {
+            let _ = self.queues[queue].call.read();
+        }
+        ready > 0
     }
 
     /// Takes the next used entry of `queue`, waiting up to `timeout` for the

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs the benchmark rigs side by side against upstream virtiofsd and writes
+# docs/benchmarks.md plus plots in docs/img/.
+#
+# Usage: scripts/bench.sh [--secs S] [--quick] [--no-guest] [--no-host]
+#   --secs S     measured seconds per host rig row (default 3; warm-up 0.5 s)
+#   --quick      fewer host rig configurations
+#   --no-guest   skip the guest fio rig (keeps earlier guest results if any)
+#   --no-host    skip the host and allocation rigs (keeps earlier results)
+# Environment: VIRTIOFSD_BIN (skip scripts/install-virtiofsd.sh), BENCH_DIR
+# (where the host rig's share lives; default target/bench/share-root, so the
+# ceiling and the daemons use this checkout's filesystem), SKIP_DEPS=1.
+#
+# Steps: install what is missing (virtiofsd 1.14, fio, the guest rig's QEMU and
+# kernel), build, run the host rig (benches/host_rig), the allocation rig
+# (benches/alloc_rig) and three guest runs (virtiofsd with 1 queue, epochfsd with
+# 1 and 4 queues; fio in guest-tests/scenarios/fio.sh), then
+# scripts/bench_report.py. Results stay in target/bench/. The whole run takes
+# about 15 minutes on 2 cores, most of it in the TCG guests.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SECS=3 QUICK="" GUEST=1 HOST=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --secs) SECS=$2; shift 2 ;;
+        --quick) QUICK=--quick; shift ;;
+        --no-guest) GUEST=0; shift ;;
+        --no-host) HOST=0; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+log() { echo "bench.sh: $*" >&2; }
+RESULTS=$REPO/target/bench
+BENCH_DIR=${BENCH_DIR:-$RESULTS/share-root}
+mkdir -p "$RESULTS" "$BENCH_DIR"
+cd "$REPO"
+
+# ---- dependencies -------------------------------------------------------------------
+VIRTIOFSD_BIN=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")}
+export VIRTIOFSD_BIN
+if [ "$GUEST" = 1 ]; then
+    if ! command -v fio >/dev/null; then
+        log "installing fio"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q fio >&2
+    fi
+    [ "${SKIP_DEPS:-0}" = 1 ] || "$REPO/guest-tests/install-deps.sh" >&2
+fi
+
+log "building (release)"
+cargo build --release --quiet
+cargo bench --quiet --no-run --bench host_rig --bench alloc_rig 2>/dev/null
+
+# ---- machine facts ------------------------------------------------------------------
+FACTS=$RESULTS/facts.txt
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "cores=$(nproc)"
+    echo "kernel=$(uname -r)"
+    echo "memory=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "share_fs=$(df -PT "$BENCH_DIR" | awk 'NR == 2 { print $2 " (" $1 ")" }')"
+    echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "epochfsd=$(git -C "$REPO" describe --always --dirty) (release build)"
+    echo "virtiofsd=$("$VIRTIOFSD_BIN" --version 2>/dev/null | head -n 1)"
+    echo "host_cmd=cargo bench --bench host_rig -- --dir $BENCH_DIR --secs $SECS $QUICK"
+    echo "alloc_cmd=cargo bench --bench alloc_rig"
+    echo "guest_cmd=EXTRA_BINS=\$(command -v fio) guest-tests/run.sh fio --smp 4 --queues {1,4} [--daemon virtiofsd]"
+} > "$FACTS.new"
+
+# ---- host and allocation rigs -------------------------------------------------------
+if [ "$HOST" = 1 ]; then
+    log "host rig (about $(( (SECS + 1) * 6 * 8 / 60 + 1 )) minutes)"
+    # shellcheck disable=SC2086  # QUICK is empty or one flag
+    cargo bench --quiet --bench host_rig -- --dir "$BENCH_DIR" --secs "$SECS" $QUICK \
+        --virtiofsd "$VIRTIOFSD_BIN" > "$RESULTS/host.jsonl"
+    log "allocation rig"
+    cargo bench --quiet --bench alloc_rig > "$RESULTS/alloc.jsonl"
+fi
+
+# ---- guest rig ----------------------------------------------------------------------
+if [ "$GUEST" = 1 ]; then
+    rm -rf "$RESULTS/guest"
+    for cfg in virtiofsd:1 epochfsd:1 epochfsd:4; do
+        kind=${cfg%:*} q=${cfg#*:}
+        share=$RESULTS/guest/$kind-q$q
+        log "guest fio: $kind, $q request queue(s)"
+        mkdir -p "$share"
+        if ! EPOCHFSD_BIN=$REPO/target/release/epochfsd EXTRA_BINS=$(command -v fio) SKIP_DEPS=1 \
+            "$REPO/guest-tests/run.sh" fio --smp 4 --queues "$q" --daemon "$kind" \
+            --shared-dir "$share.share" --timeout 900 > "$RESULTS/guest-$kind-q$q.log" 2>&1; then
+            log "guest run $kind q$q failed; see $RESULTS/guest-$kind-q$q.log"
+        fi
+        cp "$share.share"/fio-results/*.json "$share/" 2>/dev/null || true
+        rm -rf "$share.share"
+    done
+    qemu-system-x86_64 --version | head -n 1 | sed 's/^/qemu=/' >> "$FACTS.new"
+    echo "guest_kernel=$(basename "$(ls -v /boot/vmlinuz-6.12* | tail -n 1)") (TCG, 4 vCPUs, 1 GiB)" >> "$FACTS.new"
+fi
+
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$FACTS.new"
+mv "$FACTS.new" "$FACTS"
+mkdir -p "$REPO/docs/img"
+python3 "$REPO/scripts/bench_report.py" "$RESULTS" "$REPO/docs/benchmarks.md" "$REPO/docs/img"
+log "wrote docs/benchmarks.md and docs/img/*.svg (raw results in $RESULTS)"
