@@ -62,7 +62,18 @@ fn parse_args() -> Result<Options, String> {
         epochfsd_args: Vec::new(),
         virtiofsd_args: vec!["--sandbox".into(), "none".into()],
     };
-    let mut args = std::env::args().skip(1);
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if !argv.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs benchmarks without `--bench`: a
+        // short smoke run of epochfsd alone, so the rig itself is tested
+        // without needing virtiofsd or minutes of CPU.
+        o.quick = true;
+        o.reps = 1;
+        o.warmup = Duration::from_millis(50);
+        o.measure = Duration::from_millis(200);
+        o.daemons = vec![Kind::Epochfsd];
+    }
+    let mut args = argv.into_iter();
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         let secs = |v: String| {

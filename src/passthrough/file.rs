@@ -137,12 +137,7 @@ impl PassthroughFs {
         let created = {
             let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
-            sys::open::open_beneath(
-                dir.as_fd(),
-                name,
-                host | libc::O_CREAT | libc::O_EXCL,
-                mode,
-            )
+            sys::open::open_beneath(dir.as_fd(), name, host | libc::O_CREAT | libc::O_EXCL, mode)
         };
         let (entry, fd) = match created {
             Ok(fd) => {
@@ -188,12 +183,7 @@ impl PassthroughFs {
         let fd = {
             let mode = self.creation_mode(mode, umask)?;
             let _caller = self.as_caller(ctx)?;
-            sys::open::openat(
-                dir.as_fd(),
-                c".",
-                host | libc::O_TMPFILE,
-                mode,
-            )?
+            sys::open::openat(dir.as_fd(), c".", host | libc::O_TMPFILE, mode)?
         };
         let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
         let entry = self.entry_from_fd(path_fd, parent.key().mnt_id)?;
