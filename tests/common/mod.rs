@@ -7,6 +7,7 @@
 pub mod daemon;
 pub mod fuse_client;
 pub mod fuse_client_ext;
+pub mod malformed;
 pub mod vmm;
 
 use std::path::Path;
