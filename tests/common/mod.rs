@@ -7,6 +7,8 @@
 pub mod daemon;
 pub mod fuse_client;
 pub mod fuse_client_ext;
+pub mod fuse_client_namespace;
+pub mod malformed;
 pub mod vmm;
 
 use std::path::Path;
