@@ -44,10 +44,10 @@ step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
 guest-tests/syncfs-epochs.sh
 
 step "guest: 100,000 files created, statted and removed (file handles keep the fd count bounded)"
-guest-tests/run.sh manyfiles --queues 1 --smp 2
+guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500
 
 step "guest: descriptors exhausted on purpose, the guest sees EMFILE and the daemon survives"
-MANYFILES_EXPECT=exhaust guest-tests/run.sh manyfiles --queues 1 --smp 2 \
+MANYFILES_EXPECT=exhaust guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500 \
     --daemon-args "--rlimit-nofile 256 --inode-file-handles never"
 
 step "pjdfstest in the guest, epochfsd and upstream virtiofsd 1.14 side by side"
