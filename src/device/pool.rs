@@ -7,14 +7,12 @@
 //! the next job finds another worker or gets a new one. An idle daemon has no
 //! workers at all until the first request arrives.
 //!
-//! Low depth is served without a hand-off: a request that was alone on its
-//! queue when the epoll thread drained it runs on the epoll thread itself
-//! ([`QueuePool::dispatch`]), whether or not workers are busy with earlier
-//! ones; only requests that cannot wait on others or on a disk flush
-//! qualify (the caller decides). As soon as requests pile up they go to
-//! workers, so a slow request then holds one worker and nothing else. When
-//! the guest keeps a few requests in flight and the daemon keeps up, they
-//! arrive one per pass and so cost no thread wake-up at all.
+//! Low depth is served without a hand-off: the chains of a short pass over
+//! the queue (the caller decides what is short) run on the epoll thread
+//! itself ([`QueuePool::dispatch`]), whether or not workers are busy with
+//! earlier ones; only requests that cannot wait on others or on a disk
+//! flush qualify (the caller decides). As soon as requests pile up they go
+//! to workers, so a slow request then holds one worker and nothing else.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
