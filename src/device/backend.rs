@@ -32,6 +32,15 @@ use crate::transport::peek_readable;
 /// Index of the high-priority queue (FORGET only).
 const HIPRIO_QUEUE: usize = 0;
 
+/// Most chains one pass over a request queue may find and still serve on
+/// the queue's epoll thread, one after the other, instead of waking workers.
+/// A thread wake-up costs more than a quick request, so a guest keeping a
+/// few requests in flight is best served by one thread; past this many the
+/// requests are piling up and go to the workers, where a slow one holds up
+/// no other. The worst an inline pass can do is make the few requests of
+/// its own pass wait for each other.
+const INLINE_BATCH: usize = 4;
+
 /// Largest queue size the device accepts.
 pub const MAX_QUEUE_SIZE: usize = 1024;
 
@@ -86,9 +95,10 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
     /// re-checking after re-enabling notifications so no kick is lost.
-    /// `dispatch`'s flag is true for a chain that was alone on the queue in
-    /// this pass (it may be served inline; notifications are still off then,
-    /// so the guest does not kick while it runs).
+    /// `dispatch`'s flag is true for the chains of a pass that found at most
+    /// [`INLINE_BATCH`] of them (they may be served inline, one after the
+    /// other; notifications are still off then, so the guest does not kick
+    /// while they run). In a longer pass every chain gets `false`.
     fn drain_queue(
         &self,
         queue: usize,
@@ -101,7 +111,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
             let mem = self.mem.memory();
-            let (mut held, mut popped) = (None, 0usize);
+            let mut batch: [Option<Job>; INLINE_BATCH] = Default::default();
+            let mut popped = 0usize;
             loop {
                 let chain = vring
                     .get_mut()
@@ -109,21 +120,30 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                     .pop_descriptor_chain(mem.clone());
                 let Some(chain) = chain else { break };
                 let (admission, opcode) = self.admit(queue, &mem, &chain);
-                if let Some(previous) = held.take() {
-                    dispatch(previous, false);
-                }
-                popped += 1;
-                held = Some(Job {
+                let job = Job {
                     mem: mem.clone(),
                     chain,
                     vring: vring.clone(),
                     admission,
                     opcode,
-                });
+                };
+                if popped == INLINE_BATCH {
+                    // The requests pile up: the whole pass goes to workers.
+                    batch
+                        .iter_mut()
+                        .filter_map(Option::take)
+                        .for_each(|held| dispatch(held, false));
+                }
+                match batch.get_mut(popped) {
+                    Some(slot) => *slot = Some(job),
+                    None => dispatch(job, false),
+                }
+                popped += 1;
             }
-            if let Some(last) = held {
-                dispatch(last, popped == 1);
-            }
+            batch
+                .into_iter()
+                .flatten()
+                .for_each(|held| dispatch(held, true));
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
                 return Ok(());
             }

@@ -8,8 +8,8 @@
 //!
 //! Threads: the vhost-user-backend crate runs one epoll thread per queue
 //! (see `queues_per_thread`). The high-priority queue's thread serves FORGETs
-//! inline. A request queue's thread only pops descriptor chains and hands
-//! them to that queue's pool, whose workers are started on demand up to the
+//! inline. A request queue's thread pops descriptor chains, serves a short
+//! pass of quick requests itself and hands the rest to that queue's pool, whose workers are started on demand up to the
 //! configured limit and stay parked when idle.
 
 mod backend;

@@ -7,12 +7,12 @@
 //! the next job finds another worker or gets a new one. An idle daemon has no
 //! workers at all until the first request arrives.
 //!
-//! Low depth is served without a hand-off: a request that was alone on its
-//! queue when the epoll thread drained it, while no worker has anything to
-//! do, runs on the epoll thread itself ([`QueuePool::dispatch`]); only
-//! requests that cannot wait on others or on a disk flush qualify (the
-//! caller decides). As soon as requests pile up they go to workers, so a
-//! slow request then holds one worker and nothing else.
+//! Low depth is served without a hand-off: the chains of a short pass over
+//! the queue (the caller decides what is short) run on the epoll thread
+//! itself ([`QueuePool::dispatch`]), whether or not workers are busy with
+//! earlier ones; only requests that cannot wait on others or on a disk
+//! flush qualify (the caller decides). As soon as requests pile up they go
+//! to workers, so a slow request then holds one worker and nothing else.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -32,8 +32,6 @@ struct PoolState {
     wakeups: usize,
     /// Workers started so far.
     workers: usize,
-    /// Workers running a job right now.
-    running: usize,
 }
 
 struct Shared<F> {
@@ -67,7 +65,6 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                     idle: 0,
                     wakeups: 0,
                     workers: 0,
-                    running: 0,
                 }),
                 ready: Condvar::new(),
                 server,
@@ -79,10 +76,14 @@ impl<F: FileSystem + 'static> QueuePool<F> {
         }
     }
 
-    /// Runs `job` on the calling (epoll) thread if `inline` is allowed and
-    /// no worker has anything to do; otherwise queues it for a worker.
+    /// Runs `job` on the calling (epoll) thread if `inline` is allowed;
+    /// otherwise queues it for a worker.
+    ///
+    /// Busy workers do not stop a lone request from running inline: it is
+    /// one the caller knows to be quick, and waking a worker for it would
+    /// cost more than serving it (two thread switches on a loaded host).
     pub(crate) fn dispatch(&self, job: Job, inline: bool) {
-        if inline && self.shared.is_quiet() {
+        if inline {
             self.run_inline(job);
         } else {
             self.submit(job);
@@ -142,33 +143,20 @@ impl<F: FileSystem + 'static> Shared<F> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// No job waiting and no worker running one.
-    fn is_quiet(&self) -> bool {
-        let state = self.lock();
-        state.jobs.is_empty() && state.running == 0
-    }
-
     fn work(&self) {
         let mut buffers = WorkerBuffers::new(self.queue_size);
-        let mut finished = false;
-        while let Some(job) = self.next_job(finished) {
+        while let Some(job) = self.next_job() {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 error!("queue {}: {err}", self.queue_index);
             }
-            finished = true;
         }
     }
 
-    /// Blocks until a job is available; `finished` says the caller has just
-    /// completed one.
-    fn next_job(&self, finished: bool) -> Option<Job> {
+    /// Blocks until a job is available.
+    fn next_job(&self) -> Option<Job> {
         let mut state = self.lock();
-        if finished {
-            state.running -= 1;
-        }
         loop {
             if let Some(job) = state.jobs.pop_front() {
-                state.running += 1;
                 return Some(job);
             }
             state.idle += 1;
