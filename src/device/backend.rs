@@ -34,12 +34,15 @@ const HIPRIO_QUEUE: usize = 0;
 
 /// Most chains one pass over a request queue may find and still serve on
 /// the queue's epoll thread, one after the other, instead of waking workers.
-/// A thread wake-up costs more than a quick request, so a guest keeping a
-/// few requests in flight is best served by one thread; past this many the
-/// requests are piling up and go to the workers, where a slow one holds up
-/// no other. The worst an inline pass can do is make the few requests of
-/// its own pass wait for each other.
-const INLINE_BATCH: usize = 4;
+/// A thread wake-up costs more than a quick request, so a guest keeping up
+/// to this many requests in flight is best served by one thread (measured:
+/// at depth 16, 4 KiB READs went from 197k to 343k ops/s against 4 with the
+/// rest handed to workers); past this many the requests are piling up and go
+/// to the workers, where a slow one holds up no other. The worst an inline
+/// pass can do is make the requests of its own pass wait for each other;
+/// requests that may block on others (SYNCFS, FSYNC, SETLKW, ...) never run
+/// inline.
+const INLINE_BATCH: usize = 32;
 
 /// Largest queue size the device accepts.
 pub const MAX_QUEUE_SIZE: usize = 1024;

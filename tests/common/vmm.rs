@@ -382,13 +382,21 @@ impl TestVmm {
             let (_, end) = self.arenas[ri];
             let start = align_up(pos, align);
             if start + len <= end {
-                let busy = self
+                let busy_until = self
                     .queues
                     .iter()
                     .flat_map(|q| q.inflight.values())
                     .flat_map(|c| c.allocs.iter())
-                    .any(|&(s, e)| s < start + len && start < e);
-                if !busy {
+                    .filter(|&&(s, e)| s < start + len && start < e)
+                    .map(|&(_, e)| e)
+                    .max();
+                if let Some(e) = busy_until {
+                    // Skip past the chain still in flight there and retry in
+                    // this arena, instead of giving the arena up.
+                    self.cursor = (ri, e);
+                    continue;
+                }
+                {
                     self.cursor = (ri, start + len);
                     owned.push((start, start + len));
                     let zeros = vec![0u8; len.min(PAGE) as usize];
