@@ -242,6 +242,8 @@ impl<F: FileSystem> Server<F> {
         }
     }
 
+    /// Runs a request that has a reply; a member leaves its epoch when this
+    /// returns.
     #[allow(clippy::too_many_arguments)]
     fn handle_with_reply<R: Reader, W: Writer>(
         &self,
@@ -256,7 +258,7 @@ impl<F: FileSystem> Server<F> {
         if op != Opcode::Init && !self.initialized.load(Ordering::Acquire) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        let req = Request {
+        let mut req = Request {
             unique: header.unique,
             nodeid: header.nodeid,
             ctx: Context {
@@ -266,22 +268,6 @@ impl<F: FileSystem> Server<F> {
                 supp_group: None,
             },
         };
-        self.run_op(op, header, req, r, w, scratch, role, stamp)
-    }
-
-    /// Runs the operation; a member leaves its epoch when this returns.
-    #[allow(clippy::too_many_arguments)]
-    fn run_op<R: Reader, W: Writer>(
-        &self,
-        op: Opcode,
-        header: &InHeader,
-        mut req: Request,
-        r: &mut R,
-        w: &mut W,
-        scratch: &mut Scratch,
-        role: Role,
-        stamp: Option<&mut TraceStamp>,
-    ) -> io::Result<usize> {
         let mark_done = |stamp: Option<&mut TraceStamp>| {
             if let Some(stamp) = stamp {
                 stamp.done = Some(std::time::Instant::now());
