@@ -51,14 +51,6 @@ impl Admission {
         role: Role::Free,
         stamp: None,
     };
-
-    /// The epoch this request joined, if it is a member.
-    pub fn member_epoch(&self) -> Option<u64> {
-        match &self.role {
-            Role::Member(guard, _) => Some(guard.epoch()),
-            _ => None,
-        }
-    }
 }
 
 /// Does `op` change data or metadata that a SYNCFS must make durable?
