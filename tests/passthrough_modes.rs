@@ -118,16 +118,30 @@ fn supplementary_group_extension_grants_group_access() {
     fs::create_dir(&shared).unwrap();
     chown(&shared, 0, 2000);
     set_mode(&shared, 0o770);
+    let read_only = d.share().join("ro-team");
+    fs::create_dir(&read_only).unwrap();
+    chown(&read_only, 0, 2000);
+    set_mode(&read_only, 0o750);
     let team = c.lookup(ROOT_ID, b"team").unwrap().nodeid;
+    let ro_team = c.lookup(ROOT_ID, b"ro-team").unwrap().nodeid;
     (c.uid, c.gid) = (1000, 1000);
 
-    let without = c.mkdir_ext(team, b"a", 0o755, 0, &[]);
     let with = c.mkdir_ext(team, b"b", 0o755, 0, &supp_group_ext(2000));
+    // Without the extension (older guests) the guest has still checked the
+    // caller's groups; the host call is retried with the parent's group.
+    let without = c.mkdir_ext(team, b"a", 0o755, 0, &[]);
+    // Group members may not write here: refused either way.
+    let ro_with = c.mkdir_ext(ro_team, b"x", 0o755, 0, &supp_group_ext(2000));
+    let ro_without = c.mkdir_ext(ro_team, b"y", 0o755, 0, &[]);
 
-    assert_eq!(without.unwrap_err(), libc::EACCES);
     let b = with.unwrap();
     assert_eq!((b.attr.uid, b.attr.gid), (1000, 1000));
     assert!(shared.join("b").is_dir());
+    let a = without.unwrap();
+    assert_eq!((a.attr.uid, a.attr.gid), (1000, 1000));
+    assert_eq!(ro_with.unwrap_err(), libc::EACCES);
+    assert_eq!(ro_without.unwrap_err(), libc::EACCES);
+    assert_eq!(fs::read_dir(&read_only).unwrap().count(), 0);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::filesystem::{Context, SetAttr};
 use crate::sys;
 use crate::sys::attr::TimeUpdate;
 
-use super::PassthroughFs;
+use super::{InodeData, PassthroughFs};
 
 /// The mode after a write or truncate by an unprivileged caller: setuid
 /// always goes, setgid only if group-execute is set (otherwise it marks
@@ -84,9 +84,11 @@ impl PassthroughFs {
         Ok((stx, self.cfg.cache.timeout()))
     }
 
-    /// SETATTR: applies the fields `attr.valid` names.
+    /// SETATTR: applies the fields `attr.valid` names, as the caller; a
+    /// chown may rest on the caller's membership of the new group.
     pub(super) fn do_setattr(
         &self,
+        ctx: &Context,
         inode: u64,
         attr: &SetAttr,
         handle: Option<u64>,
@@ -95,48 +97,59 @@ impl PassthroughFs {
         let node = self.inode(inode)?;
         let handle = handle.map(|h| self.handle(inode, h)).transpose()?;
         let data = node.value();
+        if attr.valid.mode && data.file_type == libc::S_IFLNK {
+            // Linux has no mode on symlinks; chmod would follow nothing.
+            return Err(sys::errno(libc::EOPNOTSUPP));
+        }
         let path = data.fd()?;
         let path_fd = path.as_fd();
         let io_fd: Option<BorrowedFd<'_>> = handle.as_ref().map(|h| h.fd.as_fd());
+        self.as_caller(
+            ctx,
+            |g| {
+                g.push_owner_of(path_fd);
+                if attr.valid.gid {
+                    g.push(attr.gid);
+                }
+            },
+            || self.apply_setattr(data, path_fd, io_fd, attr),
+        )?;
         let valid = attr.valid;
-
-        if valid.mode {
-            if data.file_type == libc::S_IFLNK {
-                // Linux has no mode on symlinks; chmod would follow nothing.
-                return Err(sys::errno(libc::EOPNOTSUPP));
+        if valid.kill_suidgid && !valid.mode && !data.is_dir() {
+            let st = sys::stat::fstat(path_fd)?;
+            if let Some(mode) = mode_without_privs(st.st_mode) {
+                sys::attr::chmod_fd(&self.proc, path_fd, mode)?;
             }
+        }
+
+        self.do_getattr(inode, None)
+    }
+
+    /// The mode, owner, size and time changes of a SETATTR, through the
+    /// open descriptor `io_fd` when the guest gave a handle.
+    fn apply_setattr(
+        &self,
+        data: &InodeData,
+        path_fd: BorrowedFd<'_>,
+        io_fd: Option<BorrowedFd<'_>>,
+        attr: &SetAttr,
+    ) -> io::Result<()> {
+        let valid = attr.valid;
+        if valid.mode {
             let mode = attr.mode & 0o7777;
             match io_fd {
                 Some(fd) => sys::attr::fchmod(fd, mode)?,
                 None => sys::attr::chmod_fd(&self.proc, path_fd, mode)?,
             }
         }
-
         if valid.uid || valid.gid {
             let uid = valid.uid.then_some(attr.uid);
             let gid = valid.gid.then_some(attr.gid);
             sys::attr::chown_fd(path_fd, uid, gid)?;
         }
-
         if valid.size {
-            match io_fd {
-                Some(fd) => sys::attr::ftruncate(fd, attr.size)?,
-                None => {
-                    if data.is_dir() {
-                        return Err(sys::errno(libc::EISDIR));
-                    }
-                    if !data.is_reg() {
-                        return Err(sys::errno(libc::EINVAL));
-                    }
-                    // Regular files only: opening one has no side effect.
-                    let fd = self
-                        .proc
-                        .reopen(path_fd, libc::O_WRONLY | libc::O_NONBLOCK)?;
-                    sys::attr::ftruncate(fd.as_fd(), attr.size)?;
-                }
-            }
+            self.truncate(data, path_fd, io_fd, attr.size)?;
         }
-
         if valid.atime || valid.mtime || valid.atime_now || valid.mtime_now {
             // `*_now` alone also means "set it", to now.
             let pick = |set: bool, now: bool, (sec, nsec): (i64, u32)| match (set, now) {
@@ -151,15 +164,31 @@ impl PassthroughFs {
                 None => sys::attr::utimens_fd(&self.proc, path_fd, atime, mtime)?,
             }
         }
+        Ok(())
+    }
 
-        if valid.kill_suidgid && !valid.mode && !data.is_dir() {
-            let st = sys::stat::fstat(path_fd)?;
-            if let Some(mode) = mode_without_privs(st.st_mode) {
-                sys::attr::chmod_fd(&self.proc, path_fd, mode)?;
-            }
+    /// Truncates through `io_fd`, or by opening the regular file `data`
+    /// for writing (opening one has no side effect).
+    fn truncate(
+        &self,
+        data: &InodeData,
+        path_fd: BorrowedFd<'_>,
+        io_fd: Option<BorrowedFd<'_>>,
+        size: u64,
+    ) -> io::Result<()> {
+        if let Some(fd) = io_fd {
+            return sys::attr::ftruncate(fd, size);
         }
-
-        self.do_getattr(inode, None)
+        if data.is_dir() {
+            return Err(sys::errno(libc::EISDIR));
+        }
+        if !data.is_reg() {
+            return Err(sys::errno(libc::EINVAL));
+        }
+        let fd = self
+            .proc
+            .reopen(path_fd, libc::O_WRONLY | libc::O_NONBLOCK)?;
+        sys::attr::ftruncate(fd.as_fd(), size)
     }
 
     /// ACCESS, checked against the caller in `ctx` (the daemon itself may

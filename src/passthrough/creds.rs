@@ -1,38 +1,57 @@
-//! Acting as the guest caller while creating inodes.
+//! Acting as the guest caller.
 //!
-//! [`CredGuard`] switches the calling worker thread's effective uid and gid
-//! (and, for FUSE_CREATE_SUPP_GROUP, one supplementary group) to the guest
-//! caller's and restores root on drop. The switch uses the raw per-thread
-//! syscalls of [`crate::sys::creds`], never glibc's process-wide wrappers.
-//! While switched, the thread has no effective capabilities, so the host
-//! decides ownership, setgid inheritance and setgid stripping of the new
-//! inode, and checks the parent directory's permissions, as it would for
-//! that user.
+//! [`CredGuard`] switches the calling worker thread's effective uid, gid and
+//! supplementary groups to the guest caller's and restores the daemon's on
+//! drop. The switch uses the raw per-thread syscalls of
+//! [`crate::sys::creds`], never glibc's process-wide wrappers. While
+//! switched, the thread has no effective capabilities, so the host decides
+//! ownership, setgid inheritance and stripping, sticky-directory rules and
+//! permission checks as it would for that user.
 //!
-//! Which requests switch: those that create an inode (MKDIR, MKNOD,
-//! SYMLINK, CREATE, TMPFILE), where the caller's identity decides the
-//! result. Other requests run as the daemon: the guest kernel has already
-//! checked their permissions (virtio-fs always mounts with
-//! `default_permissions`) with the caller's full group list, which the
-//! request header does not carry; re-checking on the host with the uid and
-//! one gid alone would refuse access granted through a supplementary group.
-//! A guest can claim any uid in its headers, so a host re-check would add
-//! no protection either. Where the host's answer depends on the caller
-//! beyond permissions (clearing setuid/setgid on write, truncate and
-//! chown), the guest says so with FUSE_HANDLE_KILLPRIV_V2 flags and the
-//! daemon acts on them.
+//! Which requests switch: every one whose host syscall checks the caller,
+//! around that syscall only: LOOKUP, OPEN, OPENDIR, CREATE, MKNOD, MKDIR,
+//! SYMLINK, TMPFILE, LINK, UNLINK, RMDIR, RENAME, SETATTR and the xattr
+//! requests. Requests on an already open handle (READ, WRITE, FALLOCATE,
+//! FSYNC, READDIR, ...) and reads of attributes (GETATTR, STATX, READLINK,
+//! STATFS) are not checked by the host kernel, so they run as the daemon;
+//! so do the daemon's own steps (opening file handles needs
+//! CAP_DAC_READ_SEARCH, clearing setuid/setgid on the guest's
+//! FUSE_HANDLE_KILLPRIV_V2 request).
+//!
+//! Supplementary groups: the request header carries the caller's uid and
+//! gid but not its group list; FUSE_CREATE_SUPP_GROUP adds one group to
+//! inode-creating requests. The guest kernel has already checked every
+//! request with the full list (virtio-fs always mounts with
+//! `default_permissions`), so when the host refuses a switched call with
+//! `EACCES`/`EPERM` the call is tried once more with the groups of the
+//! inodes it involves (and a new group a chown asks for) added: those are
+//! the only groups the guest's decision can have rested on. A refusal on
+//! the second try is the host's own (for instance
+//! `fs.protected_hardlinks`, an ACL the guest does not see) and goes to
+//! the guest. The retry costs nothing on the common path.
 //!
 //! The daemon drops its own supplementary groups at start
 //! ([`drop_supplementary_groups`]), so a thread acting as a guest user is
-//! never a member of root's groups (CVE-2022-0358). When the daemon does
-//! not run as root it cannot switch, and new inodes belong to its user.
+//! never a member of root's groups (CVE-2022-0358). Guest root (uid and
+//! gid 0) runs as the daemon. When the daemon does not run as root it
+//! cannot switch, and every request runs as its user.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 
 use crate::filesystem::Context;
 use crate::sys::creds::{set_thread_egid, set_thread_euid, set_thread_groups, thread_eids};
 
 use super::PassthroughFs;
+
+/// A context that never switches: for steps the daemon takes on its own
+/// behalf (guest root runs the same way).
+pub(super) const DAEMON: Context = Context {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+    supp_group: None,
+};
 
 /// Restores the thread's effective ids (and empty group list) when dropped.
 #[derive(Debug)]
@@ -43,10 +62,10 @@ pub(super) struct CredGuard {
 }
 
 impl CredGuard {
-    /// Switches to `uid`/`gid`, with `supp_group` as the only supplementary
-    /// group. Groups and gid first: once the uid is not 0 the thread may no
+    /// Switches to `uid`/`gid` with `groups` as supplementary groups.
+    /// Groups and gid first: once the uid is not 0 the thread may no
     /// longer change them.
-    fn switch(uid: u32, gid: u32, supp_group: Option<u32>) -> io::Result<Self> {
+    fn switch(uid: u32, gid: u32, groups: &[u32]) -> io::Result<Self> {
         let (old_uid, old_gid) = thread_eids();
         let mut guard = Self {
             old_uid,
@@ -54,8 +73,8 @@ impl CredGuard {
             groups_set: false,
         };
         // On error `guard` drops and undoes whatever already took effect.
-        if let Some(group) = supp_group {
-            set_thread_groups(&[group])?;
+        if !groups.is_empty() {
+            set_thread_groups(groups)?;
             guard.groups_set = true;
         }
         set_thread_egid(gid)?;
@@ -75,7 +94,7 @@ impl Drop for CredGuard {
         }
         if self.groups_set {
             if let Err(e) = set_thread_groups(&[]) {
-                log::error!("cannot drop the supplementary group again: {e}");
+                log::error!("cannot drop the supplementary groups again: {e}");
             }
         }
     }
@@ -121,27 +140,146 @@ impl PassthroughFs {
         }
     }
 
-    /// Acts as the caller of `ctx` until the guard drops; `None` when no
-    /// switch is needed (the caller is root) or possible (the daemon is not).
-    pub(super) fn as_caller(&self, ctx: &Context) -> io::Result<Option<CredGuard>> {
-        if !self.switch_creds || (ctx.uid == 0 && ctx.gid == 0) {
-            return Ok(None);
+    /// Whether requests from `ctx` run with switched credentials.
+    pub(super) fn switches_for(&self, ctx: &Context) -> bool {
+        self.switch_creds && !(ctx.uid == 0 && ctx.gid == 0)
+    }
+
+    /// Runs `op` as the caller of `ctx` (as the daemon when no switch is
+    /// needed or possible). If the host refuses with `EACCES`/`EPERM`,
+    /// `vouch` names the groups of the inodes involved and `op` runs once
+    /// more with them as supplementary groups (see the module doc). `op`
+    /// must be safe to repeat after a refusal, as single syscalls are.
+    pub(super) fn as_caller<T>(
+        &self,
+        ctx: &Context,
+        vouch: impl FnOnce(&mut GroupList),
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if !self.switches_for(ctx) {
+            return op();
         }
-        CredGuard::switch(ctx.uid, ctx.gid, ctx.supp_group).map(Some)
+        let mut groups = GroupList::default();
+        if let Some(group) = ctx.supp_group {
+            groups.push(group);
+        }
+        groups.remove(ctx.gid);
+        let first = {
+            let _caller = CredGuard::switch(ctx.uid, ctx.gid, groups.as_slice())?;
+            op()
+        };
+        let refused = match first {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => e,
+            done => return done,
+        };
+        let known = groups.len();
+        vouch(&mut groups);
+        groups.remove(ctx.gid);
+        // Nothing new to add: the second try would be refused alike.
+        if groups.len() <= known {
+            return Err(refused);
+        }
+        let _caller = CredGuard::switch(ctx.uid, ctx.gid, groups.as_slice())?;
+        op()
+    }
+}
+
+/// Most groups one request can vouch for: a few inodes and a new group.
+const MAX_GROUPS: usize = 6;
+
+/// Supplementary groups for one switched call, without allocating.
+#[derive(Debug, Default)]
+pub(super) struct GroupList {
+    gids: [u32; MAX_GROUPS],
+    len: usize,
+}
+
+impl GroupList {
+    /// Adds `gid` unless it is already there (or the list is full).
+    pub(super) fn push(&mut self, gid: u32) {
+        if self.len < MAX_GROUPS && !self.as_slice().contains(&gid) {
+            self.gids[self.len] = gid;
+            self.len += 1;
+        }
+    }
+
+    /// Adds the group owning the inode `fd` refers to; an inode that cannot
+    /// be read adds nothing (the retry then does not happen).
+    pub(super) fn push_owner_of(&mut self, fd: BorrowedFd<'_>) {
+        if let Ok(st) = crate::sys::stat::fstat(fd) {
+            self.push(st.st_gid);
+        }
+    }
+
+    /// Removes `gid` (the caller's own group needs no listing).
+    fn remove(&mut self, gid: u32) {
+        if let Some(at) = self.as_slice().iter().position(|&g| g == gid) {
+            self.gids.copy_within(at + 1..self.len, at);
+            self.len -= 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.gids[..self.len]
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::*;
     use super::*;
+    use crate::filesystem::{FileSystem, InitOptions, SetAttr, SetAttrValid, ROOT_ID};
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    use std::path::Path;
+
+    fn caller(uid: u32, gid: u32) -> Context {
+        Context {
+            uid,
+            gid,
+            pid: 1,
+            supp_group: None,
+        }
+    }
+
+    fn is_root() -> bool {
+        crate::sys::creds::geteuid() == 0
+    }
+
+    /// A file with `mode`, owned by `uid:gid`.
+    fn file(path: &Path, mode: u32, uid: u32, gid: u32) {
+        std::fs::write(path, b"data").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        chown(path, Some(uid), Some(gid)).unwrap();
+    }
+
+    /// A share whose root every test user may search and write.
+    fn open_share() -> (tempfile::TempDir, PassthroughFs) {
+        let (tmp, fs) = new_fs();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        (tmp, fs)
+    }
+
+    fn errno<T: std::fmt::Debug>(r: io::Result<T>) -> Option<i32> {
+        r.unwrap_err().raw_os_error()
+    }
+
+    /// The thread is back to the daemon's ids with no groups.
+    fn assert_restored() {
+        assert_eq!(thread_eids(), (0, 0));
+        assert!(crate::sys::creds::thread_groups().unwrap().is_empty());
+    }
 
     #[test]
     fn guard_restores_root_and_groups() {
-        if crate::sys::creds::geteuid() != 0 {
+        if !is_root() {
             return;
         }
         let (inside, groups_inside, after, groups_after) = std::thread::spawn(|| {
-            let guard = CredGuard::switch(1000, 1001, Some(1002)).unwrap();
+            let guard = CredGuard::switch(1000, 1001, &[1002]).unwrap();
             let inside = thread_eids();
             let groups = crate::sys::creds::thread_groups().unwrap();
             drop(guard);
@@ -155,5 +293,157 @@ mod tests {
         assert_eq!(groups_inside, [1002]);
         assert_eq!(after, (0, 0));
         assert!(groups_after.is_empty());
+    }
+
+    #[test]
+    fn group_list_dedups_and_removes() {
+        let mut g = GroupList::default();
+        for gid in [5, 6, 5, 7] {
+            g.push(gid);
+        }
+        assert_eq!(g.as_slice(), [5, 6, 7]);
+        g.remove(6);
+        assert_eq!(g.as_slice(), [5, 7]);
+        for gid in 10..20 {
+            g.push(gid);
+        }
+        assert_eq!(g.len(), MAX_GROUPS);
+    }
+
+    #[test]
+    fn open_and_lookup_are_checked_as_the_caller() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = open_share();
+        file(&tmp.path().join("private"), 0o600, 0, 0);
+        std::fs::create_dir(tmp.path().join("closed")).unwrap();
+        std::fs::set_permissions(tmp.path().join("closed"), PermissionsExt::from_mode(0o700))
+            .unwrap();
+        file(&tmp.path().join("closed/f"), 0o644, 0, 0);
+        let user = caller(1000, 1000);
+        let e = fs.lookup(&user, ROOT_ID, c"private").unwrap();
+        let rdonly = libc::O_RDONLY as u32;
+        assert_eq!(errno(fs.open(&user, e.inode, rdonly)), Some(libc::EACCES));
+        assert_restored();
+        let d = fs.lookup(&user, ROOT_ID, c"closed").unwrap();
+        assert_eq!(errno(fs.lookup(&user, d.inode, c"f")), Some(libc::EACCES));
+        assert_eq!(
+            errno(fs.opendir(&user, d.inode, rdonly)),
+            Some(libc::EACCES)
+        );
+        assert_restored();
+        // The daemon's own view is unchanged.
+        fs.open(&ctx(), e.inode, rdonly).unwrap();
+        fs.lookup(&ctx(), d.inode, c"f").unwrap();
+    }
+
+    #[test]
+    fn access_through_a_supplementary_group_is_granted_on_retry() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = open_share();
+        // Readable by group 2000 only: the guest granted it because the
+        // caller (gid 1000) is in 2000, which the header does not say.
+        file(&tmp.path().join("shared"), 0o640, 0, 2000);
+        file(&tmp.path().join("nogroup"), 0o600, 0, 2000);
+        let user = caller(1000, 1000);
+        let e = fs.lookup(&user, ROOT_ID, c"shared").unwrap();
+        fs.open(&user, e.inode, libc::O_RDONLY as u32).unwrap();
+        assert_restored();
+        // No group bits: the retry changes nothing.
+        let e = fs.lookup(&user, ROOT_ID, c"nogroup").unwrap();
+        let r = fs.open(&user, e.inode, libc::O_RDONLY as u32);
+        assert_eq!(errno(r), Some(libc::EACCES));
+        assert_restored();
+    }
+
+    #[test]
+    fn chgrp_to_a_vouched_group_and_chown_rules() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = open_share();
+        file(&tmp.path().join("mine"), 0o644, 1000, 1000);
+        let user = caller(1000, 1000);
+        let e = fs.lookup(&user, ROOT_ID, c"mine").unwrap();
+        let mut attr = SetAttr {
+            valid: SetAttrValid {
+                gid: true,
+                ..Default::default()
+            },
+            gid: 3000,
+            ..Default::default()
+        };
+        let (st, _) = fs.setattr(&user, e.inode, &attr, None).unwrap();
+        assert_eq!(st.st_gid, 3000);
+        // Giving the file away is refused by the host, as locally.
+        attr.valid = SetAttrValid {
+            uid: true,
+            ..Default::default()
+        };
+        attr.uid = 1001;
+        let r = fs.setattr(&user, e.inode, &attr, None);
+        assert_eq!(errno(r), Some(libc::EPERM));
+        // Another user may not change its mode.
+        attr.valid = SetAttrValid {
+            mode: true,
+            ..Default::default()
+        };
+        attr.mode = 0o777;
+        let r = fs.setattr(&caller(1001, 1001), e.inode, &attr, None);
+        assert_eq!(errno(r), Some(libc::EPERM));
+        assert_restored();
+        let meta = std::fs::metadata(tmp.path().join("mine")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (1000, 3000, 0o644)
+        );
+    }
+
+    #[test]
+    fn sticky_directory_rules_are_the_hosts() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = open_share();
+        let dir = tmp.path().join("tmp");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o1777)).unwrap();
+        file(&dir.join("theirs"), 0o644, 1001, 1001);
+        let user = caller(1000, 1000);
+        let d = fs.lookup(&user, ROOT_ID, c"tmp").unwrap();
+        let r = fs.unlink(&user, d.inode, c"theirs");
+        assert_eq!(errno(r), Some(libc::EPERM));
+        let r = fs.rename(&user, d.inode, c"theirs", d.inode, c"moved", 0);
+        assert_eq!(errno(r), Some(libc::EPERM));
+        fs.unlink(&caller(1001, 1001), d.inode, c"theirs").unwrap();
+        assert_restored();
+        assert!(!dir.join("theirs").exists());
+    }
+
+    #[test]
+    fn writeback_write_only_open_checks_the_guests_access_mode() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = new_fs_with(|c| c.writeback = true);
+        std::fs::set_permissions(tmp.path(), PermissionsExt::from_mode(0o777)).unwrap();
+        fs.init(InitOptions {
+            writeback: true,
+            ..InitOptions::default()
+        })
+        .unwrap();
+        file(&tmp.path().join("wo"), 0o200, 1000, 1000);
+        let user = caller(1000, 1000);
+        let e = fs.lookup(&user, ROOT_ID, c"wo").unwrap();
+        // Widened to O_RDWR for the page cache, yet the caller may write.
+        fs.open(&user, e.inode, libc::O_WRONLY as u32).unwrap();
+        let r = fs.open(&user, e.inode, libc::O_RDONLY as u32);
+        assert_eq!(errno(r), Some(libc::EACCES));
+        let r = fs.open(&caller(1001, 1001), e.inode, libc::O_WRONLY as u32);
+        assert_eq!(errno(r), Some(libc::EACCES));
+        assert_restored();
     }
 }

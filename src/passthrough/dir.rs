@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::{Mutex, PoisonError};
 
-use crate::filesystem::{DirEntry, DirSink, Entry, OpenOptions};
+use crate::filesystem::{Context, DirEntry, DirSink, Entry, OpenOptions};
 use crate::sys;
 use crate::sys::dirent::DirentIter;
 
@@ -41,12 +41,17 @@ fn empty_entry() -> Entry {
 
 impl PassthroughFs {
     /// OPENDIR.
-    pub(super) fn do_opendir(&self, inode: u64, _flags: u32) -> io::Result<(u64, OpenOptions)> {
+    pub(super) fn do_opendir(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        _flags: u32,
+    ) -> io::Result<(u64, OpenOptions)> {
         let node = self.inode(inode)?;
         if !node.value().is_dir() {
             return Err(sys::errno(libc::ENOTDIR));
         }
-        let fd = self.open_node(&node, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let fd = self.open_node(ctx, &node, libc::O_RDONLY | libc::O_DIRECTORY)?;
         let handle = self.handles.insert(Handle {
             inode,
             fd,

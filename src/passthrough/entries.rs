@@ -43,11 +43,12 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        {
-            let mode = self.creation_mode(mode, umask)?;
-            let _caller = self.as_caller(ctx)?;
-            sys::namei::mkdirat(dir.as_fd(), name, mode)?;
-        }
+        let mode = self.creation_mode(mode, umask)?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::namei::mkdirat(dir.as_fd(), name, mode),
+        )?;
         self.lookup_in(&parent, name)
     }
 
@@ -70,10 +71,11 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        {
-            let _caller = self.as_caller(ctx)?;
-            sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev))?;
-        }
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev)),
+        )?;
         self.lookup_in(&parent, name)
     }
 
@@ -91,16 +93,18 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        {
-            let _caller = self.as_caller(ctx)?;
-            sys::namei::symlinkat(target, dir.as_fd(), name)?;
-        }
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::namei::symlinkat(target, dir.as_fd(), name),
+        )?;
         self.lookup_in(&parent, name)
     }
 
     /// LINK: a new name for `inode`; answers the same node id.
     pub(super) fn do_link(
         &self,
+        ctx: &Context,
         inode: u64,
         new_parent: u64,
         new_name: &CStr,
@@ -109,28 +113,43 @@ impl PassthroughFs {
         let node = self.inode(inode)?;
         let parent = self.inode(new_parent)?;
         let name = check_name(new_name)?;
-        sys::namei::link_fd(
-            &self.proc,
-            node.value().fd()?.as_fd(),
-            parent.value().fd()?.as_fd(),
-            name,
+        let (file, dir) = (node.value().fd()?, parent.value().fd()?);
+        self.as_caller(
+            ctx,
+            |g| {
+                g.push_owner_of(file.as_fd());
+                g.push_owner_of(dir.as_fd());
+            },
+            || sys::namei::link_fd(&self.proc, file.as_fd(), dir.as_fd(), name),
         )?;
         self.lookup_in(&parent, name)
     }
 
     /// UNLINK (`flags` 0) and RMDIR (`AT_REMOVEDIR`). The node stays in the
     /// table until the guest forgets it.
-    pub(super) fn do_unlink(&self, parent: u64, name: &CStr, flags: i32) -> io::Result<()> {
+    pub(super) fn do_unlink(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        name: &CStr,
+        flags: i32,
+    ) -> io::Result<()> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
-        sys::namei::unlinkat(parent.value().fd()?.as_fd(), name, flags)
+        let dir = parent.value().fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::namei::unlinkat(dir.as_fd(), name, flags),
+        )
     }
 
     /// RENAME / RENAME2 with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`; other
     /// flags (`RENAME_WHITEOUT`) are `EINVAL`.
     pub(super) fn do_rename(
         &self,
+        ctx: &Context,
         old_parent: u64,
         old_name: &CStr,
         new_parent: u64,
@@ -145,12 +164,21 @@ impl PassthroughFs {
         let new_parent = self.inode(new_parent)?;
         let old_name = check_name(old_name)?;
         let new_name = check_name(new_name)?;
-        sys::namei::renameat2(
-            old_parent.value().fd()?.as_fd(),
-            old_name,
-            new_parent.value().fd()?.as_fd(),
-            new_name,
-            flags,
+        let (old_dir, new_dir) = (old_parent.value().fd()?, new_parent.value().fd()?);
+        self.as_caller(
+            ctx,
+            |g| {
+                g.push_owner_of(old_dir.as_fd());
+                g.push_owner_of(new_dir.as_fd());
+                // A directory moving to another parent needs write access
+                // to itself (its `..` changes).
+                if let Ok(moved) =
+                    sys::open::open_beneath(old_dir.as_fd(), old_name, libc::O_PATH, 0)
+                {
+                    g.push_owner_of(moved.as_fd());
+                }
+            },
+            || sys::namei::renameat2(old_dir.as_fd(), old_name, new_dir.as_fd(), new_name, flags),
         )
     }
 

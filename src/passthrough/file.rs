@@ -74,9 +74,9 @@ impl PassthroughFs {
         Ok(())
     }
 
-    /// Opens `node` for I/O with host `flags`; only regular files and
-    /// directories qualify.
-    pub(super) fn open_node(&self, node: &Inode, flags: i32) -> io::Result<OwnedFd> {
+    /// Opens `node` for I/O with host `flags`, as the caller of `ctx`; only
+    /// regular files and directories qualify.
+    pub(super) fn open_node(&self, ctx: &Context, node: &Inode, flags: i32) -> io::Result<OwnedFd> {
         let data = node.value();
         if !(data.is_reg() || data.is_dir()) {
             let errno = if data.file_type == libc::S_IFLNK {
@@ -91,7 +91,33 @@ impl PassthroughFs {
             );
             return Err(sys::errno(errno));
         }
-        self.proc.reopen(data.fd()?.as_fd(), flags)
+        let path = data.fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(path.as_fd()),
+            || self.proc.reopen(path.as_fd(), flags),
+        )
+    }
+
+    /// Opens the file `node` with host flags `host` for a guest open with
+    /// `guest_flags`. When the writeback cache widened write-only to
+    /// read-write, the caller may lack read permission the daemon needs:
+    /// the guest's own access mode is checked as the caller first and the
+    /// wider descriptor is then opened as the daemon.
+    fn open_file(
+        &self,
+        ctx: &Context,
+        node: &Inode,
+        guest_flags: u32,
+        host: i32,
+    ) -> io::Result<OwnedFd> {
+        let guest_access = guest_flags as i32 & libc::O_ACCMODE;
+        let widened = host & libc::O_ACCMODE != guest_access;
+        if !widened || !self.switches_for(ctx) {
+            return self.open_node(ctx, node, host);
+        }
+        drop(self.open_node(ctx, node, (host & !libc::O_ACCMODE) | guest_access)?);
+        self.open_node(&super::creds::DAEMON, node, host)
     }
 
     fn insert_file(&self, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
@@ -104,11 +130,16 @@ impl PassthroughFs {
     }
 
     /// OPEN.
-    pub(super) fn do_open(&self, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    pub(super) fn do_open(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        flags: u32,
+    ) -> io::Result<(u64, OpenOptions)> {
         self.check_open_writable(flags)?;
         let node = self.inode(inode)?;
         let host = self.host_open_flags(flags);
-        let fd = self.open_node(&node, host)?;
+        let fd = self.open_file(ctx, &node, flags, host)?;
         Ok((
             self.insert_file(inode, fd, host),
             self.file_open_options(host),
@@ -134,11 +165,19 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        let created = {
-            let mode = self.creation_mode(mode, umask)?;
-            let _caller = self.as_caller(ctx)?;
-            sys::open::open_beneath(dir.as_fd(), name, host | libc::O_CREAT | libc::O_EXCL, mode)
-        };
+        let mode = self.creation_mode(mode, umask)?;
+        let created = self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || {
+                sys::open::open_beneath(
+                    dir.as_fd(),
+                    name,
+                    host | libc::O_CREAT | libc::O_EXCL,
+                    mode,
+                )
+            },
+        );
         let (entry, fd) = match created {
             Ok(fd) => {
                 let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
@@ -150,7 +189,7 @@ impl PassthroughFs {
                 let entry = self.lookup_in(&parent, name)?;
                 let opened = self
                     .inode(entry.inode)
-                    .and_then(|node| self.open_node(&node, host));
+                    .and_then(|node| self.open_file(ctx, &node, flags, host));
                 match opened {
                     Ok(fd) => (entry, fd),
                     Err(e) => {
@@ -180,11 +219,12 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        let fd = {
-            let mode = self.creation_mode(mode, umask)?;
-            let _caller = self.as_caller(ctx)?;
-            sys::open::openat(dir.as_fd(), c".", host | libc::O_TMPFILE, mode)?
-        };
+        let mode = self.creation_mode(mode, umask)?;
+        let fd = self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::open::openat(dir.as_fd(), c".", host | libc::O_TMPFILE, mode),
+        )?;
         let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
         let entry = self.entry_from_fd(path_fd, parent.key().mnt_id)?;
         let handle = self.insert_file(entry.inode, fd, host);

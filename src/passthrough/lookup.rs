@@ -13,7 +13,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::filesystem::Entry;
+use crate::filesystem::{Context, Entry};
 use crate::sys;
 
 use super::names::{check_name, is_dotdot};
@@ -25,16 +25,24 @@ pub(super) const ATTR_SUBMOUNT: u32 = 1 << 0;
 
 impl PassthroughFs {
     /// LOOKUP: one more reference on the node `name` in `parent` names.
-    pub(super) fn do_lookup(&self, parent: u64, name: &CStr) -> io::Result<Entry> {
+    /// The name is resolved as the caller (search permission on `parent`).
+    pub(super) fn do_lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
         if parent.id() == ROOT && is_dotdot(name) {
             return self.root_entry();
         }
         let name = check_name(name)?;
-        self.lookup_in(&parent, name)
+        let dir = parent.value().fd()?;
+        let fd = self.as_caller(
+            ctx,
+            |g| g.push_owner_of(dir.as_fd()),
+            || sys::open::open_beneath(dir.as_fd(), name, libc::O_PATH, 0),
+        )?;
+        self.entry_from_fd(fd, parent.key().mnt_id)
     }
 
-    /// Lookup of an already validated `name` in `parent`.
+    /// Lookup of an already validated `name` in `parent`, as the daemon
+    /// (after the caller created it).
     pub(super) fn lookup_in(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
         let fd = sys::open::open_beneath(parent.value().fd()?.as_fd(), name, libc::O_PATH, 0)?;
         self.entry_from_fd(fd, parent.key().mnt_id)

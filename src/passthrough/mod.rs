@@ -21,9 +21,10 @@
 //! * node and handle ids are allocated by the daemon and never reused, and
 //!   unknown ones answer `EBADF`.
 //!
-//! Inodes are created with the guest caller's uid/gid as the calling
-//! thread's effective ids (when the daemon runs as root; see `creds` for
-//! which requests switch and why). [`PassthroughFs::new`] drops the
+//! Requests the host checks run with the guest caller's uid/gid as the
+//! calling thread's effective ids (when the daemon runs as root; see
+//! `creds` for which requests switch and how supplementary groups are
+//! handled). [`PassthroughFs::new`] drops the
 //! daemon's supplementary groups and sets the process umask to 0: modes
 //! arrive from the guest and the request's own umask is applied here.
 
@@ -118,7 +119,7 @@ pub struct PassthroughFs {
     root_sync: OwnedFd,
     /// Writeback cache in force (configured and negotiated at INIT).
     writeback: AtomicBool,
-    /// Create files as the guest caller (the daemon has CAP_SETUID/SETGID).
+    /// Act as the guest caller (the daemon has CAP_SETUID/SETGID).
     switch_creds: bool,
     /// One descriptor per host mount, for opening file handles.
     mounts: MountFds,
@@ -264,8 +265,8 @@ impl FileSystem for PassthroughFs {
         self.inodes.clear();
     }
 
-    fn lookup(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
-        self.do_lookup(parent, name)
+    fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+        self.do_lookup(ctx, parent, name)
     }
 
     fn forget(&self, inode: u64, count: u64) {
@@ -294,12 +295,12 @@ impl FileSystem for PassthroughFs {
 
     fn setattr(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         inode: u64,
         attr: &SetAttr,
         handle: Option<u64>,
     ) -> io::Result<(libc::stat64, Duration)> {
-        self.do_setattr(inode, attr, handle)
+        self.do_setattr(ctx, inode, attr, handle)
     }
 
     fn readlink(&self, _ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
@@ -333,38 +334,38 @@ impl FileSystem for PassthroughFs {
         self.do_mkdir(ctx, parent, name, mode, umask)
     }
 
-    fn unlink(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
-        self.do_unlink(parent, name, 0)
+    fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        self.do_unlink(ctx, parent, name, 0)
     }
 
-    fn rmdir(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
-        self.do_unlink(parent, name, libc::AT_REMOVEDIR)
+    fn rmdir(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+        self.do_unlink(ctx, parent, name, libc::AT_REMOVEDIR)
     }
 
     fn rename(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         old_parent: u64,
         old_name: &CStr,
         new_parent: u64,
         new_name: &CStr,
         flags: u32,
     ) -> io::Result<()> {
-        self.do_rename(old_parent, old_name, new_parent, new_name, flags)
+        self.do_rename(ctx, old_parent, old_name, new_parent, new_name, flags)
     }
 
     fn link(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         inode: u64,
         new_parent: u64,
         new_name: &CStr,
     ) -> io::Result<Entry> {
-        self.do_link(inode, new_parent, new_name)
+        self.do_link(ctx, inode, new_parent, new_name)
     }
 
-    fn open(&self, _ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
-        self.do_open(inode, flags)
+    fn open(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        self.do_open(ctx, inode, flags)
     }
 
     fn create(
@@ -426,8 +427,8 @@ impl FileSystem for PassthroughFs {
         self.do_fsync(inode, handle, datasync)
     }
 
-    fn opendir(&self, _ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
-        self.do_opendir(inode, flags)
+    fn opendir(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+        self.do_opendir(ctx, inode, flags)
     }
 
     fn readdir(
@@ -464,31 +465,31 @@ impl FileSystem for PassthroughFs {
 
     fn setxattr(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         inode: u64,
         name: &CStr,
         value: &[u8],
         flags: u32,
     ) -> io::Result<()> {
-        self.do_setxattr(inode, name, value, flags)
+        self.do_setxattr(ctx, inode, name, value, flags)
     }
 
     fn getxattr(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         inode: u64,
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
-        self.do_getxattr(inode, name, buf)
+        self.do_getxattr(ctx, inode, name, buf)
     }
 
-    fn listxattr(&self, _ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.do_listxattr(inode, buf)
+    fn listxattr(&self, ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.do_listxattr(ctx, inode, buf)
     }
 
-    fn removexattr(&self, _ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
-        self.do_removexattr(inode, name)
+    fn removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+        self.do_removexattr(ctx, inode, name)
     }
 
     fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {

@@ -3,13 +3,15 @@
 //! Served only when [`Config::xattr`](super::Config::xattr) is set;
 //! otherwise each answers `ENOSYS`, which tells the guest to stop asking.
 //! The calls act on the node's inode through its `/proc/self/fd` path, so
-//! no file is opened (a fifo or device is never opened for an xattr).
+//! no file is opened (a fifo or device is never opened for an xattr), as
+//! the guest caller (the host checks access to `user.*` attributes and
+//! ACLs).
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::AsFd;
 
-use crate::filesystem::enosys;
+use crate::filesystem::{enosys, Context};
 use crate::sys;
 
 use super::PassthroughFs;
@@ -24,22 +26,44 @@ impl PassthroughFs {
     }
 
     /// GETXATTR; an empty `buf` asks for the size.
-    pub(super) fn do_getxattr(&self, inode: u64, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) fn do_getxattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        name: &CStr,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         self.check_xattr()?;
         let node = self.inode(inode)?;
-        sys::xattr::getxattr(node.value().fd()?.as_fd(), name, buf)
+        let fd = node.value().fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(fd.as_fd()),
+            || sys::xattr::getxattr(fd.as_fd(), name, buf),
+        )
     }
 
     /// LISTXATTR; an empty `buf` asks for the size.
-    pub(super) fn do_listxattr(&self, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) fn do_listxattr(
+        &self,
+        ctx: &Context,
+        inode: u64,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         self.check_xattr()?;
         let node = self.inode(inode)?;
-        sys::xattr::listxattr(node.value().fd()?.as_fd(), buf)
+        let fd = node.value().fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(fd.as_fd()),
+            || sys::xattr::listxattr(fd.as_fd(), buf),
+        )
     }
 
     /// SETXATTR with `XATTR_CREATE` / `XATTR_REPLACE` flags.
     pub(super) fn do_setxattr(
         &self,
+        ctx: &Context,
         inode: u64,
         name: &CStr,
         value: &[u8],
@@ -49,15 +73,25 @@ impl PassthroughFs {
         self.check_writable()?;
         let node = self.inode(inode)?;
         let flags = i32::try_from(flags).map_err(|_| sys::errno(libc::EINVAL))?;
-        sys::xattr::setxattr(node.value().fd()?.as_fd(), name, value, flags)
+        let fd = node.value().fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(fd.as_fd()),
+            || sys::xattr::setxattr(fd.as_fd(), name, value, flags),
+        )
     }
 
     /// REMOVEXATTR.
-    pub(super) fn do_removexattr(&self, inode: u64, name: &CStr) -> io::Result<()> {
+    pub(super) fn do_removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
         self.check_xattr()?;
         self.check_writable()?;
         let node = self.inode(inode)?;
-        sys::xattr::removexattr(node.value().fd()?.as_fd(), name)
+        let fd = node.value().fd()?;
+        self.as_caller(
+            ctx,
+            |g| g.push_owner_of(fd.as_fd()),
+            || sys::xattr::removexattr(fd.as_fd(), name),
+        )
     }
 }
 
