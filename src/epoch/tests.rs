@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 
@@ -419,19 +419,4 @@ fn stress_waits_cover_every_earlier_member_and_its_inodes() {
     let stats = tracker.stats();
     println!("stress: {stats:?}");
     assert!(stats.epochs_closed > 1);
-}
-
-/// Timing helper for the join/leave fast path:
-/// `cargo test --release --lib epoch::tests::time_join_leave -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing helper, not a test"]
-fn time_join_leave() {
-    const ROUNDS: u32 = 10_000_000;
-    let tracker = tracker(4);
-    let start = Instant::now();
-    for round in 0..ROUNDS {
-        drop(std::hint::black_box(tracker.join(round as usize & 3)));
-    }
-    let per_op = start.elapsed() / ROUNDS;
-    println!("join + leave: {per_op:?} per request (uncontended)");
 }
