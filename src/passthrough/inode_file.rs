@@ -141,9 +141,22 @@ impl MountFds {
     }
 }
 
+/// The handle a freshly looked-up inode would be held by, with its mount
+/// id, or the errno of the failed attempt.
+pub type Named = Result<(FileHandle, u64), i32>;
+
+/// The handle of the inode `fd` refers to, when `policy` holds inodes by
+/// handle (`None` under `Never`).
+pub fn name(fd: BorrowedFd<'_>, policy: HandlePolicy) -> Option<Named> {
+    (policy != HandlePolicy::Never).then(|| {
+        sys::file_handle::name_to_handle(fd).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    })
+}
+
 /// Makes the hold for a freshly looked-up inode `fd` of type `file_type`
 /// under `policy`: the descriptor itself, or a handle (the descriptor is
 /// then closed).
+#[cfg(test)]
 pub fn hold(
     fd: OwnedFd,
     file_type: u32,
@@ -151,13 +164,31 @@ pub fn hold(
     mounts: &MountFds,
     proc: &ProcSelfFd,
 ) -> io::Result<InodeFile> {
-    if policy == HandlePolicy::Never {
+    let named = name(fd.as_fd(), policy);
+    hold_named(fd, named.as_ref(), file_type, policy, mounts, proc)
+}
+
+/// [`hold`] with the handle already asked for (`named`, from [`name`]).
+pub fn hold_named(
+    fd: OwnedFd,
+    named: Option<&Named>,
+    file_type: u32,
+    policy: HandlePolicy,
+    mounts: &MountFds,
+    proc: &ProcSelfFd,
+) -> io::Result<InodeFile> {
+    let Some(named) = named else {
         return Ok(InodeFile::Fd(fd));
-    }
-    let made = sys::file_handle::name_to_handle(fd.as_fd()).and_then(|(handle, mount_id)| {
-        let mount = mounts.get_or_open(mount_id, fd.as_fd(), file_type, proc)?;
-        Ok(InodeFile::Handle { handle, mount })
-    });
+    };
+    let made = match named {
+        Ok((handle, mount_id)) => mounts
+            .get_or_open(*mount_id, fd.as_fd(), file_type, proc)
+            .map(|mount| InodeFile::Handle {
+                handle: handle.clone(),
+                mount,
+            }),
+        Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+    };
     match made {
         Ok(file) => Ok(file),
         Err(e) if policy == HandlePolicy::Prefer => {

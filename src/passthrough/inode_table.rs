@@ -184,16 +184,31 @@ impl<V> InodeTable<V> {
     /// Takes one reference on the live node for `key`, creating it with
     /// `value` if there is none (otherwise `value` is dropped). Returns the
     /// node and whether it was created.
+    #[cfg(test)]
     pub fn acquire(&self, key: InodeKey, value: V) -> (Arc<Node<V>>, bool) {
+        self.acquire_current(key, value, |_| true)
+    }
+
+    /// Like [`acquire`](Self::acquire), but a live node for `key` whose
+    /// value fails `is_current` is a different inode that had the same
+    /// number (the old one was deleted and its number reused while the
+    /// guest still held it): it leaves the key index, keeps its id until
+    /// the guest forgets it, and a new node takes the key.
+    fn acquire_current(
+        &self,
+        key: InodeKey,
+        value: V,
+        is_current: impl Fn(&V) -> bool,
+    ) -> (Arc<Node<V>>, bool) {
         let shard = self.key_shard(&key);
         if let Some(node) = read(shard).get(&key) {
-            if node.try_acquire() {
+            if is_current(&node.value) && node.try_acquire() {
                 return (Arc::clone(node), false);
             }
         }
         let mut keys = write(shard);
         if let Some(node) = keys.get(&key) {
-            if node.try_acquire() {
+            if is_current(&node.value) && node.try_acquire() {
                 return (Arc::clone(node), false);
             }
         }
@@ -213,21 +228,22 @@ impl<V> InodeTable<V> {
         (node, true)
     }
 
-    /// Like [`acquire`](Self::acquire), but the value is made by `make`
-    /// only when no live node has `key` (so a lookup of a known inode does
-    /// no work for a value it would drop). `make` runs without any lock
-    /// held; if it fails, nothing changes.
+    /// Like [`acquire_current`](Self::acquire_current), but the value is
+    /// made by `make` only when no live, current node has `key` (so a
+    /// lookup of a known inode does no work for a value it would drop).
+    /// `make` runs without any lock held; if it fails, nothing changes.
     pub fn acquire_with<E>(
         &self,
         key: InodeKey,
+        is_current: impl Fn(&V) -> bool,
         make: impl FnOnce() -> Result<V, E>,
     ) -> Result<(Arc<Node<V>>, bool), E> {
         if let Some(node) = read(self.key_shard(&key)).get(&key) {
-            if node.try_acquire() {
+            if is_current(&node.value) && node.try_acquire() {
                 return Ok((Arc::clone(node), false));
             }
         }
-        Ok(self.acquire(key, make()?))
+        Ok(self.acquire_current(key, make()?, is_current))
     }
 
     /// Takes one more reference on the live node `id` (for answers that
@@ -420,12 +436,16 @@ mod tests {
     #[test]
     fn acquire_with_makes_a_value_only_for_new_inodes() {
         let t = table();
-        let (a, created) = t.acquire_with(key(10), || Ok::<_, ()>(5)).unwrap();
+        let (a, created) = t
+            .acquire_with(key(10), |_| true, || Ok::<_, ()>(5))
+            .unwrap();
         assert!(created);
         let (b, created) = t
-            .acquire_with(key(10), || -> Result<u32, ()> {
-                panic!("value made for a known inode")
-            })
+            .acquire_with(
+                key(10),
+                |_| true,
+                || -> Result<u32, ()> { panic!("value made for a known inode") },
+            )
             .unwrap();
         assert!(!created);
         assert_eq!((a.id(), *b.value(), b.refcount()), (b.id(), 5, 2));
@@ -435,10 +455,32 @@ mod tests {
     fn failed_acquire_with_changes_nothing() {
         let t = table();
         assert_eq!(
-            t.acquire_with(key(10), || Err::<u32, _>("no")).unwrap_err(),
+            t.acquire_with(key(10), |_| true, || Err::<u32, _>("no"))
+                .unwrap_err(),
             "no"
         );
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_reused_inode_number_gets_a_new_node() {
+        let t = table();
+        let (old, _) = t.acquire(key(10), 1);
+        // The host inode behind `old` is gone; another has its number.
+        let (new, created) = t
+            .acquire_with(key(10), |v| *v == 2, || Ok::<_, ()>(2))
+            .unwrap();
+        assert!(created);
+        assert_ne!(old.id(), new.id());
+        // The old id still resolves until the guest forgets it...
+        assert_eq!(*t.get(old.id()).unwrap().value(), 1);
+        // ...and forgetting it leaves the new node in place.
+        assert!(t.forget(old.id(), 1));
+        let (again, created) = t
+            .acquire_with(key(10), |v| *v == 2, || Ok::<_, ()>(3))
+            .unwrap();
+        assert!(!created);
+        assert_eq!((again.id(), again.refcount()), (new.id(), 2));
     }
 
     #[test]

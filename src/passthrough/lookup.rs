@@ -17,7 +17,7 @@ use crate::filesystem::{Context, Entry};
 use crate::sys;
 
 use super::names::{check_name, is_dotdot};
-use super::{inode_file, key_of, Inode, InodeData, PassthroughFs, ROOT};
+use super::{inode_file, key_of, Inode, InodeData, InodeFile, PassthroughFs, ROOT};
 
 /// `FUSE_ATTR_SUBMOUNT` in `fuse_attr.flags`: the directory is the root of
 /// another host mount.
@@ -55,9 +55,23 @@ impl PassthroughFs {
     pub(super) fn entry_from_fd(&self, fd: OwnedFd, parent_mnt: u64) -> io::Result<Entry> {
         let st = sys::stat::statx_with_mount(fd.as_fd())?;
         let file_type = st.st.st_mode & libc::S_IFMT;
-        let (node, _) = self.inodes.acquire_with(key_of(&st), || {
-            let file =
-                inode_file::hold(fd, file_type, self.handle_policy, &self.mounts, &self.proc)?;
+        let named = inode_file::name(fd.as_fd(), self.handle_policy);
+        let is_current = |data: &InodeData| match (&data.file, &named) {
+            // A handle does not keep its inode alive (a held descriptor
+            // does): if the name now leads to another handle, the inode
+            // the node stood for was deleted and its number reused.
+            (InodeFile::Handle { handle, .. }, Some(Ok((now, _)))) => now == handle,
+            _ => true,
+        };
+        let (node, _) = self.inodes.acquire_with(key_of(&st), is_current, || {
+            let file = inode_file::hold_named(
+                fd,
+                named.as_ref(),
+                file_type,
+                self.handle_policy,
+                &self.mounts,
+                &self.proc,
+            )?;
             Ok::<_, io::Error>(InodeData { file, file_type })
         })?;
         let submount =
@@ -242,6 +256,34 @@ mod tests {
             // With a descriptor (or a not yet freed inode) the old inode.
             Ok((st, _)) => assert_eq!((st.st_ino, st.st_nlink), (e.attr.st_ino, 0)),
         }
+    }
+
+    #[test]
+    fn a_reused_inode_number_is_a_new_node() {
+        let (tmp, fs) = new_fs();
+        let (mut reused, mut tries) = (false, 0);
+        // ext4 (and most filesystems) hand a freed inode number to the next
+        // inode at once; try a few times in case this one does not.
+        while !reused && tries < 20 {
+            tries += 1;
+            std::fs::write(tmp.path().join("f"), b"abc").unwrap();
+            let old = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+            std::fs::remove_file(tmp.path().join("f")).unwrap();
+            std::fs::create_dir(tmp.path().join("d")).unwrap();
+            let new = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
+            reused = new.attr.st_ino == old.attr.st_ino;
+            // Whatever held the old inode: the new name is a directory
+            // with a node of its own, and stays usable.
+            assert_ne!(new.inode, old.inode);
+            assert_eq!(new.attr.st_mode & libc::S_IFMT, libc::S_IFDIR);
+            let (st, _) = fs.getattr(&ctx(), new.inode, None).unwrap();
+            assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFDIR);
+            fs.opendir(&ctx(), new.inode, 0).unwrap();
+            fs.forget(old.inode, 1);
+            fs.forget(new.inode, 1);
+            std::fs::remove_dir(tmp.path().join("d")).unwrap();
+        }
+        assert!(reused, "the host never reused an inode number");
     }
 
     #[test]
