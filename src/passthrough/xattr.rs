@@ -27,14 +27,14 @@ impl PassthroughFs {
     pub(super) fn do_getxattr(&self, inode: u64, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
         self.check_xattr()?;
         let node = self.inode(inode)?;
-        sys::xattr::getxattr(node.value().fd()?.as_fd(), name, buf)
+        sys::xattr::getxattr(&self.proc, node.value().fd()?.as_fd(), name, buf)
     }
 
     /// LISTXATTR; an empty `buf` asks for the size.
     pub(super) fn do_listxattr(&self, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.check_xattr()?;
         let node = self.inode(inode)?;
-        sys::xattr::listxattr(node.value().fd()?.as_fd(), buf)
+        sys::xattr::listxattr(&self.proc, node.value().fd()?.as_fd(), buf)
     }
 
     /// SETXATTR with `XATTR_CREATE` / `XATTR_REPLACE` flags.
@@ -49,7 +49,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let node = self.inode(inode)?;
         let flags = i32::try_from(flags).map_err(|_| sys::errno(libc::EINVAL))?;
-        sys::xattr::setxattr(node.value().fd()?.as_fd(), name, value, flags)
+        sys::xattr::setxattr(&self.proc, node.value().fd()?.as_fd(), name, value, flags)
     }
 
     /// REMOVEXATTR.
@@ -57,7 +57,7 @@ impl PassthroughFs {
         self.check_xattr()?;
         self.check_writable()?;
         let node = self.inode(inode)?;
-        sys::xattr::removexattr(node.value().fd()?.as_fd(), name)
+        sys::xattr::removexattr(&self.proc, node.value().fd()?.as_fd(), name)
     }
 }
 
