@@ -7,7 +7,8 @@
 //! operations live in one module per family and this module only wires
 //! them into the trait.
 //!
-//! Containment does not depend on a sandbox:
+//! Containment does not depend on a sandbox (`--sandbox`, entered by
+//! `daemon::sandbox` before this filesystem is built, is defence in depth):
 //!
 //! * every guest-supplied name is checked by `names::check_name` (one
 //!   component, no `/`, not `.`/`..`) before any syscall;
