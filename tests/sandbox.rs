@@ -87,8 +87,20 @@ fn assert_namespace_sandbox(args: &[&str]) {
     let (theirs, ours) = namespaces(&d, "user");
     assert_eq!(theirs, ours, "a root daemon needs no user namespace");
     assert_eq!(root_of(&d), file_id(d.share()), "root is not the share");
+    assert_only_the_share_is_mounted(&d);
     assert!(no_new_privs(&d), "NoNewPrivs is not set");
     assert_serves(&d, &mut c, b"made-inside");
+}
+
+/// The daemon's mount table is the share alone, at `/`, and it does not
+/// propagate mount events back to the host (no `shared:` peer group).
+fn assert_only_the_share_is_mounted(d: &DaemonProcess) {
+    let table = fs::read_to_string(proc_path(d, "mountinfo")).unwrap();
+    let mounts: Vec<&str> = table.lines().collect();
+    assert_eq!(mounts.len(), 1, "old root not detached:\n{table}");
+    let fields: Vec<&str> = mounts[0].split_whitespace().collect();
+    assert_eq!(fields[4], "/", "mount point: {table}");
+    assert!(!mounts[0].contains(" shared:"), "shared mount: {table}");
 }
 
 #[test]

@@ -74,6 +74,12 @@ struct Outside {
     trace: Option<EpochTrace>,
 }
 
+/// The filesystem server the device runs.
+type FsServer = Server<PassthroughFs>;
+
+/// Where the stop handler finds the connection to shut down, once there is one.
+type ShutdownSlot = Arc<Mutex<Option<vhost_user_backend::ShutdownHandle>>>;
+
 /// Serves one frontend connection; returns when it ends.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     // Blocks the signals only; the thread receiving them starts later.
@@ -82,16 +88,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let outside = open_outside(&config)?;
     let sandboxed =
         sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
-    let fs = PassthroughFs::with_proc(
-        filesystem_config(&config, sandboxed.root_dir),
-        sandboxed.proc,
-    )
-    .map_err(DaemonError::Filesystem)?;
-    let mut server = Server::new(fs, server_options(&config));
-    if let Some(trace) = outside.trace {
-        server = server.with_trace(trace);
-    }
-    let server = Arc::new(server);
+    let server = Arc::new(build_server(&config, sandboxed, outside.trace)?);
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
     let backend = Arc::new(FsBackend::new(
         Arc::clone(&server),
@@ -105,12 +102,56 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         "serving {:?} with {} request queue(s), waiting for the frontend",
         config.shared_dir, config.num_request_queues
     );
-    let shutdown = Arc::new(Mutex::new(None));
-    let report_server = Arc::clone(&server);
-    let socket_file = outside.socket_file;
-    stop.on_signal(move || info!("{}", report_server.syncfs_report()), {
-        let shutdown = Arc::clone(&shutdown);
-        let socket_file = Arc::clone(&socket_file);
+    let shutdown = ShutdownSlot::default();
+    handle_signals(stop, &server, &shutdown, &outside.socket_file);
+    daemon
+        .start(&mut listener)
+        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+    info!("frontend connected");
+    // One connection is served: nobody else may connect, and the socket's
+    // directory (outside the share) need not stay open.
+    outside.socket_file.remove();
+    if let Ok(mut slot) = shutdown.lock() {
+        *slot = daemon.shutdown_handle();
+    }
+    let result = daemon.wait();
+    for handler in daemon.get_epoll_handlers() {
+        handler.send_exit_event();
+    }
+    info!("{}", server.syncfs_report());
+    connection_result(result)
+}
+
+/// The filesystem and FUSE server, built inside the sandbox.
+fn build_server(
+    config: &Config,
+    sandboxed: sandbox::Sandboxed,
+    trace: Option<EpochTrace>,
+) -> Result<FsServer, DaemonError> {
+    let fs_config = filesystem_config(config, sandboxed.root_dir);
+    let fs =
+        PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
+    let server = Server::new(fs, server_options(config));
+    Ok(match trace {
+        Some(trace) => server.with_trace(trace),
+        None => server,
+    })
+}
+
+/// Starts the signal thread: SIGUSR1 logs the SYNCFS report; SIGTERM and
+/// SIGINT shut the connection down, or exit at once (removing the socket
+/// file) if no frontend has connected yet.
+fn handle_signals(
+    stop: signals::StopSignals,
+    server: &Arc<FsServer>,
+    shutdown: &ShutdownSlot,
+    socket_file: &Arc<SocketFile>,
+) {
+    let report_server = Arc::clone(server);
+    let shutdown = Arc::clone(shutdown);
+    let socket_file = Arc::clone(socket_file);
+    stop.on_signal(
+        move || info!("{}", report_server.syncfs_report()),
         move |signal| {
             info!("signal {signal} received, shutting down");
             match shutdown.lock().ok().and_then(|h| h.clone()) {
@@ -120,23 +161,12 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                     std::process::exit(0)
                 }
             }
-        }
-    });
-    daemon
-        .start(&mut listener)
-        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
-    info!("frontend connected");
-    // One connection is served: nobody else may connect, and the socket's
-    // directory (outside the share) need not stay open.
-    socket_file.remove();
-    if let Ok(mut slot) = shutdown.lock() {
-        *slot = daemon.shutdown_handle();
-    }
-    let result = daemon.wait();
-    for handler in daemon.get_epoll_handlers() {
-        handler.send_exit_event();
-    }
-    info!("{}", server.syncfs_report());
+        },
+    );
+}
+
+/// How the connection ended: a frontend going away is a normal end.
+fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), DaemonError> {
     match result {
         Ok(()) => {
             info!("frontend disconnected");

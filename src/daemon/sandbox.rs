@@ -19,8 +19,13 @@
 //!
 //! Must run while the calling thread is the only one in the daemon:
 //! namespaces and the root belong to the calling thread's context, which
-//! threads created afterwards inherit. No pid namespace is created and no
-//! seccomp filter is installed.
+//! threads created afterwards inherit. (When `daemon::run` is called on a
+//! thread of a larger program, as the in-process tests do, a root daemon
+//! still confines only that thread and its descendants; a user namespace
+//! needs a single-threaded process and fails with `EINVAL` there.)
+//!
+//! Not done: no pid namespace (the kept `/proc/self/fd` is the host's
+//! procfs), no seccomp filter, no capability dropping.
 
 use std::ffi::{CStr, CString};
 use std::io;
