@@ -39,7 +39,7 @@ pub enum DaemonError {
     #[error("cannot listen on the vhost-user socket")]
     Listen(#[source] SocketError),
     /// The `--sandbox` could not be entered.
-    #[error("cannot confine the daemon to the shared directory")]
+    #[error("cannot confine the daemon to the shared directory (see --sandbox)")]
     Sandbox(#[source] SandboxError),
     /// The vhost-user machinery failed.
     #[error("vhost-user daemon failed: {0}")]
@@ -110,6 +110,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     info!("frontend connected");
     // One connection is served: nobody else may connect, and the socket's
     // directory (outside the share) need not stay open.
+    drop(listener);
     outside.socket_file.remove();
     if let Ok(mut slot) = shutdown.lock() {
         *slot = daemon.shutdown_handle();

@@ -88,20 +88,16 @@ pub(crate) fn enter(mode: SandboxMode, shared_dir: &Path) -> Result<Sandboxed, S
         step,
         source,
     })?;
-    let root_dir = match mode {
-        SandboxMode::None => shared_dir.to_path_buf(),
-        SandboxMode::Namespace | SandboxMode::Chroot => PathBuf::from("/"),
+    let root_dir = if mode == SandboxMode::None {
+        log::info!("no sandbox (--sandbox none)");
+        shared_dir.to_path_buf()
+    } else {
+        log::info!(
+            "sandbox {}: the root is now {shared_dir:?}",
+            mode_name(mode)
+        );
+        PathBuf::from("/")
     };
-    log::info!(
-        "sandbox {}: {:?} is the daemon's {}",
-        mode_name(mode),
-        shared_dir,
-        if mode == SandboxMode::None {
-            "shared directory"
-        } else {
-            "root"
-        }
-    );
     Ok(Sandboxed { proc, root_dir })
 }
 
