@@ -40,13 +40,16 @@ pub enum SyncfsMode {
     Drain,
 }
 
-/// Sandbox modes accepted for compatibility with virtiofsd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// How the daemon confines itself to the shared directory before serving
+/// (virtiofsd's `--sandbox`; see `daemon::sandbox`). Defence in depth:
+/// containment is enforced by `openat2(RESOLVE_BENEATH)` whatever the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum SandboxMode {
-    /// Mount namespace + pivot_root (accepted; containment is enforced by
-    /// `openat2(RESOLVE_BENEATH)` whatever the mode).
+    /// New mount, network and IPC namespaces (plus a user namespace when
+    /// not root) and pivot_root into the shared directory (the default).
+    #[default]
     Namespace,
-    /// chroot (accepted, see `namespace`).
+    /// chroot into the shared directory (needs root).
     Chroot,
     /// No sandbox.
     None,
@@ -152,9 +155,10 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub rlimit_nofile: Option<u64>,
 
-    /// Sandbox mode (accepted for compatibility).
-    #[arg(long, value_enum)]
-    pub sandbox: Option<SandboxMode>,
+    /// Confine the daemon to the shared directory: namespace (default),
+    /// chroot (needs root) or none.
+    #[arg(long, value_enum, default_value_t = SandboxMode::Namespace, value_name = "MODE")]
+    pub sandbox: SandboxMode,
 
     /// Seccomp policy (accepted for compatibility; no filter is installed).
     #[arg(long, value_name = "ACTION")]
@@ -260,6 +264,8 @@ pub struct Config {
     pub rlimit_nofile: NofileLimit,
     /// How inodes are held.
     pub inode_file_handles: InodeFileHandles,
+    /// How the daemon confines itself.
+    pub sandbox: SandboxMode,
     /// SYNCFS flush mode.
     pub syncfs: SyncfsMode,
     /// Epoch trace file.
@@ -344,6 +350,7 @@ impl TryFrom<Cli> for Config {
                 Some(n) => NofileLimit::Set(n),
             },
             inode_file_handles: cli.inode_file_handles,
+            sandbox: cli.sandbox,
             syncfs: cli.syncfs,
             trace_epochs: cli.trace_epochs,
             log_level,
@@ -460,7 +467,35 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.cache, CacheMode::Never);
+        assert_eq!(config.sandbox, SandboxMode::Chroot);
         assert!(config.xattr && config.announce_submounts);
+    }
+
+    #[test]
+    fn sandbox_defaults_to_namespace_and_accepts_all_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let base = ["--fd", "3", "--shared-dir", dir_arg];
+        assert_eq!(parse(&base).unwrap().sandbox, SandboxMode::Namespace);
+        for (mode, want) in [
+            ("namespace", SandboxMode::Namespace),
+            ("chroot", SandboxMode::Chroot),
+            ("none", SandboxMode::None),
+        ] {
+            let mut args = base.to_vec();
+            args.extend(["--sandbox", mode]);
+            assert_eq!(parse(&args).unwrap().sandbox, want, "{mode}");
+        }
+        let bad = [
+            "epochfsd",
+            "--fd",
+            "3",
+            "--shared-dir",
+            dir_arg,
+            "--sandbox",
+            "x",
+        ];
+        assert!(Cli::try_parse_from(bad).is_err());
     }
 
     #[test]

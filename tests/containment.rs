@@ -7,10 +7,12 @@
 //! the share are snapshotted before and compared after.
 //!
 //! The suite runs once per daemon variant (see [`variants!`]): without a
-//! `--sandbox` option (the default), with `--sandbox none`, and with
-//! `--sandbox none --inode-file-handles never` (inodes held by descriptor
-//! instead of file handle). The daemon does not sandbox itself in any
-//! mode, so these tests show containment that does not depend on one.
+//! `--sandbox` option (the default, `namespace`), with `--sandbox
+//! namespace`, `--sandbox chroot`, `--sandbox none`, and `--sandbox none
+//! --inode-file-handles never` (inodes held by descriptor instead of file
+//! handle). The `none` variants show containment that does not depend on
+//! the sandbox; the others that the sandbox changes none of the answers.
+//! `tests/sandbox.rs` checks the sandbox itself.
 
 mod common;
 
@@ -654,6 +656,12 @@ macro_rules! variants {
     ($($name:ident),* $(,)?) => {
         mod sandbox_default {
             $( #[test] fn $name() { super::$name(&[]) } )*
+        }
+        mod sandbox_namespace {
+            $( #[test] fn $name() { super::$name(&["--sandbox", "namespace"]) } )*
+        }
+        mod sandbox_chroot {
+            $( #[test] fn $name() { super::$name(&["--sandbox", "chroot"]) } )*
         }
         mod sandbox_none {
             $( #[test] fn $name() { super::$name(&["--sandbox", "none"]) } )*

@@ -298,9 +298,14 @@ fn append_handle_writes_at_the_end() {
 /// The `flags:` line of the daemon's fdinfo for its descriptor of `file`.
 fn host_open_flags(d: &DaemonProcess, file: &Path) -> Vec<i32> {
     let fds = Path::new("/proc").join(d.pid().to_string()).join("fd");
+    let want = fs::metadata(file).unwrap();
     let mut found = Vec::new();
     for fd in fs::read_dir(&fds).unwrap().flatten() {
-        if fs::read_link(fd.path()).ok().as_deref() != Some(file) {
+        // Compared by inode: inside the sandbox the link text is the path
+        // from the daemon's root, not the host path.
+        let same =
+            fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == (want.dev(), want.ino()));
+        if !same {
             continue;
         }
         let info = fds.with_file_name("fdinfo").join(fd.file_name());

@@ -10,6 +10,8 @@
 #    same number to epochfsd --num-request-queues;
 #  * queue_size=1024.
 #  * the guest mounts it with: mount -t virtiofs share /mnt
+#  * the default --sandbox namespace pivots the daemon into SHARED_DIR; run as
+#    a non-root user it needs unprivileged user namespaces (else --sandbox none).
 set -euo pipefail
 
 SHARED_DIR=${SHARED_DIR:-/srv/guest-share}
@@ -23,8 +25,7 @@ QUEUES=4
     --socket-path "$SOCK" \
     --shared-dir "$SHARED_DIR" \
     --num-request-queues "$QUEUES" \
-    --cache auto \
-    --sandbox none &
+    --cache auto &
 daemon=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 

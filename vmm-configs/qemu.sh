@@ -12,6 +12,8 @@
 #  * start epochfsd first: QEMU connects to its socket at startup. epochfsd serves
 #    this one connection and exits 0 when QEMU goes away.
 #  * the guest mounts it with: mount -t virtiofs share /mnt
+#  * the default --sandbox namespace pivots the daemon into SHARED_DIR; run as
+#    a non-root user it needs unprivileged user namespaces (else --sandbox none).
 set -euo pipefail
 
 SHARED_DIR=${SHARED_DIR:-/srv/guest-share}
@@ -29,7 +31,6 @@ ACCEL=${ACCEL:-kvm}   # use tcg where KVM is unavailable
     --shared-dir "$SHARED_DIR" \
     --num-request-queues "$QUEUES" \
     --cache auto \
-    --sandbox none \
     --log-level info &
 daemon=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done

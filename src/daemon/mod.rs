@@ -1,10 +1,18 @@
 //! Running the daemon: build the filesystem, the FUSE server and the device
 //! from a [`Config`], serve one vhost-user connection, and stop cleanly when
 //! the frontend disconnects or SIGTERM/SIGINT arrives.
+//!
+//! Start-up order matters for the sandbox ([`sandbox`]): what lives outside
+//! the shared directory (the listening socket, the epoch trace, the open
+//! file limit read from `/proc`) is set up first, while the process still
+//! has one thread; then the sandbox is entered; only then are threads
+//! started and the filesystem built, so every mount id and file handle is
+//! taken inside the sandbox and no host path is resolved after it.
 
+mod sandbox;
 mod signals;
+mod socket;
 
-use std::os::fd::FromRawFd;
 use std::sync::{Arc, Mutex};
 
 use log::{info, warn};
@@ -12,10 +20,14 @@ use vhost::vhost_user::Listener;
 use vhost_user_backend::VhostUserDaemon;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
-use crate::cli::{CacheMode, Config, InodeFileHandles, NofileLimit, SocketSource};
+use crate::cli::{CacheMode, Config, InodeFileHandles, NofileLimit};
 use crate::device::{DeviceOptions, FsBackend};
 use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
+
+pub use sandbox::SandboxError;
+pub use socket::SocketError;
+use socket::SocketFile;
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +37,10 @@ pub enum DaemonError {
     Filesystem(#[source] passthrough::Error),
     /// The vhost-user socket could not be created.
     #[error("cannot listen on the vhost-user socket")]
-    Listen(#[source] vhost::vhost_user::Error),
+    Listen(#[source] SocketError),
+    /// The `--sandbox` could not be entered.
+    #[error("cannot confine the daemon to the shared directory (see --sandbox)")]
+    Sandbox(#[source] SandboxError),
     /// The vhost-user machinery failed.
     #[error("vhost-user daemon failed: {0}")]
     VhostUser(String),
@@ -52,20 +67,28 @@ pub enum DaemonError {
     },
 }
 
+/// What is opened outside the shared directory, before the sandbox.
+struct Outside {
+    listener: Listener,
+    socket_file: Arc<SocketFile>,
+    trace: Option<EpochTrace>,
+}
+
+/// The filesystem server the device runs.
+type FsServer = Server<PassthroughFs>;
+
+/// Where the stop handler finds the connection to shut down, once there is one.
+type ShutdownSlot = Arc<Mutex<Option<vhost_user_backend::ShutdownHandle>>>;
+
 /// Serves one frontend connection; returns when it ends.
 pub fn run(config: Config) -> Result<(), DaemonError> {
+    // Blocks the signals only; the thread receiving them starts later.
     let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
     apply_nofile_limit(config.rlimit_nofile)?;
-    let fs = PassthroughFs::new(filesystem_config(&config)).map_err(DaemonError::Filesystem)?;
-    let mut server = Server::new(fs, server_options(&config));
-    if let Some(path) = &config.trace_epochs {
-        let trace = EpochTrace::create(path).map_err(|source| DaemonError::Trace {
-            path: path.clone(),
-            source,
-        })?;
-        server = server.with_trace(trace);
-    }
-    let server = Arc::new(server);
+    let outside = open_outside(&config)?;
+    let sandboxed =
+        sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
+    let server = Arc::new(build_server(&config, sandboxed, outside.trace)?);
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
     let backend = Arc::new(FsBackend::new(
         Arc::clone(&server),
@@ -74,27 +97,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     ));
     let mut daemon = VhostUserDaemon::new("epochfsd".to_string(), backend, mem)
         .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
-    let mut listener = listen(&config.socket)?;
+    let mut listener = outside.listener;
     info!(
         "serving {:?} with {} request queue(s), waiting for the frontend",
         config.shared_dir, config.num_request_queues
     );
-    let shutdown = Arc::new(Mutex::new(None));
-    let report_server = Arc::clone(&server);
-    stop.on_signal(move || info!("{}", report_server.syncfs_report()), {
-        let shutdown = Arc::clone(&shutdown);
-        move |signal| {
-            info!("signal {signal} received, shutting down");
-            match shutdown.lock().ok().and_then(|h| h.clone()) {
-                Some(handle) => vhost_user_backend::ShutdownHandle::shutdown(&handle),
-                None => std::process::exit(0),
-            }
-        }
-    });
+    let shutdown = ShutdownSlot::default();
+    handle_signals(stop, &server, &shutdown, &outside.socket_file);
     daemon
         .start(&mut listener)
         .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
     info!("frontend connected");
+    // One connection is served: nobody else may connect, and the socket's
+    // directory (outside the share) need not stay open.
+    drop(listener);
+    outside.socket_file.remove();
     if let Ok(mut slot) = shutdown.lock() {
         *slot = daemon.shutdown_handle();
     }
@@ -103,6 +120,54 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         handler.send_exit_event();
     }
     info!("{}", server.syncfs_report());
+    connection_result(result)
+}
+
+/// The filesystem and FUSE server, built inside the sandbox.
+fn build_server(
+    config: &Config,
+    sandboxed: sandbox::Sandboxed,
+    trace: Option<EpochTrace>,
+) -> Result<FsServer, DaemonError> {
+    let fs_config = filesystem_config(config, sandboxed.root_dir);
+    let fs =
+        PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
+    let server = Server::new(fs, server_options(config));
+    Ok(match trace {
+        Some(trace) => server.with_trace(trace),
+        None => server,
+    })
+}
+
+/// Starts the signal thread: SIGUSR1 logs the SYNCFS report; SIGTERM and
+/// SIGINT shut the connection down, or exit at once (removing the socket
+/// file) if no frontend has connected yet.
+fn handle_signals(
+    stop: signals::StopSignals,
+    server: &Arc<FsServer>,
+    shutdown: &ShutdownSlot,
+    socket_file: &Arc<SocketFile>,
+) {
+    let report_server = Arc::clone(server);
+    let shutdown = Arc::clone(shutdown);
+    let socket_file = Arc::clone(socket_file);
+    stop.on_signal(
+        move || info!("{}", report_server.syncfs_report()),
+        move |signal| {
+            info!("signal {signal} received, shutting down");
+            match shutdown.lock().ok().and_then(|h| h.clone()) {
+                Some(handle) => vhost_user_backend::ShutdownHandle::shutdown(&handle),
+                None => {
+                    socket_file.remove();
+                    std::process::exit(0)
+                }
+            }
+        },
+    );
+}
+
+/// How the connection ended: a frontend going away is a normal end.
+fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), DaemonError> {
     match result {
         Ok(()) => {
             info!("frontend disconnected");
@@ -117,6 +182,26 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             Err(DaemonError::VhostUser(err.to_string()))
         }
     }
+}
+
+/// Binds the listening socket and creates the epoch trace: both are host
+/// paths, out of reach once the sandbox is entered.
+fn open_outside(config: &Config) -> Result<Outside, DaemonError> {
+    let (listener, socket_file) = socket::listen(&config.socket).map_err(DaemonError::Listen)?;
+    let trace = match &config.trace_epochs {
+        Some(path) => Some(
+            EpochTrace::create(path).map_err(|source| DaemonError::Trace {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok(Outside {
+        listener,
+        socket_file: Arc::new(socket_file),
+        trace,
+    })
 }
 
 /// Applies `--rlimit-nofile`. A failed default raise is only a warning;
@@ -155,18 +240,11 @@ fn is_disconnect(err: &vhost_user_backend::Error) -> bool {
     )
 }
 
-fn listen(socket: &SocketSource) -> Result<Listener, DaemonError> {
-    match socket {
-        SocketSource::Path(path) => Listener::new(path, true).map_err(DaemonError::Listen),
-        // SAFETY: the operator passed this descriptor to us as an already
-        // listening socket (`--fd`); nothing else in the process owns it.
-        SocketSource::Fd(fd) => Ok(unsafe { Listener::from_raw_fd(*fd) }),
-    }
-}
-
-fn filesystem_config(config: &Config) -> passthrough::Config {
+/// The filesystem's configuration; `root_dir` is the shared directory as
+/// seen from inside the sandbox.
+fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrough::Config {
     passthrough::Config {
-        root_dir: config.shared_dir.clone(),
+        root_dir,
         cache: match config.cache {
             CacheMode::Never => CachePolicy::Never,
             CacheMode::Metadata => CachePolicy::Metadata,

@@ -7,7 +7,8 @@
 //! operations live in one module per family and this module only wires
 //! them into the trait.
 //!
-//! Containment does not depend on a sandbox:
+//! Containment does not depend on a sandbox (`--sandbox`, entered by
+//! `daemon::sandbox` before this filesystem is built, is defence in depth):
 //!
 //! * every guest-supplied name is checked by `names::check_name` (one
 //!   component, no `/`, not `.`/`..`) before any syscall;
@@ -131,6 +132,13 @@ pub struct PassthroughFs {
 impl PassthroughFs {
     /// Opens `config.root_dir` (as `O_PATH`) and makes it node 1 (the FUSE root).
     pub fn new(config: Config) -> Result<Self, Error> {
+        let proc = ProcSelfFd::open().map_err(Error::ProcSelfFd)?;
+        Self::with_proc(config, proc)
+    }
+
+    /// Like [`new`](Self::new) with `/proc/self/fd` already open: inside the
+    /// sandbox `/proc` is out of reach, so it is opened before entering.
+    pub fn with_proc(config: Config, proc: ProcSelfFd) -> Result<Self, Error> {
         let path = config.root_dir.clone();
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::InvalidPath(path.clone()))?;
@@ -141,7 +149,6 @@ impl PassthroughFs {
                     source,
                 }
             })?;
-        let proc = ProcSelfFd::open().map_err(Error::ProcSelfFd)?;
         let root_sync = proc
             .reopen(root.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)
             .map_err(|source| Error::OpenRoot {

@@ -39,7 +39,7 @@ impl PassthroughFs {
         self.as_caller(
             ctx,
             |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::getxattr(fd.as_fd(), name, buf),
+            || sys::xattr::getxattr(&self.proc, fd.as_fd(), name, buf),
         )
     }
 
@@ -56,7 +56,7 @@ impl PassthroughFs {
         self.as_caller(
             ctx,
             |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::listxattr(fd.as_fd(), buf),
+            || sys::xattr::listxattr(&self.proc, fd.as_fd(), buf),
         )
     }
 
@@ -77,7 +77,7 @@ impl PassthroughFs {
         self.as_caller(
             ctx,
             |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::setxattr(fd.as_fd(), name, value, flags),
+            || sys::xattr::setxattr(&self.proc, fd.as_fd(), name, value, flags),
         )
     }
 
@@ -90,7 +90,7 @@ impl PassthroughFs {
         self.as_caller(
             ctx,
             |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::removexattr(fd.as_fd(), name),
+            || sys::xattr::removexattr(&self.proc, fd.as_fd(), name),
         )
     }
 }

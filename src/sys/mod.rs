@@ -11,9 +11,11 @@
 //! in a directory), [`attr`] (mode, owner, times, size), [`io`] (sync,
 //! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
 //! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
-//! open_by_handle_at) and [`rlimit`] (the open file limit).
+//! open_by_handle_at), [`rlimit`] (the open file limit) and [`confine`]
+//! (namespaces, mounts, chroot: the `--sandbox` building blocks).
 
 pub mod attr;
+pub mod confine;
 pub mod creds;
 pub mod dirent;
 pub mod file_handle;

@@ -164,17 +164,42 @@ impl ProcFdName {
 
 /// The daemon's `/proc/self/fd` directory, opened once so that re-opening
 /// an `O_PATH` descriptor does not depend on `/proc` staying mounted at
-/// that path.
+/// that path (inside the sandbox there is no `/proc` at all).
 #[derive(Debug)]
 pub struct ProcSelfFd {
     dir: OwnedFd,
+    /// The process's working directory is `dir` ([`Self::make_cwd`]).
+    is_cwd: bool,
 }
 
 impl ProcSelfFd {
     /// Opens `/proc/self/fd` (`O_PATH`).
     pub fn open() -> io::Result<Self> {
         let dir = open_path(c"/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY)?;
-        Ok(Self { dir })
+        Ok(Self { dir, is_cwd: false })
+    }
+
+    /// Makes this directory the working directory of the calling thread's
+    /// filesystem context (the whole process unless it was unshared), so
+    /// that [`Self::path_of`] can name a descriptor without `/proc` being
+    /// reachable from the root. Called once the process is sandboxed; the
+    /// daemon resolves no other relative path after that.
+    pub fn make_cwd(&mut self) -> io::Result<()> {
+        super::confine::fchdir(self.dir.as_fd())?;
+        self.is_cwd = true;
+        Ok(())
+    }
+
+    /// A path naming the file `fd` refers to, for the syscalls that have
+    /// neither a descriptor nor an `*at` form (the xattr family): `N`
+    /// relative to the working directory after [`Self::make_cwd`], else
+    /// `/proc/self/fd/N`.
+    pub fn path_of(&self, fd: BorrowedFd<'_>) -> ProcFdName {
+        if self.is_cwd {
+            ProcFdName::relative(fd)
+        } else {
+            ProcFdName::absolute(fd)
+        }
     }
 
     /// Opens the file `fd` refers to again, with new `flags` (the magic

@@ -1,6 +1,7 @@
-//! File status: `fstatat` on a descriptor, `statx` with the mount id, and
-//! `fstatvfs`.
+//! File status: `fstatat` on a descriptor or a directory entry, `statx`
+//! with the mount id, and `fstatvfs`.
 
+use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -10,17 +11,19 @@ use super::{cvt, EMPTY};
 /// Status of the file `fd` refers to (an `O_PATH` descriptor is fine; a
 /// symlink descriptor describes the link itself).
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat64> {
+    fstatat(fd, EMPTY, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// Status of the entry `name` in directory `dir`, not following a symlink.
+pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<libc::stat64> {
+    fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+fn fstatat(dir: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<libc::stat64> {
     let mut st = MaybeUninit::<libc::stat64>::uninit();
     // SAFETY: `st` is writable memory of the right size for the kernel to
-    // fill; the empty path is NUL-terminated.
-    cvt(unsafe {
-        libc::fstatat64(
-            fd.as_raw_fd(),
-            EMPTY.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
+    // fill; `name` is NUL-terminated and outlives the call.
+    cvt(unsafe { libc::fstatat64(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), flags) })?;
     // SAFETY: fstatat64 succeeded, so it initialised `st`.
     Ok(unsafe { st.assume_init() })
 }

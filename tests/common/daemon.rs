@@ -85,6 +85,17 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `epochfsd` serving `dirs.share` and waits for its socket.
     pub fn spawn(dirs: TestDirs, num_request_queues: usize, extra: &[&str]) -> DaemonProcess {
+        Self::spawn_with(dirs, num_request_queues, extra, |_| {})
+    }
+
+    /// Like [`spawn`](Self::spawn), with the command adjusted by `configure`
+    /// first (e.g. to run it as another user).
+    pub fn spawn_with(
+        dirs: TestDirs,
+        num_request_queues: usize,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> DaemonProcess {
         let mut args = dirs.args(num_request_queues, extra);
         if !extra.contains(&"--log-level") {
             // Logs are shown only when a test fails; make them worth reading.
@@ -92,13 +103,14 @@ impl DaemonProcess {
             args.extend(["--log-level".to_string(), level]);
         }
         let log = File::create(&dirs.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_epochfsd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_epochfsd"));
+        command
             .args(&args[1..])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn epochfsd");
+            .stderr(log);
+        configure(&mut command);
+        let child = command.spawn().expect("spawn epochfsd");
         let mut d = DaemonProcess { child, dirs };
         let log_path = d.dirs.log.clone();
         let socket = d.dirs.socket.clone();

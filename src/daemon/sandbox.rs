@@ -1,0 +1,177 @@
+//! `--sandbox`: confining the daemon to the shared directory before it
+//! serves the guest. Defence in depth: containment already rests on
+//! `openat2(RESOLVE_BENEATH)`, one-component names and file handles (see
+//! `passthrough`); the sandbox limits what a path-resolution mistake in the
+//! daemon could reach.
+//!
+//! * `namespace` (the default): new mount, network and IPC namespaces (and
+//!   a user namespace mapping only the daemon's own ids when it is not
+//!   root); every mount becomes a slave so nothing propagates back to the
+//!   host; the shared directory is bind-mounted onto itself and made the
+//!   root with `pivot_root`, and the old root is detached.
+//! * `chroot`: `chroot` into the shared directory (needs root).
+//! * `none`: nothing.
+//!
+//! In both confining modes `PR_SET_NO_NEW_PRIVS` is set, and
+//! `/proc/self/fd` is opened beforehand and kept (there is no `/proc`
+//! inside): it becomes the working directory, so the xattr calls can name
+//! a descriptor relative to it.
+//!
+//! Must run while the calling thread is the only one in the daemon:
+//! namespaces and the root belong to the calling thread's context, which
+//! threads created afterwards inherit. (When `daemon::run` is called on a
+//! thread of a larger program, as the in-process tests do, a root daemon
+//! still confines only that thread and its descendants; a user namespace
+//! needs a single-threaded process and fails with `EINVAL` there.)
+//!
+//! Not done: no pid namespace (the kept `/proc/self/fd` is the host's
+//! procfs), no seccomp filter, no capability dropping.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::cli::SandboxMode;
+use crate::sys;
+use crate::sys::confine;
+use crate::sys::open::ProcSelfFd;
+
+/// A step of entering the sandbox failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot enter the {mode} sandbox: {step} failed")]
+pub struct SandboxError {
+    /// The mode asked for.
+    pub mode: &'static str,
+    /// What was being done.
+    pub step: &'static str,
+    /// The host error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// What the rest of the daemon needs once the sandbox is entered.
+#[derive(Debug)]
+pub(crate) struct Sandboxed {
+    /// `/proc/self/fd`, opened before `/proc` went out of reach.
+    pub proc: ProcSelfFd,
+    /// The shared directory as the daemon now sees it.
+    pub root_dir: PathBuf,
+}
+
+/// The name of `mode` on the command line.
+fn mode_name(mode: SandboxMode) -> &'static str {
+    match mode {
+        SandboxMode::Namespace => "namespace",
+        SandboxMode::Chroot => "chroot",
+        SandboxMode::None => "none",
+    }
+}
+
+/// A failed step, before the mode is known.
+type StepError = (&'static str, io::Error);
+
+/// Attaches the step name to a result.
+fn step<T>(name: &'static str, result: io::Result<T>) -> Result<T, StepError> {
+    result.map_err(|e| (name, e))
+}
+
+/// Enters the sandbox `mode` around `shared_dir` (canonical, absolute).
+pub(crate) fn enter(mode: SandboxMode, shared_dir: &Path) -> Result<Sandboxed, SandboxError> {
+    let entered = match mode {
+        SandboxMode::Namespace => c_path(shared_dir).and_then(|dir| enter_namespace(&dir)),
+        SandboxMode::Chroot => c_path(shared_dir).and_then(|dir| enter_chroot(&dir)),
+        SandboxMode::None => step("opening /proc/self/fd", ProcSelfFd::open()),
+    };
+    let proc = entered.map_err(|(step, source)| SandboxError {
+        mode: mode_name(mode),
+        step,
+        source,
+    })?;
+    let root_dir = if mode == SandboxMode::None {
+        log::info!("no sandbox (--sandbox none)");
+        shared_dir.to_path_buf()
+    } else {
+        log::info!(
+            "sandbox {}: the root is now {shared_dir:?}",
+            mode_name(mode)
+        );
+        PathBuf::from("/")
+    };
+    Ok(Sandboxed { proc, root_dir })
+}
+
+fn c_path(path: &Path) -> Result<CString, StepError> {
+    step(
+        "naming the shared directory",
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| sys::errno(libc::EINVAL)),
+    )
+}
+
+/// Mount namespace + `pivot_root` into `shared_dir`.
+fn enter_namespace(shared_dir: &CStr) -> Result<ProcSelfFd, StepError> {
+    let (uid, gid) = sys::creds::thread_eids();
+    let namespaces = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC;
+    if uid == 0 {
+        step(
+            "unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            confine::unshare(namespaces),
+        )?;
+    } else {
+        step(
+            "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            confine::unshare(namespaces | libc::CLONE_NEWUSER),
+        )?;
+        step("writing the user namespace id maps", map_own_ids(uid, gid))?;
+    }
+    step(
+        "making every mount a slave (MS_SLAVE | MS_REC on /)",
+        confine::set_propagation(c"/", libc::MS_SLAVE | libc::MS_REC),
+    )?;
+    let proc = step("opening /proc/self/fd", ProcSelfFd::open())?;
+    step(
+        "bind-mounting the shared directory onto itself",
+        confine::bind_onto_itself(shared_dir),
+    )?;
+    step(
+        "changing into the shared directory",
+        confine::chdir(shared_dir),
+    )?;
+    step("pivot_root(\".\", \".\")", confine::pivot_root(c".", c"."))?;
+    step(
+        "detaching the old root (umount2(\".\", MNT_DETACH))",
+        confine::umount_detach(c"."),
+    )?;
+    step("changing into the new root", confine::chdir(c"/"))?;
+    finish(proc)
+}
+
+/// Maps `uid`/`gid` to themselves in the user namespace just created (an
+/// unprivileged process may map only its own ids, after denying setgroups).
+fn map_own_ids(uid: u32, gid: u32) -> io::Result<()> {
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+}
+
+/// `chroot` into `shared_dir`.
+fn enter_chroot(shared_dir: &CStr) -> Result<ProcSelfFd, StepError> {
+    // The root is part of the filesystem context, shared by every thread
+    // of the process; when the daemon runs on a thread of a larger program
+    // this keeps the chroot to it and the threads it starts.
+    step("unshare(CLONE_FS)", confine::unshare(libc::CLONE_FS))?;
+    let proc = step("opening /proc/self/fd", ProcSelfFd::open())?;
+    step(
+        "chroot into the shared directory (needs root)",
+        confine::chroot(shared_dir),
+    )?;
+    step("changing into the new root", confine::chdir(c"/"))?;
+    finish(proc)
+}
+
+/// The steps common to both confining modes.
+fn finish(mut proc: ProcSelfFd) -> Result<ProcSelfFd, StepError> {
+    step("prctl(PR_SET_NO_NEW_PRIVS)", confine::set_no_new_privs())?;
+    step("changing into the kept /proc/self/fd", proc.make_cwd())?;
+    Ok(proc)
+}
