@@ -2,7 +2,8 @@
 //!
 //! It owns features, queue layout, config space and event handling, and
 //! nothing else: requests go to the per-queue pools, FORGETs on the
-//! high-priority queue are served inline.
+//! high-priority queue are served inline. Which epoll thread serves which
+//! queue is the [`ThreadLayout`]'s business.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,7 @@ use vmm_sys_util::event::{
 };
 
 use super::config_space;
+use super::layout::ThreadLayout;
 use super::pool::QueuePool;
 use super::request::{self, Chain, GuestMem, Job, WorkerBuffers};
 use super::DeviceError;
@@ -39,9 +41,9 @@ const HIPRIO_QUEUE: usize = 0;
 /// at depth 16, 4 KiB READs went from 197k to 343k ops/s against 4 with the
 /// rest handed to workers); past this many the requests are piling up and go
 /// to the workers, where a slow one holds up no other. The worst an inline
-/// pass can do is make the requests of its own pass wait for each other;
-/// requests that may block on others (SYNCFS, FSYNC, SETLKW, ...) never run
-/// inline.
+/// pass can do is make the requests of its own pass, and the kicks of the
+/// other queues sharing its epoll thread, wait for each other; requests that
+/// may block on others (SYNCFS, FSYNC, SETLKW, ...) never run inline.
 const INLINE_BATCH: usize = 32;
 
 /// Largest queue size the device accepts.
@@ -56,6 +58,9 @@ pub struct DeviceOptions {
     pub tag: Option<String>,
     /// Most worker threads one request queue may use at once.
     pub workers_per_queue: usize,
+    /// Epoll threads sharing the request queues (1 to `num_request_queues`;
+    /// the high-priority queue has a thread of its own on top).
+    pub queue_threads: usize,
 }
 
 /// A virtio-fs device serving one FUSE server.
@@ -66,16 +71,19 @@ pub struct FsBackend<F> {
     event_idx: AtomicBool,
     pools: Vec<QueuePool<F>>,
     hiprio_buffers: Mutex<WorkerBuffers>,
+    layout: ThreadLayout,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
     /// A device over `server`, reading guest memory through `mem` (the same
-    /// atomic the vhost-user handler updates on SET_MEM_TABLE).
+    /// atomic the vhost-user handler updates on SET_MEM_TABLE). Fails if the
+    /// queue or thread counts of `options` admit no layout.
     pub fn new(
         server: Arc<Server<F>>,
         options: DeviceOptions,
         mem: GuestMemoryAtomic<GuestMem>,
-    ) -> Self {
+    ) -> Result<Self, DeviceError> {
+        let layout = ThreadLayout::new(options.num_request_queues, options.queue_threads)?;
         let pools = (0..options.num_request_queues)
             .map(|i| {
                 QueuePool::new(
@@ -86,14 +94,20 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 )
             })
             .collect();
-        FsBackend {
+        Ok(FsBackend {
             server,
             options,
             mem,
             event_idx: AtomicBool::new(false),
             pools,
             hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
-        }
+            layout,
+        })
+    }
+
+    /// Which epoll thread serves which queue.
+    pub fn layout(&self) -> &ThreadLayout {
+        &self.layout
     }
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
@@ -271,8 +285,7 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
     }
 
     fn queues_per_thread(&self) -> Vec<u64> {
-        // One epoll thread per queue, so a busy queue never delays another.
-        (0..self.num_queues()).map(|q| 1u64 << q).collect()
+        self.layout.masks()
     }
 
     fn handle_event(
@@ -285,20 +298,22 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         if evset != EventSet::IN {
             return Err(DeviceError::UnexpectedEvent(evset.bits()).into());
         }
-        // `vrings` holds only this thread's queues and `device_event` indexes
-        // into them; with one queue per thread the queue is the thread's.
-        let queue = thread_id;
-        let vring = vrings
-            .get(usize::from(device_event))
-            .filter(|_| queue < self.num_queues())
-            .ok_or(DeviceError::UnknownQueue(device_event))?;
+        // `vrings` holds only this thread's queues, ascending, and
+        // `device_event` indexes into them; the layout knows which they are.
+        let unknown = DeviceError::UnknownEvent {
+            thread: thread_id,
+            event: device_event,
+        };
+        let (Some(queue), Some(vring)) = (
+            self.layout.queue(thread_id, device_event),
+            vrings.get(usize::from(device_event)),
+        ) else {
+            return Err(unknown.into());
+        };
         if queue == HIPRIO_QUEUE {
             return Ok(self.serve_hiprio(vring)?);
         }
-        let pool = self
-            .pools
-            .get(queue - 1)
-            .ok_or(DeviceError::UnknownQueue(device_event))?;
+        let pool = self.pools.get(queue - 1).ok_or(unknown)?;
         self.drain_queue(queue, vring, |job, alone| {
             let inline = alone && self.inline_ok(job.opcode);
             pool.dispatch(job, inline)
