@@ -326,6 +326,35 @@ fn requests_in_flight_on_all_queues_at_once_are_all_answered_on_shared_threads()
 }
 
 #[test]
+fn large_reads_on_every_queue_of_one_thread_are_all_answered() {
+    let (d, mut c) = start_with_threads("1");
+    let size = 256 * 1024;
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    fs::write(d.share().join("big"), &data).unwrap();
+    let e = c.lookup(ROOT_ID, b"big").unwrap();
+    let fh = c.open(e.nodeid, libc::O_RDONLY as u32).unwrap().fh;
+    let arg = abi::ReadIn {
+        fh,
+        size: size as u32,
+        ..Default::default()
+    };
+    let reply = [size_of::<abi::OutHeader>() as u32, size as u32];
+
+    // Too large to be served inline on a shared thread: each goes to its
+    // queue's workers.
+    let pending: Vec<Pending> = (1..=REQUEST_QUEUES)
+        .map(|q| c.start_request(q, Opcode::Read as u32, e.nodeid, &[arg.as_bytes()], &reply))
+        .collect();
+
+    for p in pending {
+        let used = c.wait_pending(&p);
+        let (out, body) = c.finish_pending(p, used);
+        assert_eq!(out.error, 0);
+        assert!(body == data, "READ returned other bytes");
+    }
+}
+
+#[test]
 fn a_thread_per_queue_still_serves_every_queue() {
     let (_d, mut c) = start_with_threads("4");
 

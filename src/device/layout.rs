@@ -51,6 +51,8 @@ pub struct ThreadLayout {
     /// `queues[t]` lists, ascending, the queues epoll thread `t` serves; an
     /// index into it is a device event of that thread.
     queues: Vec<Vec<usize>>,
+    /// `shared[q]`: queue `q`'s thread serves other queues too.
+    shared: Vec<bool>,
 }
 
 impl ThreadLayout {
@@ -72,7 +74,11 @@ impl ThreadLayout {
                 .filter(|q| (q - 1) % request_threads == t)
                 .collect()
         }));
-        Ok(ThreadLayout { queues })
+        let mut shared = vec![false; num_request_queues + 1];
+        for qs in queues.iter().filter(|qs| qs.len() > 1) {
+            qs.iter().for_each(|&q| shared[q] = true);
+        }
+        Ok(ThreadLayout { queues, shared })
     }
 
     /// One mask per epoll thread, for `queues_per_thread`.
@@ -92,6 +98,12 @@ impl ThreadLayout {
             .get(thread_id)?
             .get(usize::from(device_event))
             .copied()
+    }
+
+    /// Whether the thread serving `queue` serves other queues too (false
+    /// for a queue the device does not have).
+    pub fn shares_thread(&self, queue: usize) -> bool {
+        self.shared.get(queue).copied().unwrap_or(false)
     }
 
     /// Number of epoll threads (the high-priority one included).
@@ -142,6 +154,17 @@ mod tests {
         assert_eq!(layout.queue(0, 0), Some(0));
         assert_eq!(thread1, vec![Some(1), Some(3), Some(5)]);
         assert_eq!(thread2, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn queues_know_whether_they_share_their_thread() {
+        let layout = ThreadLayout::new(3, 2).unwrap();
+
+        let shared: Vec<_> = (0..5).map(|q| layout.shares_thread(q)).collect();
+
+        // Thread 1 serves queues 1 and 3, thread 2 queue 2 alone.
+        assert_eq!(shared, vec![false, true, false, true, false]);
+        assert!(!ThreadLayout::new(4, 4).unwrap().shares_thread(2));
     }
 
     #[test]
