@@ -184,9 +184,12 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             return (Admission::FREE, Peek::default());
         }
         let opcode = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let data_len = match self.layout.shares_thread(queue) {
-            true => fuse::data_len(&header, |buf| peek_readable(mem, chain.clone(), buf)),
-            false => 0,
+        // Only a thread serving several queues cares how much a request
+        // moves; the others skip the second peek at a READ.
+        let data_len = if self.layout.shares_thread(queue) {
+            fuse::data_len(&header, |buf| peek_readable(mem, chain.clone(), buf))
+        } else {
+            0
         };
         let peek = Peek { opcode, data_len };
         if queue == HIPRIO_QUEUE {

@@ -5,7 +5,6 @@
 //! * `pool`: per-request-queue worker pools that run jobs, so a request that
 //!   blocks in the host never holds up the rest of its queue.
 //! * `request`: running one job: chain -> reader/writer -> server -> used ring.
-//!
 //! * [`layout`]: which epoll thread serves which queue.
 //!
 //! Threads: the vhost-user-backend crate runs one epoll thread per mask of
