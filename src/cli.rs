@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-/// Most request queues a device may have.
-pub const MAX_REQUEST_QUEUES: usize = 64;
+/// Most request queues a device may have: the high-priority queue comes on
+/// top, and vhost-user-backend's thread masks hold 64 queues.
+pub const MAX_REQUEST_QUEUES: usize = crate::device::layout::MAX_QUEUES - 1;
 
 /// Guest page cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -70,6 +71,39 @@ pub enum InodeFileHandles {
     Mandatory,
 }
 
+/// How many epoll threads serve the request queues (`--queue-threads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueThreads {
+    /// One per two cores the daemon may run on, at least one, at most one
+    /// per request queue.
+    #[default]
+    Auto,
+    /// Exactly this many (validated against the queue count).
+    Count(usize),
+}
+
+impl std::str::FromStr for QueueThreads {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(QueueThreads::Auto);
+        }
+        s.parse()
+            .map(QueueThreads::Count)
+            .map_err(|_| format!("expected `auto` or a thread count, got {s:?}"))
+    }
+}
+
+impl std::fmt::Display for QueueThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueThreads::Auto => f.write_str("auto"),
+            QueueThreads::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// What to do with RLIMIT_NOFILE at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NofileLimit {
@@ -108,6 +142,16 @@ pub struct Cli {
     /// Most worker threads per request queue (0 = 1 worker).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub thread_pool_size: usize,
+
+    /// Epoll threads that take requests off the request queues, 1 to
+    /// --num-request-queues; the queues are spread over them round robin
+    /// (the high-priority queue always has a thread of its own). Fewer
+    /// threads than queues save wake-ups and context switches on a host with
+    /// few cores; one per queue keeps a busy queue from delaying another.
+    /// `auto` (default): one per two available cores, at least 1, at most
+    /// one per request queue.
+    #[arg(long, default_value_t = QueueThreads::Auto, value_name = "N|auto")]
+    pub queue_threads: QueueThreads,
 
     /// Guest cache policy.
     #[arg(long, value_enum, default_value_t = CacheMode::Auto)]
@@ -246,6 +290,8 @@ pub struct Config {
     pub num_request_queues: usize,
     /// Workers per request queue.
     pub workers_per_queue: usize,
+    /// Epoll threads serving the request queues (`auto` resolved).
+    pub queue_threads: usize,
     /// Cache policy.
     pub cache: CacheMode,
     /// Writeback cache.
@@ -301,6 +347,16 @@ pub enum ConfigError {
     /// Queue count out of range.
     #[error("--num-request-queues must be between 1 and {MAX_REQUEST_QUEUES}, got {0}")]
     QueueCount(usize),
+    /// Thread count out of range.
+    #[error(
+        "--queue-threads must be between 1 and --num-request-queues ({queues}), got {threads}"
+    )]
+    QueueThreads {
+        /// The count given.
+        threads: usize,
+        /// The request queues.
+        queues: usize,
+    },
     /// A negative or invalid fd.
     #[error("--fd must be a non-negative file descriptor, got {0}")]
     BadFd(i32),
@@ -326,6 +382,7 @@ impl TryFrom<Cli> for Config {
         if !(1..=MAX_REQUEST_QUEUES).contains(&cli.num_request_queues) {
             return Err(ConfigError::QueueCount(cli.num_request_queues));
         }
+        let queue_threads = resolve_queue_threads(cli.queue_threads, cli.num_request_queues)?;
         let shared_dir = validate_shared_dir(cli.shared_dir)?;
         let log_level = cli
             .log_level
@@ -337,6 +394,7 @@ impl TryFrom<Cli> for Config {
             tag: cli.tag,
             num_request_queues: cli.num_request_queues,
             workers_per_queue: cli.thread_pool_size.max(1),
+            queue_threads,
             cache: cli.cache,
             writeback: cli.writeback,
             xattr: cli.xattr || cli.posix_acl,
@@ -369,6 +427,19 @@ fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
         return Err(ConfigError::Unsupported("--uid-map/--gid-map"));
     }
     Ok(())
+}
+
+/// The request thread count `--queue-threads` asks for, with `auto`
+/// worked out from the cores available to the process.
+fn resolve_queue_threads(asked: QueueThreads, queues: usize) -> Result<usize, ConfigError> {
+    match asked {
+        QueueThreads::Auto => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Ok(crate::device::auto_request_threads(queues, cores))
+        }
+        QueueThreads::Count(threads) if (1..=queues).contains(&threads) => Ok(threads),
+        QueueThreads::Count(threads) => Err(ConfigError::QueueThreads { threads, queues }),
+    }
 }
 
 fn validate_shared_dir(dir: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
@@ -436,6 +507,16 @@ mod tests {
             "0",
         ]);
         assert!(matches!(err, Err(ConfigError::QueueCount(0))));
+        let too_many = (MAX_REQUEST_QUEUES + 1).to_string();
+        let err = parse(&[
+            "--fd",
+            "3",
+            "--shared-dir",
+            dir_arg,
+            "--num-request-queues",
+            &too_many,
+        ]);
+        assert!(matches!(err, Err(ConfigError::QueueCount(n)) if n == MAX_REQUEST_QUEUES + 1));
         let ok = parse(&[
             "--fd",
             "3",
@@ -445,6 +526,39 @@ mod tests {
             "16",
         ]);
         assert_eq!(ok.unwrap().num_request_queues, 16);
+    }
+
+    #[test]
+    fn queue_threads_default_to_auto_and_are_bounded_by_the_queues() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_str().unwrap();
+        let base = [
+            "--fd",
+            "3",
+            "--shared-dir",
+            dir_arg,
+            "--num-request-queues=4",
+        ];
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auto = crate::device::auto_request_threads(4, cores);
+        assert_eq!(parse(&base).unwrap().queue_threads, auto);
+        for (arg, want) in [("auto", auto), ("1", 1), ("2", 2), ("4", 4)] {
+            let args = [&base[..], &["--queue-threads", arg]].concat();
+            assert_eq!(parse(&args).unwrap().queue_threads, want, "{arg}");
+        }
+        for bad in [0, 5] {
+            let n = bad.to_string();
+            let args = [&base[..], &["--queue-threads", &n]].concat();
+            assert!(
+                matches!(
+                    parse(&args),
+                    Err(ConfigError::QueueThreads { threads, queues: 4 }) if threads == bad
+                ),
+                "{bad}"
+            );
+        }
+        let words = ["epochfsd", "--fd", "3", "--queue-threads", "many"];
+        assert!(Cli::try_parse_from(words).is_err());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! Runs only with `--features test-hooks`, which lets the daemon hold a WRITE
 //! at a chosen offset inside its epoch (`--test-slow-write-offset/-ms`) and
 //! make the flush fail (`--test-fail-syncfs`). `scripts/test-all.sh` runs it.
+//!
+//! Every check runs with the request queues sharing one epoll thread and
+//! with a thread per queue (`--queue-threads`).
 #![cfg(feature = "test-hooks")]
 
 mod common;
@@ -19,10 +22,46 @@ const QUEUES: usize = 4;
 const SLOW_OFFSET: u64 = 4096;
 const HOLD: Duration = Duration::from_millis(2000);
 
-fn start(extra: &[&str]) -> (DaemonProcess, FuseClient, u64, u64) {
+/// Runs each check twice: with all request queues on one epoll thread (a
+/// SYNCFS or held WRITE must stall none of the queues sharing it) and with
+/// an epoll thread per queue.
+macro_rules! in_both_thread_layouts {
+    ($($check:ident),* $(,)?) => {
+        mod one_thread {
+            $(#[test]
+            fn $check() {
+                super::$check("1")
+            })*
+        }
+        mod thread_per_queue {
+            $(#[test]
+            fn $check() {
+                super::$check(&super::QUEUES.to_string())
+            })*
+        }
+    };
+}
+
+in_both_thread_layouts!(
+    syncfs_waits_for_a_write_taken_before_it,
+    syncfs_does_not_wait_for_a_write_taken_after_it,
+    syncfs_waits_for_the_earlier_write_only_when_writes_surround_it,
+    two_syncfs_each_wait_for_exactly_their_earlier_writes,
+    injected_flush_error_reaches_the_guest,
+    getattr_behind_a_waiting_syncfs_on_the_same_queue_is_answered,
+    a_held_write_delays_neither_its_own_queue_nor_the_others,
+    the_epoch_trace_shows_syncfs_covering_exactly_the_earlier_writes,
+    fsync_waits_for_an_earlier_write_on_its_inode_and_not_on_others,
+    fsync_does_not_wait_for_a_write_taken_after_it,
+);
+
+/// A daemon whose `QUEUES` request queues share `threads` epoll threads.
+fn start(threads: &str, extra: &[&str]) -> (DaemonProcess, FuseClient, u64, u64) {
     let hold = HOLD.as_millis().to_string();
     let offset = SLOW_OFFSET.to_string();
     let mut args = vec![
+        "--queue-threads",
+        threads,
         "--test-slow-write-offset",
         offset.as_str(),
         "--test-slow-write-ms",
@@ -74,9 +113,8 @@ fn finish(c: &mut FuseClient, p: Pending, t0: Instant) -> (i32, Duration) {
     (out.error, at)
 }
 
-#[test]
-fn syncfs_waits_for_a_write_taken_before_it() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn syncfs_waits_for_a_write_taken_before_it(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -92,9 +130,8 @@ fn syncfs_waits_for_a_write_taken_before_it() {
     );
 }
 
-#[test]
-fn syncfs_does_not_wait_for_a_write_taken_after_it() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn syncfs_does_not_wait_for_a_write_taken_after_it(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let first = start_write(&mut c, 1, nodeid, fh, 0);
@@ -118,9 +155,8 @@ fn syncfs_does_not_wait_for_a_write_taken_after_it() {
     );
 }
 
-#[test]
-fn syncfs_waits_for_the_earlier_write_only_when_writes_surround_it() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn syncfs_waits_for_the_earlier_write_only_when_writes_surround_it(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let a = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -143,9 +179,8 @@ fn syncfs_waits_for_the_earlier_write_only_when_writes_surround_it() {
     );
 }
 
-#[test]
-fn two_syncfs_each_wait_for_exactly_their_earlier_writes() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn two_syncfs_each_wait_for_exactly_their_earlier_writes(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let w1 = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -168,18 +203,16 @@ fn two_syncfs_each_wait_for_exactly_their_earlier_writes() {
     );
 }
 
-#[test]
-fn injected_flush_error_reaches_the_guest() {
-    let (_d, mut c, _nodeid, _fh) = start(&["--test-fail-syncfs", "5"]);
+fn injected_flush_error_reaches_the_guest(threads: &str) {
+    let (_d, mut c, _nodeid, _fh) = start(threads, &["--test-fail-syncfs", "5"]);
 
     let r = c.syncfs(ROOT_ID);
 
     assert_eq!(r, Err(libc::EIO));
 }
 
-#[test]
-fn getattr_behind_a_waiting_syncfs_on_the_same_queue_is_answered() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn getattr_behind_a_waiting_syncfs_on_the_same_queue_is_answered(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -221,9 +254,8 @@ fn getattr_at(c: &mut FuseClient, queue: usize, nodeid: u64, t0: Instant) -> Dur
     at
 }
 
-#[test]
-fn a_held_write_delays_neither_its_own_queue_nor_the_others() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn a_held_write_delays_neither_its_own_queue_nor_the_others(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let write = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -282,12 +314,11 @@ fn read_trace(path: &std::path::Path) -> Vec<TraceLine> {
         .collect()
 }
 
-#[test]
-fn the_epoch_trace_shows_syncfs_covering_exactly_the_earlier_writes() {
+fn the_epoch_trace_shows_syncfs_covering_exactly_the_earlier_writes(threads: &str) {
     let trace_dir = tempfile::tempdir().unwrap();
     let trace_path = trace_dir.path().join("epochs.jsonl");
     let trace_arg = trace_path.display().to_string();
-    let (d, mut c, nodeid, fh) = start(&["--trace-epochs", &trace_arg]);
+    let (d, mut c, nodeid, fh) = start(threads, &["--trace-epochs", &trace_arg]);
     let t0 = Instant::now();
 
     let earlier = start_write(&mut c, 1, nodeid, fh, SLOW_OFFSET);
@@ -347,9 +378,8 @@ fn start_fsync(c: &mut FuseClient, queue: usize, nodeid: u64, fh: u64) -> Pendin
     )
 }
 
-#[test]
-fn fsync_waits_for_an_earlier_write_on_its_inode_and_not_on_others() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn fsync_waits_for_an_earlier_write_on_its_inode_and_not_on_others(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let (other, other_open) = c
         .create(ROOT_ID, b"other", libc::O_RDWR as u32, 0o644)
         .expect("create other");
@@ -374,9 +404,8 @@ fn fsync_waits_for_an_earlier_write_on_its_inode_and_not_on_others() {
     );
 }
 
-#[test]
-fn fsync_does_not_wait_for_a_write_taken_after_it() {
-    let (_d, mut c, nodeid, fh) = start(&[]);
+fn fsync_does_not_wait_for_a_write_taken_after_it(threads: &str) {
+    let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();
 
     let earlier = start_write(&mut c, 1, nodeid, fh, 0);

@@ -6,7 +6,11 @@
 //! cargo bench --bench host_rig -- [--epochfsd PATH] [--virtiofsd PATH]
 //!     [--dir DIR] [--warmup SECS] [--secs SECS] [--reps N] [--quick] [--only SUBSTR]
 //!     [--daemons epochfsd,virtiofsd] [--epochfsd-args "..."] [--virtiofsd-args "..."]
+//!     [--configs QxD,...]
 //! ```
+//!
+//! `--configs 4x1,1x4` keeps only those queues x depth configurations of each
+//! daemon (by default all of them run).
 //!
 //! Every configuration runs `--reps` times (default 3), the daemons taking
 //! turns, and each row reports the repetition with the median ops/s, so that
@@ -44,6 +48,7 @@ struct Options {
     daemons: Vec<Kind>,
     epochfsd_args: Vec<String>,
     virtiofsd_args: Vec<String>,
+    configs: Option<Vec<(usize, usize)>>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Options, String> {
         daemons: vec![Kind::Virtiofsd, Kind::Epochfsd],
         epochfsd_args: Vec::new(),
         virtiofsd_args: vec!["--sandbox".into(), "none".into()],
+        configs: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if !argv.iter().any(|a| a == "--bench") {
@@ -103,6 +109,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--epochfsd-args" => o.epochfsd_args = split(&val()?),
             "--virtiofsd-args" => o.virtiofsd_args = split(&val()?),
+            "--configs" => o.configs = Some(parse_configs(&val()?)?),
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -111,6 +118,19 @@ fn parse_args() -> Result<Options, String> {
 
 fn split(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
+}
+
+/// `4x1,1x16` -> `[(4, 1), (1, 16)]`.
+fn parse_configs(s: &str) -> Result<Vec<(usize, usize)>, String> {
+    s.split(',')
+        .map(|c| {
+            let (q, d) = c
+                .split_once('x')
+                .ok_or(format!("--configs: {c:?} is not QxD"))?;
+            let n = |v: &str| v.parse().map_err(|e| format!("--configs {c:?}: {e}"));
+            Ok((n(q)?, n(d)?))
+        })
+        .collect()
 }
 
 /// (queues, depth per queue) for each daemon.
@@ -336,7 +356,8 @@ fn main() {
     for rep in 0..o.reps.max(1) {
         eprintln!("host_rig: repetition {}", rep + 1);
         for &kind in &o.daemons {
-            for (queues, depth) in configs(kind, o.quick) {
+            let wanted = |c: &(usize, usize)| o.configs.as_ref().is_none_or(|w| w.contains(c));
+            for (queues, depth) in configs(kind, o.quick).into_iter().filter(wanted) {
                 if let Err(e) = run_config(&mut rows, &o, kind, &share, &root, queues, depth) {
                     eprintln!("host_rig: {e}");
                     failed = true;

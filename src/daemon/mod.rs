@@ -35,6 +35,9 @@ pub enum DaemonError {
     /// The shared directory could not be served.
     #[error("cannot serve the shared directory")]
     Filesystem(#[source] passthrough::Error),
+    /// The device could not be built.
+    #[error("cannot build the virtio-fs device")]
+    Device(#[source] crate::device::DeviceError),
     /// The vhost-user socket could not be created.
     #[error("cannot listen on the vhost-user socket")]
     Listen(#[source] SocketError),
@@ -90,11 +93,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
     let server = Arc::new(build_server(&config, sandboxed, outside.trace)?);
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let backend = Arc::new(FsBackend::new(
-        Arc::clone(&server),
-        device_options(&config),
-        mem.clone(),
-    ));
+    let backend = FsBackend::new(Arc::clone(&server), device_options(&config), mem.clone())
+        .map_err(DaemonError::Device)?;
+    info!("epoll threads: {}", backend.layout());
+    let backend = Arc::new(backend);
     let mut daemon = VhostUserDaemon::new("epochfsd".to_string(), backend, mem)
         .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
     let mut listener = outside.listener;
@@ -284,5 +286,6 @@ fn device_options(config: &Config) -> DeviceOptions {
         num_request_queues: config.num_request_queues,
         tag: config.tag.clone(),
         workers_per_queue: config.workers_per_queue,
+        queue_threads: config.queue_threads,
     }
 }

@@ -27,8 +27,20 @@ pub(crate) struct Job {
     pub vring: VringRwLock,
     /// Epoch bookkeeping decided when the chain was popped.
     pub admission: Admission,
-    /// The request's opcode as peeked at pop time (0 if unreadable).
+    /// What the epoll thread saw of the request when it popped it.
+    pub peek: Peek,
+}
+
+/// What the epoll thread learns of a request when it pops it, for the
+/// decision to serve it inline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Peek {
+    /// The opcode (0 if the header is unreadable).
     pub opcode: u32,
+    /// The bytes a READ or WRITE moves, looked at only on a queue that
+    /// shares its epoll thread (0 elsewhere, for other opcodes, or when
+    /// unreadable).
+    pub data_len: u32,
 }
 
 /// Per-thread memory reused for every request the thread serves.

@@ -12,7 +12,7 @@ use std::mem::size_of;
 
 use zerocopy::FromBytes;
 
-use super::abi::{InHeader, Opcode};
+use super::abi::{InHeader, Opcode, ReadIn};
 use super::server::Server;
 use super::trace::TraceStamp;
 use crate::epoch::{FlightGuard, FlightWait, OwnedEpochGuard, OwnedSyncTicket};
@@ -20,6 +20,27 @@ use crate::filesystem::FileSystem;
 
 /// Bytes the device peeks at to admit a request.
 pub const ADMISSION_HEADER_LEN: usize = size_of::<InHeader>();
+
+/// The bytes a READ (its `size`) or WRITE (its whole length) moves, from
+/// the request's first [`ADMISSION_HEADER_LEN`] bytes `header`; `peek` fills
+/// a longer prefix of the request (READ's argument) and returns false if it
+/// cannot. 0 for other requests or unreadable ones.
+pub fn data_len(header: &[u8], peek: impl FnOnce(&mut [u8]) -> bool) -> u32 {
+    let Ok((header, _)) = InHeader::read_from_prefix(header) else {
+        return 0;
+    };
+    match Opcode::try_from(header.opcode) {
+        Ok(Opcode::Write) => header.len,
+        Ok(Opcode::Read) => {
+            let mut buf = [0u8; size_of::<InHeader>() + size_of::<ReadIn>()];
+            if !peek(&mut buf) {
+                return 0;
+            }
+            ReadIn::read_from_prefix(&buf[size_of::<InHeader>()..]).map_or(0, |(arg, _)| arg.size)
+        }
+        _ => 0,
+    }
+}
 
 /// What a request owes the epochs.
 #[derive(Debug, Default)]
@@ -122,6 +143,8 @@ impl<F: FileSystem> Server<F> {
 
 #[cfg(test)]
 mod tests {
+    use zerocopy::IntoBytes;
+
     use super::*;
 
     #[test]
@@ -143,5 +166,40 @@ mod tests {
         ] {
             assert!(!joins_epoch(op), "{op:?}");
         }
+    }
+
+    fn header(opcode: Opcode, len: u32) -> Vec<u8> {
+        let h = InHeader {
+            len,
+            opcode: opcode as u32,
+            ..Default::default()
+        };
+        h.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn data_len_is_a_writes_length_and_a_reads_size() {
+        let read = ReadIn {
+            size: 1 << 20,
+            ..Default::default()
+        };
+        let read_request = [header(Opcode::Read, 80), read.as_bytes().to_vec()].concat();
+        let fill = |buf: &mut [u8]| {
+            buf.copy_from_slice(&read_request[..buf.len()]);
+            true
+        };
+
+        assert_eq!(data_len(&header(Opcode::Write, 4200), |_| false), 4200);
+        assert_eq!(
+            data_len(&read_request[..ADMISSION_HEADER_LEN], fill),
+            1 << 20
+        );
+    }
+
+    #[test]
+    fn data_len_is_zero_for_other_or_unreadable_requests() {
+        assert_eq!(data_len(&header(Opcode::Getattr, 56), |_| true), 0);
+        assert_eq!(data_len(&header(Opcode::Read, 80), |_| false), 0);
+        assert_eq!(data_len(&[0u8; 8], |_| true), 0);
     }
 }

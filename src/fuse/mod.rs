@@ -16,7 +16,7 @@ mod syncfs_stats;
 pub mod test_hooks;
 pub mod trace;
 
-pub use admission::{joins_epoch, Admission, Role, ADMISSION_HEADER_LEN};
+pub use admission::{data_len, joins_epoch, Admission, Role, ADMISSION_HEADER_LEN};
 pub use args::validate_name;
 pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};
 pub use syncfs_stats::SyncfsReport;
