@@ -18,6 +18,9 @@ mod common;
 #[path = "host_rig/engine.rs"]
 #[allow(dead_code)]
 mod engine;
+#[path = "host_rig/pin.rs"]
+#[allow(dead_code)]
+mod pin;
 #[path = "host_rig/target.rs"]
 #[allow(dead_code)]
 mod target;

@@ -279,6 +279,7 @@ def main():
     rss_after = [r for r in host_all if r["kind"] == "rss_after"]
     # Measured before and after the daemons; a ceiling is an upper bound.
     ceiling = max((r["mib_s"] for r in host_all if r["kind"] == "ceiling"), default=None)
+    pins = [r for r in host_all if r["kind"] == "pin"]
     allocs = [r for r in read_jsonl(os.path.join(results, "alloc.jsonl")) if r["kind"] == "alloc"]
     g = guest_results(results)
     syncfs = keep_syncfs_section(doc)
@@ -317,16 +318,21 @@ def main():
         if k in facts:
             md.append(f"| {k.replace('_', ' ')} | {facts[k]} |")
     md.append("")
+    if pins:
+        placement = (f"The host rig's client runs pinned to CPU(s) {pins[0]['client']} and each daemon "
+                     f"to CPU(s) {pins[0]['daemon']}, the same for both daemons (`benches/host_rig/pin.rs`); "
+                     "epochfsd's `--queue-threads auto` counts the CPUs it may use.")
+    else:
+        placement = "The host rig's client runs on the same cores as the daemon (not pinned)."
     md.append("Load: other jobs (builds, QEMU guests) may have shared this machine's cores during the run; "
-              "the load averages above, taken before and after, say how much. The host rig's client "
-              "(one thread) runs on the same cores as the daemon.\n")
+              "the load averages above, taken before and after, say how much. " + placement + "\n")
     md.append("## Commands\n")
     md.append("```sh\nscripts/bench.sh                # everything below, then this file\n"
               f"{facts.get('host_cmd', 'cargo bench --bench host_rig')}\n"
               f"{facts.get('alloc_cmd', 'cargo bench --bench alloc_rig')}\n"
               f"{facts.get('guest_cmd', 'guest-tests/run.sh fio ...')}\n```\n")
     md.append("Daemon flags: epochfsd runs with its defaults (`--thread-pool-size 8`, `--cache auto`, "
-              "`--sandbox namespace`) plus `--num-request-queues N`; virtiofsd 1.14 runs with its defaults "
+              "`--sandbox namespace`, `--queue-threads auto`) plus `--num-request-queues N`; virtiofsd 1.14 runs with its defaults "
               "(`--thread-pool-size 0`, i.e. requests served on the queue thread, `--cache auto`) plus "
               "`--sandbox none`. The sandbox is set up once at start and adds nothing on the request "
               "path.\n")

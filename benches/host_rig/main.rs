@@ -6,8 +6,11 @@
 //! cargo bench --bench host_rig -- [--epochfsd PATH] [--virtiofsd PATH]
 //!     [--dir DIR] [--warmup SECS] [--secs SECS] [--reps N] [--quick] [--only SUBSTR]
 //!     [--daemons epochfsd,virtiofsd] [--epochfsd-args "..."] [--virtiofsd-args "..."]
-//!     [--configs QxD,...]
+//!     [--configs QxD,...] [--no-pin]
 //! ```
+//!
+//! Unless `--no-pin`, the rig runs on the first CPU it may use and each
+//! daemon on the others (see `pin`), for both daemons alike.
 //!
 //! `--configs 4x1,1x4` keeps only those queues x depth configurations of each
 //! daemon (by default all of them run).
@@ -23,6 +26,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod engine;
+mod pin;
 mod target;
 mod workloads;
 
@@ -49,6 +53,9 @@ struct Options {
     epochfsd_args: Vec<String>,
     virtiofsd_args: Vec<String>,
     configs: Option<Vec<(usize, usize)>>,
+    pin: bool,
+    /// CPUs each daemon is started on (set in `main` when pinning).
+    daemon_cpus: Option<Vec<usize>>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -67,6 +74,8 @@ fn parse_args() -> Result<Options, String> {
         epochfsd_args: Vec::new(),
         virtiofsd_args: vec!["--sandbox".into(), "none".into()],
         configs: None,
+        pin: true,
+        daemon_cpus: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if !argv.iter().any(|a| a == "--bench") {
@@ -110,6 +119,7 @@ fn parse_args() -> Result<Options, String> {
             "--epochfsd-args" => o.epochfsd_args = split(&val()?),
             "--virtiofsd-args" => o.virtiofsd_args = split(&val()?),
             "--configs" => o.configs = Some(parse_configs(&val()?)?),
+            "--no-pin" => o.pin = false,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -131,6 +141,30 @@ fn parse_configs(s: &str) -> Result<Vec<(usize, usize)>, String> {
             Ok((n(q)?, n(d)?))
         })
         .collect()
+}
+
+/// Moves the rig to its CPU and returns the daemons' CPUs (`None`: not
+/// pinned, said on stderr and in the output).
+fn pin_client() -> Option<Vec<usize>> {
+    let placed = pin::split().and_then(|split| match split {
+        Some((client, daemon)) => pin::set_cpus(&client).map(|()| Some((client, daemon))),
+        None => Ok(None),
+    });
+    match placed {
+        Ok(Some((client, daemon))) => {
+            eprintln!("host_rig: rig on CPU {client:?}, daemons on CPUs {daemon:?}");
+            println!("{{\"kind\":\"pin\",\"client\":{client:?},\"daemon\":{daemon:?}}}");
+            Some(daemon)
+        }
+        Ok(None) => {
+            eprintln!("host_rig: one CPU, nothing pinned");
+            None
+        }
+        Err(e) => {
+            eprintln!("host_rig: cannot pin ({e}); running unpinned");
+            None
+        }
+    }
 }
 
 /// (queues, depth per queue) for each daemon.
@@ -190,7 +224,15 @@ fn run_config(
         Kind::Epochfsd => (&o.epochfsd, &o.epochfsd_args),
         Kind::Virtiofsd => (&o.virtiofsd, &o.virtiofsd_args),
     };
-    let daemon = Daemon::spawn(kind, bin, share, run_dir, queues, extra)?;
+    let daemon = Daemon::spawn(
+        kind,
+        bin,
+        share,
+        run_dir,
+        queues,
+        extra,
+        o.daemon_cpus.as_deref(),
+    )?;
     let pid = daemon.pid();
     let opts = VmmOptions {
         region_size: 256 << 20,
@@ -321,13 +363,16 @@ fn print_medians(mut rows: Vec<Row>) {
 }
 
 fn main() {
-    let o = match parse_args() {
+    let mut o = match parse_args() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("host_rig: {e}");
             std::process::exit(2);
         }
     };
+    if o.pin {
+        o.daemon_cpus = pin_client();
+    }
     let tmp = o.dir.is_none().then(|| {
         tempfile::Builder::new()
             .prefix("epochfsd-bench-")

@@ -5,6 +5,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ impl Daemon {
         run_dir: &Path,
         queues: usize,
         extra: &[String],
+        cpus: Option<&[usize]>,
     ) -> Result<Daemon, String> {
         let socket = run_dir.join(format!("{}.sock", kind.name()));
         let log = run_dir.join(format!("{}-q{queues}.log", kind.name()));
@@ -58,6 +60,15 @@ impl Daemon {
             return Err("virtiofsd serves one request queue only".into());
         }
         cmd.args(extra);
+        if let Some(cpus) = cpus {
+            let cpus = cpus.to_vec();
+            // SAFETY: the closure runs in the child between fork and exec
+            // and only makes one syscall (sched_setaffinity) on memory
+            // allocated before the fork.
+            unsafe {
+                cmd.pre_exec(move || crate::pin::set_cpus(&cpus));
+            }
+        }
         let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = cmd
