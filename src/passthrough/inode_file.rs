@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::sys;
-use crate::sys::file_handle::FileHandle;
+use crate::sys::file_handle::{FileHandle, HandleBuf};
 use crate::sys::open::ProcSelfFd;
 
 /// When inodes are held as file handles instead of descriptors.
@@ -143,13 +143,13 @@ impl MountFds {
 
 /// The handle a freshly looked-up inode would be held by, with its mount
 /// id, or the errno of the failed attempt.
-pub type Named = Result<(FileHandle, u64), i32>;
+pub type Named = Result<(HandleBuf, u64), i32>;
 
 /// The handle of the inode `fd` refers to, when `policy` holds inodes by
 /// handle (`None` under `Never`).
 pub fn name(fd: BorrowedFd<'_>, policy: HandlePolicy) -> Option<Named> {
     (policy != HandlePolicy::Never).then(|| {
-        sys::file_handle::name_to_handle(fd).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        sys::file_handle::name_to_handle_buf(fd).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     })
 }
 
@@ -184,7 +184,7 @@ pub fn hold_named(
         Ok((handle, mount_id)) => mounts
             .get_or_open(*mount_id, fd.as_fd(), file_type, proc)
             .map(|mount| InodeFile::Handle {
-                handle: handle.clone(),
+                handle: handle.to_handle(),
                 mount,
             }),
         Err(errno) => Err(io::Error::from_raw_os_error(*errno)),

@@ -60,7 +60,7 @@ impl PassthroughFs {
             // A handle does not keep its inode alive (a held descriptor
             // does): if the name now leads to another handle, the inode
             // the node stood for was deleted and its number reused.
-            (InodeFile::Handle { handle, .. }, Some(Ok((now, _)))) => now == handle,
+            (InodeFile::Handle { handle, .. }, Some(Ok((now, _)))) => now.is(handle),
             _ => true,
         };
         let (node, _) = self.inodes.acquire_with(key_of(&st), is_current, || {

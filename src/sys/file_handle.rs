@@ -17,6 +17,7 @@ pub const MAX_HANDLE_SZ: usize = 128;
 
 /// `struct file_handle` with room for the largest handle, for the calls.
 #[repr(C)]
+#[derive(Clone)]
 struct RawHandle {
     handle_bytes: u32,
     handle_type: i32,
@@ -53,10 +54,48 @@ impl FileHandle {
     }
 }
 
+/// A handle as the kernel returned it, on the stack (no allocation): for
+/// comparing with a stored [`FileHandle`] or making one.
+#[derive(Clone)]
+pub struct HandleBuf(RawHandle);
+
+impl HandleBuf {
+    fn bytes(&self) -> &[u8] {
+        &self.0.f_handle[..(self.0.handle_bytes as usize).min(MAX_HANDLE_SZ)]
+    }
+
+    /// Whether `stored` is this handle.
+    pub fn is(&self, stored: &FileHandle) -> bool {
+        stored.handle_type == self.0.handle_type && *stored.bytes == *self.bytes()
+    }
+
+    /// The handle, stored at its real size.
+    pub fn to_handle(&self) -> FileHandle {
+        FileHandle {
+            handle_type: self.0.handle_type,
+            bytes: self.bytes().into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HandleBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandleBuf")
+            .field("handle_type", &self.0.handle_type)
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
 /// The handle of the file `fd` refers to (an `O_PATH` descriptor is fine;
 /// a symlink descriptor names the link), and the id of the mount it was
 /// reached through. `EOPNOTSUPP` if the filesystem has no handles.
 pub fn name_to_handle(fd: BorrowedFd<'_>) -> io::Result<(FileHandle, u64)> {
+    name_to_handle_buf(fd).map(|(buf, mount_id)| (buf.to_handle(), mount_id))
+}
+
+/// [`name_to_handle`] without allocating.
+pub fn name_to_handle_buf(fd: BorrowedFd<'_>) -> io::Result<(HandleBuf, u64)> {
     let mut raw = RawHandle {
         handle_bytes: MAX_HANDLE_SZ as u32,
         handle_type: 0,
@@ -77,13 +116,8 @@ pub fn name_to_handle(fd: BorrowedFd<'_>) -> io::Result<(FileHandle, u64)> {
         )
     };
     cvt(i32::try_from(ret).unwrap_or(-1))?;
-    let len = (raw.handle_bytes as usize).min(MAX_HANDLE_SZ);
-    let handle = FileHandle {
-        handle_type: raw.handle_type,
-        bytes: raw.f_handle[..len].into(),
-    };
     // Mount ids are non-negative.
-    Ok((handle, u64::from(mount_id.unsigned_abs())))
+    Ok((HandleBuf(raw), u64::from(mount_id.unsigned_abs())))
 }
 
 /// Opens the inode `handle` names, on the mount `mount_fd` is on, with
