@@ -5,6 +5,10 @@
 //! except the load generator's own (it marks itself), so the count is the
 //! daemon's alone. Each workload runs with the host rig's engine, first to
 //! warm up (workers started, buffers grown), then over a measured window.
+//! The warm-up is 3 s: workers start on demand, and with 1 s a queue could
+//! still be starting the last workers its load calls for inside the
+//! window (seen once: 25 allocations over 6,159 1 MiB READs on 4 queues,
+//! a few thread spawns; none with 3 s).
 //!
 //! ```text
 //! cargo bench --bench alloc_rig -- [--secs SECS]
@@ -173,7 +177,7 @@ fn run(dirs: &TestDirs, queues: usize, depth: usize, measure: Duration) {
         let spec = RunSpec {
             queues,
             depth,
-            warmup: Duration::from_secs(1),
+            warmup: Duration::from_secs(3),
             measure,
             on_window: &mut on_window,
         };
