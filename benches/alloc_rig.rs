@@ -11,7 +11,7 @@
 //! a few thread spawns; none with 3 s).
 //!
 //! ```text
-//! cargo bench --bench alloc_rig -- [--secs SECS]
+//! cargo bench --bench alloc_rig -- [--secs SECS] [--warmup SECS]
 //! ```
 //!
 //! Prints one JSON object per line (`"kind":"alloc"`) and a table on stderr.
@@ -107,14 +107,24 @@ fn targets(c: &mut FuseClient) -> Targets {
 
 fn main() {
     CLIENT.with(|c| c.set(true));
-    let mut measure = Duration::from_secs(1);
-    let mut args = std::env::args().skip(1);
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // Without `--bench` (`cargo test --all-targets`): a short smoke run.
+    let (mut warmup, mut measure) = if argv.iter().any(|a| a == "--bench") {
+        (Duration::from_secs(3), Duration::from_secs(1))
+    } else {
+        (Duration::from_millis(200), Duration::from_millis(200))
+    };
+    let mut args = argv.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bench" => {}
             "--secs" => {
                 let v = args.next().and_then(|v| v.parse::<f64>().ok());
                 measure = Duration::from_secs_f64(v.unwrap_or(1.0));
+            }
+            "--warmup" => {
+                let v = args.next().and_then(|v| v.parse::<f64>().ok());
+                warmup = Duration::from_secs_f64(v.unwrap_or(3.0));
             }
             _ => {
                 eprintln!("alloc_rig: unknown argument {a}");
@@ -125,11 +135,11 @@ fn main() {
     let dirs = TestDirs::new();
     target::populate(&dirs.share).expect("populate the share");
     for (queues, depth) in [(1, 1), (1, 4), (4, 1)] {
-        run(&dirs, queues, depth, measure);
+        run(&dirs, queues, depth, warmup, measure);
     }
 }
 
-fn run(dirs: &TestDirs, queues: usize, depth: usize, measure: Duration) {
+fn run(dirs: &TestDirs, queues: usize, depth: usize, warmup: Duration, measure: Duration) {
     let daemon_dirs = TestDirs::new();
     std::fs::remove_dir(&daemon_dirs.share).expect("remove empty share");
     std::os::unix::fs::symlink(&dirs.share, &daemon_dirs.share).expect("link share");
@@ -177,7 +187,7 @@ fn run(dirs: &TestDirs, queues: usize, depth: usize, measure: Duration) {
         let spec = RunSpec {
             queues,
             depth,
-            warmup: Duration::from_secs(3),
+            warmup,
             measure,
             on_window: &mut on_window,
         };
