@@ -182,6 +182,18 @@ impl PassthroughFs {
         let _caller = CredGuard::switch(ctx.uid, ctx.gid, groups.as_slice())?;
         op()
     }
+
+    /// [`as_caller`](Self::as_caller) for a call on the one inode `fd`
+    /// (the object, or the directory a name is resolved in): its group is
+    /// the one vouched for.
+    pub(super) fn as_caller_on<T>(
+        &self,
+        ctx: &Context,
+        fd: BorrowedFd<'_>,
+        op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        self.as_caller(ctx, |g| g.push_owner_of(fd), op)
+    }
 }
 
 /// Most groups one request can vouch for: a few inodes and a new group.

@@ -44,11 +44,9 @@ impl PassthroughFs {
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
         let mode = self.creation_mode(mode, umask)?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::namei::mkdirat(dir.as_fd(), name, mode),
-        )?;
+        self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::namei::mkdirat(dir.as_fd(), name, mode)
+        })?;
         self.lookup_in(&parent, name)
     }
 
@@ -71,11 +69,9 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev)),
-        )?;
+        self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev))
+        })?;
         self.lookup_in(&parent, name)
     }
 
@@ -93,11 +89,9 @@ impl PassthroughFs {
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::namei::symlinkat(target, dir.as_fd(), name),
-        )?;
+        self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::namei::symlinkat(target, dir.as_fd(), name)
+        })?;
         self.lookup_in(&parent, name)
     }
 
@@ -138,11 +132,9 @@ impl PassthroughFs {
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
         let dir = parent.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::namei::unlinkat(dir.as_fd(), name, flags),
-        )
+        self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::namei::unlinkat(dir.as_fd(), name, flags)
+        })
     }
 
     /// RENAME / RENAME2 with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`; other

@@ -92,11 +92,7 @@ impl PassthroughFs {
             return Err(sys::errno(errno));
         }
         let path = data.fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(path.as_fd()),
-            || self.proc.reopen(path.as_fd(), flags),
-        )
+        self.as_caller_on(ctx, path.as_fd(), || self.proc.reopen(path.as_fd(), flags))
     }
 
     /// Opens the file `node` with host flags `host` for a guest open with
@@ -166,18 +162,9 @@ impl PassthroughFs {
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
         let mode = self.creation_mode(mode, umask)?;
-        let created = self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || {
-                sys::open::open_beneath(
-                    dir.as_fd(),
-                    name,
-                    host | libc::O_CREAT | libc::O_EXCL,
-                    mode,
-                )
-            },
-        );
+        let created = self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::open::open_beneath(dir.as_fd(), name, host | libc::O_CREAT | libc::O_EXCL, mode)
+        });
         let (entry, fd) = match created {
             Ok(fd) => {
                 let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
@@ -220,11 +207,9 @@ impl PassthroughFs {
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
         let mode = self.creation_mode(mode, umask)?;
-        let fd = self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::open::openat(dir.as_fd(), c".", host | libc::O_TMPFILE, mode),
-        )?;
+        let fd = self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::open::openat(dir.as_fd(), c".", host | libc::O_TMPFILE, mode)
+        })?;
         let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
         let entry = self.entry_from_fd(path_fd, parent.key().mnt_id)?;
         let handle = self.insert_file(entry.inode, fd, host);

@@ -16,6 +16,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::filesystem::{Context, Entry};
 use crate::sys;
 
+use super::creds::DAEMON;
 use super::names::{check_name, is_dotdot};
 use super::{inode_file, key_of, Inode, InodeData, InodeFile, PassthroughFs, ROOT};
 
@@ -32,19 +33,22 @@ impl PassthroughFs {
             return self.root_entry();
         }
         let name = check_name(name)?;
-        let dir = parent.value().fd()?;
-        let fd = self.as_caller(
-            ctx,
-            |g| g.push_owner_of(dir.as_fd()),
-            || sys::open::open_beneath(dir.as_fd(), name, libc::O_PATH, 0),
-        )?;
-        self.entry_from_fd(fd, parent.key().mnt_id)
+        self.lookup_as(ctx, &parent, name)
     }
 
     /// Lookup of an already validated `name` in `parent`, as the daemon
     /// (after the caller created it).
     pub(super) fn lookup_in(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
-        let fd = sys::open::open_beneath(parent.value().fd()?.as_fd(), name, libc::O_PATH, 0)?;
+        self.lookup_as(&DAEMON, parent, name)
+    }
+
+    /// Resolves the validated `name` in `parent` as the caller of `ctx` and
+    /// takes a reference on what it names.
+    fn lookup_as(&self, ctx: &Context, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+        let dir = parent.value().fd()?;
+        let fd = self.as_caller_on(ctx, dir.as_fd(), || {
+            sys::open::open_beneath(dir.as_fd(), name, libc::O_PATH, 0)
+        })?;
         self.entry_from_fd(fd, parent.key().mnt_id)
     }
 

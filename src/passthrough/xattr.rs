@@ -36,11 +36,9 @@ impl PassthroughFs {
         self.check_xattr()?;
         let node = self.inode(inode)?;
         let fd = node.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::getxattr(&self.proc, fd.as_fd(), name, buf),
-        )
+        self.as_caller_on(ctx, fd.as_fd(), || {
+            sys::xattr::getxattr(&self.proc, fd.as_fd(), name, buf)
+        })
     }
 
     /// LISTXATTR; an empty `buf` asks for the size.
@@ -53,11 +51,9 @@ impl PassthroughFs {
         self.check_xattr()?;
         let node = self.inode(inode)?;
         let fd = node.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::listxattr(&self.proc, fd.as_fd(), buf),
-        )
+        self.as_caller_on(ctx, fd.as_fd(), || {
+            sys::xattr::listxattr(&self.proc, fd.as_fd(), buf)
+        })
     }
 
     /// SETXATTR with `XATTR_CREATE` / `XATTR_REPLACE` flags.
@@ -74,11 +70,9 @@ impl PassthroughFs {
         let node = self.inode(inode)?;
         let flags = i32::try_from(flags).map_err(|_| sys::errno(libc::EINVAL))?;
         let fd = node.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::setxattr(&self.proc, fd.as_fd(), name, value, flags),
-        )
+        self.as_caller_on(ctx, fd.as_fd(), || {
+            sys::xattr::setxattr(&self.proc, fd.as_fd(), name, value, flags)
+        })
     }
 
     /// REMOVEXATTR.
@@ -87,11 +81,9 @@ impl PassthroughFs {
         self.check_writable()?;
         let node = self.inode(inode)?;
         let fd = node.value().fd()?;
-        self.as_caller(
-            ctx,
-            |g| g.push_owner_of(fd.as_fd()),
-            || sys::xattr::removexattr(&self.proc, fd.as_fd(), name),
-        )
+        self.as_caller_on(ctx, fd.as_fd(), || {
+            sys::xattr::removexattr(&self.proc, fd.as_fd(), name)
+        })
     }
 }
 
