@@ -233,15 +233,6 @@ mod tests {
         st
     }
 
-    fn caller(uid: u32, gid: u32) -> Context {
-        Context {
-            uid,
-            gid,
-            pid: 1,
-            supp_group: None,
-        }
-    }
-
     #[test]
     fn privs_are_killed_like_the_vfs_does() {
         assert_eq!(mode_without_privs(0o4755), Some(0o755));

@@ -248,15 +248,6 @@ mod tests {
     use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
     use std::path::Path;
 
-    fn caller(uid: u32, gid: u32) -> Context {
-        Context {
-            uid,
-            gid,
-            pid: 1,
-            supp_group: None,
-        }
-    }
-
     fn is_root() -> bool {
         crate::sys::creds::geteuid() == 0
     }

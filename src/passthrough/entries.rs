@@ -249,12 +249,7 @@ mod tests {
         if !fs.switch_creds {
             return;
         }
-        let guest = Context {
-            uid: 1000,
-            gid: 1001,
-            pid: 1,
-            supp_group: None,
-        };
+        let guest = caller(1000, 1001);
         // A 0700 root-owned directory: the caller may not create there.
         use std::os::unix::fs::PermissionsExt;
         let perms = std::fs::Permissions::from_mode(0o700);

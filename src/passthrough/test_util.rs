@@ -19,6 +19,16 @@ pub fn ctx() -> Context {
     Context::default()
 }
 
+/// An unprivileged guest caller with `uid` and `gid`.
+pub fn caller(uid: u32, gid: u32) -> Context {
+    Context {
+        uid,
+        gid,
+        pid: 1,
+        supp_group: None,
+    }
+}
+
 /// A passthrough over a fresh temporary directory, default config.
 pub fn new_fs() -> (TempDir, PassthroughFs) {
     new_fs_with(|_| {})
