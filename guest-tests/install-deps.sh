@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the guest tests need on a Debian bookworm host: QEMU >= 9 (10 from
 # bookworm-backports) and the 6.12 cloud kernel (virtio, virtio_pci, fuse and
-# virtiofs built in) from bookworm-backports, busybox-static, cpio, gzip.
+# virtiofs built in) from bookworm-backports, busybox-static, cpio, gzip, and gdb
+# (run.sh prints the stacks of a hung daemon and QEMU with it).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -36,7 +37,7 @@ fi
 $SUDO apt-get update -qq
 # busybox-static conflicts with busybox; apt replaces the dynamic one.
 $SUDO apt-get install -y -qq --no-install-recommends \
-    busybox-static cpio gzip zstd libc-bin
+    busybox-static cpio gzip zstd libc-bin gdb
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
     qemu-system-x86 linux-image-cloud-amd64
 

@@ -138,6 +138,28 @@ DAEMON_LOG=$RUNDIR/daemon.log
 ln -sfn "$(basename "$RUNDIR")" "$RUNS/latest"
 
 QEMU_PID="" DAEMON_PID="" TAIL_PID="" MONITOR_PID=""
+
+# On a timeout, before anything is killed: what the daemon and QEMU are doing, so a
+# hang can be told apart from a slow guest. Threads with their state and wait
+# channel, kernel stacks (root only), user stacks (when gdb is installed), the
+# daemon's descriptor count and the free space where the run writes.
+dump_hang_state() {
+    local pid name t
+    echo "  hang| console.log: $(wc -c <"$CONSOLE") bytes; free space: $(df -h --output=avail "$RUNDIR" | tail -1 | tr -d ' ')"
+    for pid in $DAEMON_PID $QEMU_PID; do
+        [ -d "/proc/$pid" ] || continue
+        name=$(cat "/proc/$pid/comm" 2>/dev/null)
+        echo "  hang| $name (pid $pid): $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) open fds"
+        for t in /proc/"$pid"/task/*; do
+            echo "  hang|   thread $(basename "$t") $(cat "$t/comm" 2>/dev/null): state $(awk '{print $3}' "$t/stat" 2>/dev/null), wchan $(cat "$t/wchan" 2>/dev/null)"
+            [ -r "$t/stack" ] && sed 's/^/  hang|     /' "$t/stack" 2>/dev/null | head -8
+        done
+        if command -v gdb >/dev/null; then
+            timeout 60 gdb -batch -nx "/proc/$pid/exe" -p "$pid" -ex "thread apply all bt 12" 2>/dev/null |
+                grep -E '^(Thread|#)' | sed 's/^/  hang|   /' | head -150
+        fi
+    done
+}
 cleanup() {
     local p
     for p in $TAIL_PID $QEMU_PID $MONITOR_PID; do
@@ -230,6 +252,7 @@ while kill -0 "$QEMU_PID" 2>/dev/null; do
     now=$(date +%s)
     if [ $((now - t_boot)) -ge "$TIMEOUT" ]; then
         timed_out=1
+        dump_hang_state
         break
     fi
     # A daemon that dies while QEMU runs leaves the guest hanging on its requests:
@@ -264,11 +287,9 @@ grep -q '^SCENARIO-DONE' "$CLEAN" && done_seen=1
 
 if [ "$timed_out" = 1 ]; then
     host_fail timeout "guest still running after $TIMEOUT s (last console lines below)"
-    if grep -q '^GUEST: ' "$CLEAN"; then
-        tail -n 15 "$CLEAN" | sed 's/^/  console| /'
-    else
-        echo "  (the guest never started: QEMU stuck before boot, e.g. in the vhost-user handshake)"
-    fi
+    grep -q '^GUEST: ' "$CLEAN" ||
+        echo "  (no GUEST line: the guest's init never reached the console)"
+    tail -n 25 "$CLEAN" | sed 's/^/  console| /'
 elif [ -n "$daemon_died_at" ] && [ "$done_seen" = 0 ]; then
     host_fail daemon-died "epochfsd exited while the guest was running; QEMU stopped"
 fi

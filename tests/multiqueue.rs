@@ -326,6 +326,36 @@ fn requests_in_flight_on_all_queues_at_once_are_all_answered_on_shared_threads()
 }
 
 #[test]
+fn a_kick_on_one_queue_drains_the_other_queues_of_its_thread() {
+    // The guest does not kick a queue whose notifications the daemon has
+    // turned off while it drains; a thread serving several queues looks at
+    // all of them whenever it wakes, so requests placed on queues 2..4 with
+    // no kick at all are answered once queue 1 is kicked.
+    let (_d, mut c) = start_with_threads("1");
+    let getattr = abi::GetattrIn::default();
+    let mut pending = Vec::new();
+    for queue in 1..=REQUEST_QUEUES {
+        let header: InHeader = c.header(Opcode::Getattr as u32, ROOT_ID, size_of_val(&getattr));
+        let readable = [header.as_bytes(), getattr.as_bytes()];
+        let head = c.vmm.submit(queue, &readable, &out_header());
+        pending.push(Pending {
+            queue,
+            head,
+            header,
+        });
+    }
+
+    c.vmm.kick(1);
+
+    for p in pending {
+        let queue = p.queue;
+        let used = c.wait_pending(&p);
+        let (out, _) = c.finish_pending(p, used);
+        assert_eq!(out.error, 0, "queue {queue}");
+    }
+}
+
+#[test]
 fn large_reads_on_every_queue_of_one_thread_are_all_answered() {
     let (d, mut c) = start_with_threads("1");
     let size = 256 * 1024;

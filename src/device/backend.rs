@@ -120,10 +120,6 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
     /// re-checking after re-enabling notifications so no kick is lost.
-    /// `dispatch`'s flag is true for the chains of a pass that found at most
-    /// [`INLINE_BATCH`] of them (they may be served inline, one after the
-    /// other; notifications are still off then, so the guest does not kick
-    /// while they run). In a longer pass every chain gets `false`.
     fn drain_queue(
         &self,
         queue: usize,
@@ -135,44 +131,110 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             if event_idx {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
-            let mem = self.mem.memory();
-            let mut batch: [Option<Job>; INLINE_BATCH] = Default::default();
-            let mut popped = 0usize;
-            loop {
-                let chain = vring
-                    .get_mut()
-                    .get_queue_mut()
-                    .pop_descriptor_chain(mem.clone());
-                let Some(chain) = chain else { break };
-                let (admission, peek) = self.admit(queue, &mem, &chain);
-                let job = Job {
-                    mem: mem.clone(),
-                    chain,
-                    vring: vring.clone(),
-                    admission,
-                    peek,
-                };
-                if popped == INLINE_BATCH {
-                    // The requests pile up: the whole pass goes to workers.
-                    batch
-                        .iter_mut()
-                        .filter_map(Option::take)
-                        .for_each(|held| dispatch(held, false));
-                }
-                match batch.get_mut(popped) {
-                    Some(slot) => *slot = Some(job),
-                    None => dispatch(job, false),
-                }
-                popped += 1;
-            }
-            batch
-                .into_iter()
-                .flatten()
-                .for_each(|held| dispatch(held, true));
+            self.pop_pass(queue, vring, &mut dispatch);
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
                 return Ok(());
             }
         }
+    }
+
+    /// Drains every request queue of an epoll thread that serves several,
+    /// in rounds: each round pops what each queue holds, and the rounds go
+    /// on, notifications off, until one finds nothing. A busy thread thus
+    /// picks up the requests of its other queues without waiting for their
+    /// kicks (which the guest does not send while notifications are off),
+    /// and a deep queue cannot keep the others waiting longer than a pass.
+    fn drain_thread(
+        &self,
+        thread_id: usize,
+        vrings: &[VringRwLock],
+        mut dispatch: impl FnMut(usize, Job, bool),
+    ) -> Result<(), DeviceError> {
+        let event_idx = self.event_idx.load(Ordering::Relaxed);
+        let queues = || {
+            vrings.iter().enumerate().filter_map(move |(event, vring)| {
+                let queue = self.layout.queue(thread_id, event as u16)?;
+                let serving = queue != HIPRIO_QUEUE && {
+                    let state = vring.get_ref();
+                    state.is_enabled() && state.get_queue().ready()
+                };
+                serving.then_some((queue, vring))
+            })
+        };
+        loop {
+            loop {
+                let mut popped = 0;
+                for (queue, vring) in queues() {
+                    if event_idx {
+                        vring.disable_notification().map_err(DeviceError::Queue)?;
+                    }
+                    popped +=
+                        self.pop_pass(queue, vring, &mut |job, alone| dispatch(queue, job, alone));
+                }
+                if popped == 0 {
+                    break;
+                }
+            }
+            if !event_idx {
+                return Ok(());
+            }
+            let mut more = false;
+            for (_, vring) in queues() {
+                more |= vring.enable_notification().map_err(DeviceError::Queue)?;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Pops the chains `vring` holds now and hands each to `dispatch`;
+    /// returns how many. `dispatch`'s flag is true for the chains of a pass
+    /// that found at most [`INLINE_BATCH`] of them (they may be served
+    /// inline, one after the other; notifications are still off then, so
+    /// the guest does not kick while they run). In a longer pass every
+    /// chain gets `false`.
+    fn pop_pass(
+        &self,
+        queue: usize,
+        vring: &VringRwLock,
+        dispatch: &mut impl FnMut(Job, bool),
+    ) -> usize {
+        let mem = self.mem.memory();
+        let mut batch: [Option<Job>; INLINE_BATCH] = Default::default();
+        let mut popped = 0usize;
+        loop {
+            let chain = vring
+                .get_mut()
+                .get_queue_mut()
+                .pop_descriptor_chain(mem.clone());
+            let Some(chain) = chain else { break };
+            let (admission, peek) = self.admit(queue, &mem, &chain);
+            let job = Job {
+                mem: mem.clone(),
+                chain,
+                vring: vring.clone(),
+                admission,
+                peek,
+            };
+            if popped == INLINE_BATCH {
+                // The requests pile up: the whole pass goes to workers.
+                batch
+                    .iter_mut()
+                    .filter_map(Option::take)
+                    .for_each(|held| dispatch(held, false));
+            }
+            match batch.get_mut(popped) {
+                Some(slot) => *slot = Some(job),
+                None => dispatch(job, false),
+            }
+            popped += 1;
+        }
+        batch
+            .into_iter()
+            .flatten()
+            .for_each(|held| dispatch(held, true));
+        popped
     }
 
     /// Lets the server decide, now that the chain is off the queue, whether
@@ -333,6 +395,17 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         };
         if queue == HIPRIO_QUEUE {
             return Ok(self.serve_hiprio(vring)?);
+        }
+        if self.layout.shares_thread(queue) {
+            self.drain_thread(thread_id, vrings, |queue, job, alone| {
+                let inline = alone && self.inline_ok(job.peek);
+                match self.pools.get(queue - 1) {
+                    Some(pool) => pool.dispatch(job, inline),
+                    None => error!("queue {queue} has no pool; request dropped"),
+                }
+            })?;
+            debug!("thread {thread_id} drained");
+            return Ok(());
         }
         let pool = self.pools.get(queue - 1).ok_or(unknown)?;
         self.drain_queue(queue, vring, |job, alone| {

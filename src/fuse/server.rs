@@ -11,7 +11,7 @@ use std::io;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use log::{debug, warn};
+use log::{debug, trace, warn};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
@@ -176,6 +176,13 @@ impl<F: FileSystem> Server<F> {
         r.read_exact(header.as_mut_bytes())
             .map_err(ServerError::ShortHeader)?;
         let opcode = Opcode::try_from(header.opcode);
+        trace!(
+            "request {:?} unique {} nodeid {} len {}",
+            opcode.as_ref().ok(),
+            header.unique,
+            header.nodeid,
+            header.len
+        );
         if matches!(
             opcode,
             Ok(Opcode::Forget | Opcode::BatchForget | Opcode::Interrupt)
