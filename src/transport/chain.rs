@@ -121,7 +121,12 @@ where
     filled == buf.len()
 }
 
-/// Appends the host segments backing `desc` (one per memory region it spans).
+/// Appends the host segments backing `desc` (one per memory region it spans),
+/// extending the last segment instead when the memory follows it directly in
+/// the daemon's address space: a guest buffer of consecutive pages (a huge
+/// page, or a buffer the rig lays out in one piece) then reaches
+/// `preadv`/`pwritev` as one long segment rather than one per page, which
+/// the host kernel copies faster.
 fn push_segments<M: GuestMemory + ?Sized>(
     mem: &M,
     desc: &Descriptor,
@@ -144,10 +149,16 @@ fn push_segments<M: GuestMemory + ?Sized>(
         .map_err(|_| bad())?;
     for slice in slices {
         let slice = slice.map_err(|_| bad())?;
-        out.push(libc::iovec {
-            iov_base: slice.ptr_guard_mut().as_ptr().cast(),
-            iov_len: slice.len(),
-        });
+        let base = slice.ptr_guard_mut().as_ptr();
+        match out.last_mut() {
+            Some(last) if last.iov_base as usize + last.iov_len == base as usize => {
+                last.iov_len += slice.len();
+            }
+            _ => out.push(libc::iovec {
+                iov_base: base.cast(),
+                iov_len: slice.len(),
+            }),
+        }
     }
     Ok(())
 }
@@ -350,6 +361,27 @@ mod tests {
         reader.read_exact(&mut out).unwrap();
         assert_eq!(&out, b"hello world");
         assert!(reader.read_exact(&mut [0u8; 1]).is_err());
+    }
+
+    #[test]
+    fn adjacent_descriptors_become_one_segment_and_gaps_do_not() {
+        let mem = memory();
+        let mut bufs = ChainBuffers::default();
+        let descs = [
+            desc(0x1000, 0x1000, 0),
+            desc(0x2000, 0x1000, 0),
+            desc(0x4000, 0x1000, 0),
+            desc(0x5000, 0x800, WRITE_ONLY),
+            desc(0x5800, 0x800, WRITE_ONLY),
+        ];
+        {
+            let (reader, writer) = bufs.parse(&mem, descs).unwrap();
+            assert_eq!(reader.remaining_bytes(), 0x3000);
+            assert_eq!(writer.capacity(), 0x1000);
+        }
+        let lens = |segs: &[libc::iovec]| segs.iter().map(|s| s.iov_len).collect::<Vec<_>>();
+        assert_eq!(lens(&bufs.readable), [0x2000, 0x1000]);
+        assert_eq!(lens(&bufs.writable), [0x1000]);
     }
 
     #[test]
