@@ -127,8 +127,8 @@ GUEST_ALIASES = {"virtiofsd-q1": "virtiofsd"}
 
 
 def guest_runs(results_dir):
-    """{(config, job): [(iops, MiB/s), ...]}, one entry per repetition, from
-    guest/CONFIG/JOB.repN.json (or JOB.json, a single run)."""
+    """{(config, job): {rep: (iops, MiB/s)}} from guest/CONFIG/JOB.repN.json
+    (or JOB.json, a single run, rep 1)."""
     res = {}
     for path in sorted(glob.glob(os.path.join(results_dir, "guest", "*", "*.json"))):
         config = os.path.basename(os.path.dirname(path))
@@ -144,13 +144,14 @@ def guest_runs(results_dir):
         j = jobs[0]
         iops = j["read"]["iops"] + j["write"]["iops"]
         bw = (j["read"]["bw"] + j["write"]["bw"]) / 1024.0  # KiB/s -> MiB/s
-        res.setdefault((config, m.group(1)), []).append((iops, bw))
+        rep = int(m.group(2)[4:]) if m.group(2) else 1
+        res.setdefault((config, m.group(1)), {})[rep] = (iops, bw)
     return res
 
 
 def guest_medians(runs):
     """{(config, job): (median IOPS, median MiB/s)}."""
-    return {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+    return {k: (statistics.median(r[0] for r in v.values()), statistics.median(r[1] for r in v.values()))
             for k, v in runs.items() if v}
 
 
@@ -158,6 +159,7 @@ def guest_cell(job, values):
     """'median (min..max)' in MiB/s for 1 MiB jobs, IOPS for 4 KiB jobs."""
     if not values:
         return "-"
+    values = list(values.values())
     if job.startswith(("write", "read")):
         vs = [v[1] for v in values]
         f, unit = (lambda x: f"{x:.1f}"), "MiB/s"
@@ -166,6 +168,15 @@ def guest_cell(job, values):
         f, unit = (lambda x: f"{x:,.0f}"), "IOPS"
     med = f(statistics.median(vs)) + " " + unit
     return med if len(vs) == 1 else f"{med} ({f(min(vs))}..{f(max(vs))})"
+
+
+def paired_spread(base, other):
+    """' (lo..hi)': the range of the per-round ratios other/base, pairing the runs
+    of the same round (which ran back to back); empty with fewer than 2 rounds."""
+    if not base or not other:
+        return ""
+    rs = [other[k][0] / base[k][0] for k in base if k in other and base[k][0]]
+    return f" ({min(rs):.2f}..{max(rs):.2f})" if len(rs) > 1 else ""
 
 
 def guest_table(runs):
@@ -179,7 +190,8 @@ def guest_table(runs):
         rats = []
         for c in ("epochfsd-q1", "epochfsd-q4"):
             v = g.get((c, job))
-            rats.append(ratio_str(v[0] / base[0]) if v and base and base[0] else "n/a")
+            cell = ratio_str(v[0] / base[0]) if v and base and base[0] else "n/a"
+            rats.append(cell + paired_spread(runs.get((GUEST_BASE, job)), runs.get((c, job))))
         out.append(f"| {job} | " + " | ".join(cells) + " | " + " | ".join(rats) + " |")
     return "\n".join(out)
 
@@ -419,8 +431,9 @@ def main():
               "devices (virtiofsd with 1 request queue, epochfsd with 1, epochfsd with 4), each with its "
               "own daemon and share, and runs every job on the three mounts back to back, the one going "
               f"first rotating from job to job; the whole round runs {reps} time(s). Each cell is the "
-              "median of the repetitions with their spread (min..max) in brackets, and the ratios "
-              "compare medians. So TCG's boot-to-boot swings and the host's load phases hit the three "
+              "median of the repetitions with their spread (min..max) in brackets; the ratios "
+              "compare medians, and in brackets is the range of the per-round ratios (each round's "
+              "runs of a job ran back to back). So TCG's boot-to-boot swings and the host's load phases hit the three "
               "alike. Interrupts: the request-queue interrupts are kernel-managed, so each numjobs=1 "
               "run is pinned to the vCPU that takes its own device's (first) request-queue interrupt, "
               "i.e. every daemon gets local completions. TCG makes the guest the bottleneck for many "
