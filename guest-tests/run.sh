@@ -22,6 +22,15 @@
 #   --daemon KIND  epochfsd (default) or virtiofsd: upstream virtiofsd 1.14 from
 #                  scripts/install-virtiofsd.sh (or VIRTIOFSD_BIN), for side-by-side
 #                  runs; it has one request queue only, so --queues must be 1
+#   --tag TAG      virtio-fs tag of that first device (share); the guest mounts it
+#   --extra-daemon TAG:KIND:QUEUES[:ARGS]
+#                  (repeatable) one more daemon with its own socket, its own share
+#                  RUNDIR/share-TAG and log RUNDIR/daemon-TAG.log, exposed as one
+#                  more vhost-user-fs-pci device with tag TAG and QUEUES request
+#                  queues; ARGS are extra daemon arguments. The guest does not mount
+#                  these: a scenario marked `# NEEDS-MOUNT: no` mounts what it needs
+#   --kernel-args "K=V ..."  appended to the guest kernel command line; unknown
+#                  K=V parameters reach /init, hence the scenario, as environment
 #
 # Environment: EPOCHFSD_BIN (use this binary, skip cargo build), VIRTIOFSD_BIN, KERNEL (default the
 # newest /boot/vmlinuz-6.12*), EXTRA_BINS (see build-initramfs.sh), QEMU_EXTRA
@@ -29,9 +38,9 @@
 #
 # Output: the guest console goes to RUNDIR/console.log, the daemon's output to
 # RUNDIR/daemon.log; PASS/FAIL lines are echoed as they come; the last line is
-#   guest SCENARIO (DAEMON, queues=N): P passed, F failed
+#   guest SCENARIO (DAEMON, queues=N[, + TAG ...]): P passed, F failed
 # Exit status: 0 only if no FAIL, at least one PASS, the scenario printed
-# SCENARIO-DONE, no timeout, and the daemon exited 0 by itself after QEMU quit.
+# SCENARIO-DONE, no timeout, and every daemon exited 0 by itself after QEMU quit.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +52,8 @@ usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 SCENARIO=$1; shift
 case "$SCENARIO" in -h|--help) usage ;; esac
 QUEUES=1 SMP=1 MEM=1024 DAEMON_ARGS="" TIMEOUT=600 SHARED_DIR="" NO_DAEMON=0 DAEMON_KIND=epochfsd
+TAG=share KERNEL_ARGS=""
+declare -a EXTRA_SPECS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --queues) QUEUES=$2; shift 2 ;;
@@ -53,6 +64,9 @@ while [ $# -gt 0 ]; do
         --shared-dir) SHARED_DIR=$2; shift 2 ;;
         --no-daemon) NO_DAEMON=1; shift ;;
         --daemon) DAEMON_KIND=$2; shift 2 ;;
+        --tag) TAG=$2; shift 2 ;;
+        --extra-daemon) EXTRA_SPECS+=("$2"); shift 2 ;;
+        --kernel-args) KERNEL_ARGS=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage ;;
     esac
@@ -60,11 +74,28 @@ done
 for v in QUEUES SMP MEM TIMEOUT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --${v,,} needs a positive integer" >&2; exit 2; }
 done
-case "$DAEMON_KIND" in
-    epochfsd) ;;
-    virtiofsd) [ "$QUEUES" = 1 ] || { echo "run.sh: virtiofsd serves one request queue; use --queues 1" >&2; exit 2; } ;;
-    *) echo "run.sh: --daemon must be epochfsd or virtiofsd" >&2; exit 2 ;;
-esac
+# check_daemon KIND QUEUES TAG: the combination is one this script can run.
+check_daemon() {
+    case "$1" in
+        epochfsd) ;;
+        virtiofsd) [ "$2" = 1 ] || { echo "run.sh: virtiofsd serves one request queue; use 1 queue for $3" >&2; exit 2; } ;;
+        *) echo "run.sh: daemon kind must be epochfsd or virtiofsd (got '$1' for $3)" >&2; exit 2 ;;
+    esac
+    [[ $3 =~ ^[A-Za-z0-9._-]{1,36}$ ]] || { echo "run.sh: tag '$3': 1-36 of [A-Za-z0-9._-]" >&2; exit 2; }
+}
+check_daemon "$DAEMON_KIND" "$QUEUES" "$TAG"
+# The daemons as parallel arrays, index 0 the one --daemon/--queues describe.
+declare -a D_TAG=("$TAG") D_KIND=("$DAEMON_KIND") D_QUEUES=("$QUEUES") D_ARGS=("$DAEMON_ARGS")
+for spec in "${EXTRA_SPECS[@]}"; do
+    IFS=: read -r t k q a <<<"$spec"
+    [[ ${q:-} =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --extra-daemon $spec: want TAG:KIND:QUEUES[:ARGS]" >&2; exit 2; }
+    check_daemon "$k" "$q" "$t"
+    for seen in "${D_TAG[@]}"; do
+        [ "$seen" != "$t" ] || { echo "run.sh: tag $t used twice" >&2; exit 2; }
+    done
+    D_TAG+=("$t") D_KIND+=("$k") D_QUEUES+=("$q") D_ARGS+=("${a:-}")
+done
+[ "$NO_DAEMON" = 0 ] || [ ${#EXTRA_SPECS[@]} = 0 ] || { echo "run.sh: --no-daemon excludes --extra-daemon" >&2; exit 2; }
 GUEST_SCRIPT=$HERE/scenarios/$SCENARIO.sh
 [ -f "$GUEST_SCRIPT" ] || { echo "run.sh: no scenario $GUEST_SCRIPT" >&2; exit 2; }
 
@@ -76,7 +107,11 @@ declare -a fail_lines=()
 host_pass() { echo "PASS: $1"; npass=$((npass + 1)); }
 host_fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); fail_lines+=("FAIL: $1: $2"); }
 summary() {
-    echo "guest $SCENARIO ($DAEMON_KIND, queues=$QUEUES): $npass passed, $nfail failed"
+    local extra="" i
+    for ((i = 1; i < ${#D_TAG[@]}; i++)); do
+        extra+=", + ${D_TAG[i]} (${D_KIND[i]}, queues=${D_QUEUES[i]})"
+    done
+    echo "guest $SCENARIO ($DAEMON_KIND, queues=$QUEUES$extra): $npass passed, $nfail failed"
 }
 # Setup failures still end with a FAIL line and the summary line.
 setup_fail() { host_fail "$1" "$2"; summary; exit 1; }
@@ -89,17 +124,22 @@ fi
 KERNEL=${KERNEL:-$(ls -v /boot/vmlinuz-6.12* 2>/dev/null | tail -n 1)}
 [ -r "$KERNEL" ] || setup_fail kernel "no readable kernel (/boot/vmlinuz-6.12*); set KERNEL="
 
+# The binary of each daemon kind in use (built or installed once).
+declare -A BIN=()
 if [ "$NO_DAEMON" = 0 ]; then
-    if [ "$DAEMON_KIND" = virtiofsd ]; then
-        DAEMON=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} || setup_fail build "scripts/install-virtiofsd.sh failed"
-    elif [ -n "${EPOCHFSD_BIN:-}" ]; then
-        DAEMON=$EPOCHFSD_BIN
-    else
-        log "cargo build --release"
-        (cd "$REPO" && cargo build --release --quiet) || setup_fail build "cargo build --release failed"
-        DAEMON=$REPO/target/release/epochfsd
-    fi
-    [ -x "$DAEMON" ] || setup_fail build "no daemon binary at $DAEMON"
+    for kind in "${D_KIND[@]}"; do
+        [ -z "${BIN[$kind]:-}" ] || continue
+        if [ "$kind" = virtiofsd ]; then
+            BIN[$kind]=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} || setup_fail build "scripts/install-virtiofsd.sh failed"
+        elif [ -n "${EPOCHFSD_BIN:-}" ]; then
+            BIN[$kind]=$EPOCHFSD_BIN
+        else
+            log "cargo build --release"
+            (cd "$REPO" && cargo build --release --quiet) || setup_fail build "cargo build --release failed"
+            BIN[$kind]=$REPO/target/release/epochfsd
+        fi
+        [ -x "${BIN[$kind]}" ] || setup_fail build "no $kind binary at ${BIN[$kind]}"
+    done
 fi
 
 INITRD=$("$HERE/build-initramfs.sh") || setup_fail initramfs "guest-tests/build-initramfs.sh failed"
@@ -128,16 +168,32 @@ else
     SHARE=$RUNDIR/share
     mkdir -p "$SHARE"
 fi
-SOCK=$RUNDIR/vhost-fs.sock
-if [ ${#SOCK} -ge 100 ]; then   # sun_path is 108 bytes
-    SOCKDIR=$(mktemp -d /tmp/epochfsd-guest.XXXXXX)
-    SOCK=$SOCKDIR/vhost-fs.sock
+SOCKDIR=$RUNDIR TMP_SOCKDIR=""
+if [ $(( ${#RUNDIR} + 60 )) -ge 108 ]; then   # sun_path is 108 bytes
+    TMP_SOCKDIR=$(mktemp -d /tmp/epochfsd-guest.XXXXXX)
+    SOCKDIR=$TMP_SOCKDIR
 fi
+# Per daemon: socket, share and log; the first keeps the names of a one-daemon run.
+declare -a D_SOCK=("$SOCKDIR/vhost-fs.sock") D_SHARE=("$SHARE") D_LOG=("$RUNDIR/daemon.log") D_PID=("")
+for ((i = 1; i < ${#D_TAG[@]}; i++)); do
+    D_SOCK+=("$SOCKDIR/vhost-fs-${D_TAG[i]}.sock")
+    D_SHARE+=("$RUNDIR/share-${D_TAG[i]}")
+    D_LOG+=("$RUNDIR/daemon-${D_TAG[i]}.log")
+    D_PID+=("")
+    mkdir -p "${D_SHARE[i]}"
+done
 CONSOLE=$RUNDIR/console.log
-DAEMON_LOG=$RUNDIR/daemon.log
+DAEMON_LOG=${D_LOG[0]}
 ln -sfn "$(basename "$RUNDIR")" "$RUNS/latest"
 
-QEMU_PID="" DAEMON_PID="" TAIL_PID="" MONITOR_PID=""
+QEMU_PID="" TAIL_PID="" MONITOR_PID=""
+# stop_daemon PID: SIGTERM, up to 5 s, then SIGKILL.
+stop_daemon() {
+    kill -0 "$1" 2>/dev/null || return 0
+    kill -TERM "$1" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$1" 2>/dev/null
+}
 
 # On a timeout, before anything is killed: what the daemon and QEMU are doing, so a
 # hang can be told apart from a slow guest. Threads with their state and wait
@@ -146,7 +202,8 @@ QEMU_PID="" DAEMON_PID="" TAIL_PID="" MONITOR_PID=""
 dump_hang_state() {
     local pid name t
     echo "  hang| console.log: $(wc -c <"$CONSOLE") bytes; free space: $(df -h --output=avail "$RUNDIR" | tail -1 | tr -d ' ')"
-    for pid in $DAEMON_PID $QEMU_PID; do
+    for pid in "${D_PID[@]}" $QEMU_PID; do
+        [ -n "$pid" ] || continue
         [ -d "/proc/$pid" ] || continue
         name=$(cat "/proc/$pid/comm" 2>/dev/null)
         echo "  hang| $name (pid $pid): $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) open fds"
@@ -165,13 +222,11 @@ cleanup() {
     for p in $TAIL_PID $QEMU_PID $MONITOR_PID; do
         kill "$p" 2>/dev/null
     done
-    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-        kill -TERM "$DAEMON_PID" 2>/dev/null
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$DAEMON_PID" 2>/dev/null
-    fi
-    [ -n "${SOCKDIR:-}" ] && rm -rf "$SOCKDIR"
-    rm -f "$SOCK"
+    for p in "${D_PID[@]}"; do
+        [ -z "$p" ] || stop_daemon "$p"
+    done
+    [ -n "$TMP_SOCKDIR" ] && rm -rf "$TMP_SOCKDIR"
+    rm -f "${D_SOCK[@]}"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM HUP
@@ -180,38 +235,46 @@ if [ -x "$HERE/scenarios/$SCENARIO.host-setup.sh" ]; then
     "$HERE/scenarios/$SCENARIO.host-setup.sh" "$SHARE" || setup_fail host-setup "$SCENARIO.host-setup.sh failed"
 fi
 
-# ---- daemon -------------------------------------------------------------------------
-if [ "$NO_DAEMON" = 0 ]; then
-    # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
-    if [ "$DAEMON_KIND" = virtiofsd ]; then
-        # shellcheck disable=SC2086
-        set -- "$DAEMON" --socket-path "$SOCK" --shared-dir "$SHARE" --sandbox none $DAEMON_ARGS
+# ---- daemons ------------------------------------------------------------------------
+# start_daemon I: starts daemon I and waits for its socket; on failure ends the run.
+start_daemon() {
+    local i=$1 sock=${D_SOCK[$1]} log_file=${D_LOG[$1]} pid rc
+    local base=(--socket-path "$sock" --shared-dir "${D_SHARE[i]}")
+    # shellcheck disable=SC2086  # D_ARGS is split on purpose
+    if [ "${D_KIND[i]}" = virtiofsd ]; then
+        set -- "${BIN[virtiofsd]}" "${base[@]}" --sandbox none ${D_ARGS[i]}
     else
-        # shellcheck disable=SC2086
-        set -- "$DAEMON" --socket-path "$SOCK" --shared-dir "$SHARE" --num-request-queues "$QUEUES" $DAEMON_ARGS
+        set -- "${BIN[epochfsd]}" "${base[@]}" --num-request-queues "${D_QUEUES[i]}" ${D_ARGS[i]}
     fi
-    log "daemon: $*"
-    echo "+ $*" > "$DAEMON_LOG"
-    "$@" >>"$DAEMON_LOG" 2>&1 &
-    DAEMON_PID=$!
+    log "daemon${i/#0/}: $*"
+    echo "+ $*" > "$log_file"
+    "$@" >>"$log_file" 2>&1 &
+    pid=$!
+    D_PID[i]=$pid
     for _ in $(seq 1 300); do    # up to 30 s for the listening socket
-        [ -S "$SOCK" ] && break
-        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        [ -S "$sock" ] && break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    if [ ! -S "$SOCK" ]; then
-        if kill -0 "$DAEMON_PID" 2>/dev/null; then
-            rc="still running, killed"
-            kill -TERM "$DAEMON_PID" 2>/dev/null; sleep 1; kill -KILL "$DAEMON_PID" 2>/dev/null
-        else
-            wait "$DAEMON_PID" 2>/dev/null; rc="exit status $?"
-        fi
-        DAEMON_PID=""
-        host_fail daemon-start "no socket at $SOCK after 30 s (daemon status: $rc); daemon log:"
-        sed 's/^/  daemon| /' "$DAEMON_LOG" | tail -n 30
-        summary
-        exit 1
+    [ -S "$sock" ] && return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        rc="still running, killed"
+        kill -TERM "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null
+    else
+        wait "$pid" 2>/dev/null; rc="exit status $?"
     fi
+    D_PID[i]=""
+    host_fail daemon-start "no socket at $sock after 30 s (${D_TAG[i]} daemon status: $rc); daemon log:"
+    sed 's/^/  daemon| /' "$log_file" | tail -n 30
+    summary
+    exit 1
+}
+
+if [ "$NO_DAEMON" = 0 ]; then
+    for ((i = 0; i < ${#D_TAG[@]}; i++)); do
+        start_daemon "$i"
+    done
+    DAEMON_PID=${D_PID[0]}
     sleep 0.2   # bind() happened; give listen() a moment
     if [ -x "$HERE/scenarios/$SCENARIO.host-monitor.sh" ]; then
         "$HERE/scenarios/$SCENARIO.host-monitor.sh" "$DAEMON_PID" "$RUNDIR" &
@@ -224,11 +287,13 @@ fi
 QEMU_CMD=(qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp "$SMP"
     -object "memory-backend-memfd,id=mem,size=${MEM}M,share=on" -numa node,memdev=mem)
 if [ "$NO_DAEMON" = 0 ]; then
-    QEMU_CMD+=(-chardev "socket,id=char0,path=$SOCK"
-        -device "vhost-user-fs-pci,chardev=char0,tag=share,queue-size=1024,num-request-queues=$QUEUES")
+    for ((i = 0; i < ${#D_TAG[@]}; i++)); do
+        QEMU_CMD+=(-chardev "socket,id=char$i,path=${D_SOCK[i]}"
+            -device "vhost-user-fs-pci,chardev=char$i,tag=${D_TAG[i]},queue-size=1024,num-request-queues=${D_QUEUES[i]}")
+    done
 fi
 QEMU_CMD+=(-kernel "$KERNEL" -initrd "$INITRD"
-    -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=$SCENARIO queues=$QUEUES"
+    -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=$SCENARIO queues=$QUEUES fstag=$TAG${KERNEL_ARGS:+ $KERNEL_ARGS}"
     -nographic -no-reboot -nic none)
 # shellcheck disable=SC2206
 [ -n "${QEMU_EXTRA:-}" ] && QEMU_CMD+=($QEMU_EXTRA)
@@ -247,7 +312,7 @@ tail --pid="$QEMU_PID" -n +1 -F "$CONSOLE" 2>/dev/null | sed -u "$STRIP" |
     grep --line-buffered -E '^(PASS|FAIL|INFO|GUEST|SCENARIO-DONE)' &
 TAIL_PID=$!
 
-timed_out=0 daemon_died_at=""
+timed_out=0 daemon_died_at="" died_tag=""
 while kill -0 "$QEMU_PID" 2>/dev/null; do
     now=$(date +%s)
     if [ $((now - t_boot)) -ge "$TIMEOUT" ]; then
@@ -257,10 +322,12 @@ while kill -0 "$QEMU_PID" 2>/dev/null; do
     fi
     # A daemon that dies while QEMU runs leaves the guest hanging on its requests:
     # give QEMU 15 s to notice, then stop it.
-    if [ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-        daemon_died_at=${daemon_died_at:-$now}
-        [ $((now - daemon_died_at)) -ge 15 ] && break
-    fi
+    for ((i = 0; i < ${#D_PID[@]}; i++)); do
+        if [ -n "${D_PID[i]}" ] && ! kill -0 "${D_PID[i]}" 2>/dev/null; then
+            daemon_died_at=${daemon_died_at:-$now} died_tag=${died_tag:-${D_TAG[i]}}
+        fi
+    done
+    [ -n "$daemon_died_at" ] && [ $((now - daemon_died_at)) -ge 15 ] && break
     sleep 1
 done
 t_guest=$(( $(date +%s) - t_boot ))
@@ -291,7 +358,7 @@ if [ "$timed_out" = 1 ]; then
         echo "  (no GUEST line: the guest's init never reached the console)"
     tail -n 25 "$CLEAN" | sed 's/^/  console| /'
 elif [ -n "$daemon_died_at" ] && [ "$done_seen" = 0 ]; then
-    host_fail daemon-died "epochfsd exited while the guest was running; QEMU stopped"
+    host_fail daemon-died "the $died_tag daemon exited while the guest was running; QEMU stopped"
 fi
 [ "$done_seen" = 1 ] || host_fail scenario-done "the scenario did not print SCENARIO-DONE"
 if [ "$timed_out" = 0 ] && [ -z "$daemon_died_at" ] && [ "$qemu_rc" != 0 ]; then
@@ -314,37 +381,43 @@ elif [ -x "$HERE/scenarios/$SCENARIO.host.sh" ]; then
 fi
 
 # ---- daemon exit --------------------------------------------------------------------
-if [ -n "$DAEMON_PID" ]; then
-    # The daemon serves one frontend connection and exits 0 when it goes away.
-    for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$DAEMON_PID" 2>/dev/null; then
-        host_fail daemon-exit "epochfsd still running 10 s after QEMU quit; sent SIGTERM"
+# check_daemon_exit I: daemon I must exit 0 by itself once QEMU is gone (each
+# daemon serves one frontend connection); if not, its threads are listed.
+check_daemon_exit() {
+    local i=$1 pid=${D_PID[$1]} sfx="" name="${D_KIND[$1]} (${D_TAG[$1]})" drc
+    [ "$i" = 0 ] || sfx=-${D_TAG[i]}
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        host_fail "daemon-exit$sfx" "$name still running 10 s after QEMU quit; sent SIGTERM"
         # Where it is stuck: every thread's name, state and kernel wait channel.
-        for t in /proc/"$DAEMON_PID"/task/*; do
+        for t in /proc/"$pid"/task/*; do
             printf '  thread %s %-16s %s wchan=%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
                 "$(awk '/^State:/ { print $2 $3 }' "$t/status" 2>/dev/null)" "$(cat "$t/wchan" 2>/dev/null)"
-        done | tee -a "$RUNDIR/daemon-threads.txt" >&2
-        kill -TERM "$DAEMON_PID" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$DAEMON_PID" 2>/dev/null; then
-            host_fail daemon-sigterm "epochfsd did not exit within 5 s of SIGTERM; sent SIGKILL"
-            kill -KILL "$DAEMON_PID"
+        done | tee -a "$RUNDIR/daemon-threads$sfx.txt" >&2
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            host_fail "daemon-sigterm$sfx" "$name did not exit within 5 s of SIGTERM; sent SIGKILL"
+            kill -KILL "$pid"
         fi
-        wait "$DAEMON_PID" 2>/dev/null
+        wait "$pid" 2>/dev/null
     else
-        wait "$DAEMON_PID" 2>/dev/null; drc=$?
+        wait "$pid" 2>/dev/null; drc=$?
         if [ "$drc" = 0 ]; then
-            host_pass daemon-exit-status-0
+            host_pass "daemon-exit-status-0$sfx"
         else
-            host_fail daemon-exit "epochfsd exit status $drc"
+            host_fail "daemon-exit$sfx" "$name exit status $drc"
         fi
     fi
-    DAEMON_PID=""
-    if grep -qiE 'panic|error' "$DAEMON_LOG"; then
-        log "daemon log has errors/panics (first lines):"
-        grep -iE 'panic|error' "$DAEMON_LOG" | head -n 10 | sed 's/^/  daemon| /' >&2
+    D_PID[i]=""
+    if grep -qiE 'panic|error' "${D_LOG[i]}"; then
+        log "$name daemon log has errors/panics (first lines):"
+        grep -iE 'panic|error' "${D_LOG[i]}" | head -n 10 | sed 's/^/  daemon| /' >&2
     fi
-fi
+}
+for ((i = 0; i < ${#D_PID[@]}; i++)); do
+    [ -z "${D_PID[i]}" ] || check_daemon_exit "$i"
+done
 
 [ "$gp" -gt 0 ] || host_fail no-pass "the guest printed no PASS line at all"
 
@@ -353,10 +426,11 @@ log "guest ran ${t_guest} s (QEMU start to exit), whole run ${t_total} s; logs i
 if [ "$nfail" -gt 0 ]; then
     log "failures:"
     printf '  %s\n' "${fail_lines[@]}" >&2
-    if [ -s "$DAEMON_LOG" ]; then
-        log "last daemon log lines ($DAEMON_LOG):"
-        tail -n 20 "$DAEMON_LOG" | sed 's/^/  daemon| /' >&2
-    fi
+    for f in "${D_LOG[@]}"; do
+        [ -s "$f" ] || continue
+        log "last daemon log lines ($f):"
+        tail -n 20 "$f" | sed 's/^/  daemon| /' >&2
+    done
 fi
 summary
 [ "$nfail" = 0 ]

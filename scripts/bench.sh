@@ -2,9 +2,10 @@
 # Runs the benchmark rigs side by side against upstream virtiofsd and writes
 # docs/benchmarks.md plus plots in docs/img/.
 #
-# Usage: scripts/bench.sh [--secs S] [--quick] [--no-guest] [--no-host]
+# Usage: scripts/bench.sh [--secs S] [--quick] [--guest-reps R] [--no-guest] [--no-host]
 #   --secs S     measured seconds per host rig row (default 3; warm-up 0.5 s)
 #   --quick      fewer host rig configurations
+#   --guest-reps R  rounds of the guest fio rig (default 3)
 #   --no-guest   skip the guest fio rig (keeps earlier guest results if any)
 #   --no-host    skip the host and allocation rigs (keeps earlier results)
 # Environment: VIRTIOFSD_BIN (skip scripts/install-virtiofsd.sh), BENCH_DIR
@@ -13,18 +14,21 @@
 #
 # Steps: install what is missing (virtiofsd 1.14, fio, the guest rig's QEMU and
 # kernel), build, run the host rig (benches/host_rig), the allocation rig
-# (benches/alloc_rig) and three guest runs (virtiofsd with 1 queue, epochfsd with
-# 1 and 4 queues; fio in guest-tests/scenarios/fio.sh), then
-# scripts/bench_report.py. Results stay in target/bench/. The whole run takes
-# about 15 minutes on 2 cores, most of it in the TCG guests.
+# (benches/alloc_rig) and the guest fio rig (guest-tests/fio-compare.sh: ONE TCG
+# guest boot with three virtio-fs devices, virtiofsd with 1 queue and epochfsd
+# with 1 and 4 queues, each fio job run on the three back to back, R rounds),
+# then scripts/bench_report.py. Results stay in target/bench/ (the guest's in
+# target/bench/guest/CONFIG/JOB.repN.json). The whole run takes about 20 minutes
+# on 2 cores, more than half of it in the TCG guest.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SECS=3 QUICK="" GUEST=1 HOST=1
+SECS=3 QUICK="" GUEST=1 HOST=1 GUEST_REPS=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --secs) SECS=$2; shift 2 ;;
         --quick) QUICK=--quick; shift ;;
+        --guest-reps) GUEST_REPS=$2; shift 2 ;;
         --no-guest) GUEST=0; shift ;;
         --no-host) HOST=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -67,7 +71,7 @@ FACTS=$RESULTS/facts.txt
     echo "virtiofsd=$("$VIRTIOFSD_BIN" --version 2>/dev/null | head -n 1)"
     echo "host_cmd=cargo bench --bench host_rig -- --dir $BENCH_DIR --secs $SECS $QUICK"
     echo "alloc_cmd=cargo bench --bench alloc_rig"
-    echo "guest_cmd=EXTRA_BINS=\$(command -v fio) guest-tests/run.sh fio --smp 4 --queues {1,4} [--daemon virtiofsd]"
+    echo "guest_cmd=guest-tests/fio-compare.sh --reps $GUEST_REPS --out target/bench/guest"
 } > "$FACTS.new"
 
 # ---- host and allocation rigs -------------------------------------------------------
@@ -83,19 +87,13 @@ fi
 # ---- guest rig ----------------------------------------------------------------------
 if [ "$GUEST" = 1 ]; then
     rm -rf "$RESULTS/guest"
-    for cfg in virtiofsd:1 epochfsd:1 epochfsd:4; do
-        kind=${cfg%:*} q=${cfg#*:}
-        share=$RESULTS/guest/$kind-q$q
-        log "guest fio: $kind, $q request queue(s)"
-        mkdir -p "$share"
-        if ! EPOCHFSD_BIN=$REPO/target/release/epochfsd EXTRA_BINS=$(command -v fio) SKIP_DEPS=1 \
-            "$REPO/guest-tests/run.sh" fio --smp 4 --queues "$q" --daemon "$kind" \
-            --shared-dir "$share.share" --timeout 900 > "$RESULTS/guest-$kind-q$q.log" 2>&1; then
-            log "guest run $kind q$q failed; see $RESULTS/guest-$kind-q$q.log"
-        fi
-        cp "$share.share"/fio-results/*.json "$share/" 2>/dev/null || true
-        rm -rf "$share.share"
-    done
+    # One boot for all three daemons: each job runs on the three back to back.
+    log "guest fio: virtiofsd, epochfsd q1, epochfsd q4 in one boot, $GUEST_REPS rounds (log: $RESULTS/guest.log)"
+    if ! EPOCHFSD_BIN=$REPO/target/release/epochfsd SKIP_DEPS=1 \
+        "$REPO/guest-tests/fio-compare.sh" --reps "$GUEST_REPS" --out "$RESULTS/guest" \
+        > "$RESULTS/guest.log" 2>&1; then
+        log "guest fio rig failed; see $RESULTS/guest.log"
+    fi
     qemu-system-x86_64 --version | head -n 1 | sed 's/^/qemu=/' >> "$FACTS.new"
     echo "guest_kernel=$(basename "$(ls -v /boot/vmlinuz-6.12* | tail -n 1)") (TCG, 4 vCPUs, 1 GiB)" >> "$FACTS.new"
 fi

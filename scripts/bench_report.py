@@ -4,7 +4,8 @@
 Usage: scripts/bench_report.py RESULTS_DIR DOC_PATH IMG_DIR
 
 RESULTS_DIR holds facts.txt (key=value lines), host.jsonl (host rig),
-alloc.jsonl (allocation rig) and guest/DAEMON-qN/*.json (fio JSON output).
+alloc.jsonl (allocation rig) and guest/CONFIG/JOB.repN.json (fio JSON output of
+guest-tests/fio-compare.sh; CONFIG is virtiofsd, epochfsd-q1 or epochfsd-q4).
 The "## SYNCFS epochs" section of an existing DOC_PATH is kept as it is.
 Plain python3, no third-party modules.
 """
@@ -12,6 +13,8 @@ Plain python3, no third-party modules.
 import glob
 import json
 import os
+import re
+import statistics
 import sys
 
 SYNCFS_HEADING = "## SYNCFS epochs"
@@ -115,50 +118,80 @@ def host_table(rows):
 # ---- guest rig ---------------------------------------------------------------------
 
 
-def guest_results(results_dir):
-    """{(config, job): (iops, MiB/s)} from fio JSON; config like 'epochfsd-q4'."""
+GUEST_JOBS = ["write-j1", "read-j1", "randread-j1", "randwrite-j1",
+              "write-j4", "read-j4", "randread-j4", "randwrite-j4"]
+GUEST_CONFIGS = ["virtiofsd", "epochfsd-q1", "epochfsd-q4"]
+GUEST_BASE = "virtiofsd"
+# Directory names of the older one-boot-per-daemon rig.
+GUEST_ALIASES = {"virtiofsd-q1": "virtiofsd"}
+
+
+def guest_runs(results_dir):
+    """{(config, job): {rep: (iops, MiB/s)}} from guest/CONFIG/JOB.repN.json
+    (or JOB.json, a single run, rep 1)."""
     res = {}
     for path in sorted(glob.glob(os.path.join(results_dir, "guest", "*", "*.json"))):
         config = os.path.basename(os.path.dirname(path))
-        job = os.path.basename(path)[:-5]
+        config = GUEST_ALIASES.get(config, config)
+        m = re.fullmatch(r"(.+?)(\.rep\d+)?\.json", os.path.basename(path))
         try:
             data = json.load(open(path))
         except (ValueError, OSError):
             continue
         jobs = data.get("jobs") or []
-        if not jobs:
+        if not m or not jobs:
             continue
         j = jobs[0]
         iops = j["read"]["iops"] + j["write"]["iops"]
         bw = (j["read"]["bw"] + j["write"]["bw"]) / 1024.0  # KiB/s -> MiB/s
-        res[(config, job)] = (iops, bw)
+        rep = int(m.group(2)[4:]) if m.group(2) else 1
+        res.setdefault((config, m.group(1)), {})[rep] = (iops, bw)
     return res
 
 
-GUEST_JOBS = ["write-j1", "read-j1", "randread-j1", "randwrite-j1",
-              "write-j4", "read-j4", "randread-j4", "randwrite-j4"]
-GUEST_CONFIGS = ["virtiofsd-q1", "epochfsd-q1", "epochfsd-q4"]
+def guest_medians(runs):
+    """{(config, job): (median IOPS, median MiB/s)}."""
+    return {k: (statistics.median(r[0] for r in v.values()), statistics.median(r[1] for r in v.values()))
+            for k, v in runs.items() if v}
 
 
-def guest_table(g):
+def guest_cell(job, values):
+    """'median (min..max)' in MiB/s for 1 MiB jobs, IOPS for 4 KiB jobs."""
+    if not values:
+        return "-"
+    values = list(values.values())
+    if job.startswith(("write", "read")):
+        vs = [v[1] for v in values]
+        f, unit = (lambda x: f"{x:.1f}"), "MiB/s"
+    else:
+        vs = [v[0] for v in values]
+        f, unit = (lambda x: f"{x:,.0f}"), "IOPS"
+    med = f(statistics.median(vs)) + " " + unit
+    return med if len(vs) == 1 else f"{med} ({f(min(vs))}..{f(max(vs))})"
+
+
+def paired_spread(base, other):
+    """' (lo..hi)': the range of the per-round ratios other/base, pairing the runs
+    of the same round (which ran back to back); empty with fewer than 2 rounds."""
+    if not base or not other:
+        return ""
+    rs = [other[k][0] / base[k][0] for k in base if k in other and base[k][0]]
+    return f" ({min(rs):.2f}..{max(rs):.2f})" if len(rs) > 1 else ""
+
+
+def guest_table(runs):
+    g = guest_medians(runs)
     out = ["| fio job (psync, O_DIRECT) | " + " | ".join(GUEST_CONFIGS) +
            " | epochfsd-q1 vs virtiofsd | epochfsd-q4 vs virtiofsd |",
            "|---|" + "---:|" * (len(GUEST_CONFIGS) + 2)]
     for job in GUEST_JOBS:
-        cells, vals = [], {}
-        for c in GUEST_CONFIGS:
-            v = g.get((c, job))
-            vals[c] = v
-            if v is None:
-                cells.append("-")
-            elif job.startswith(("write", "read")):
-                cells.append(f"{v[1]:.1f} MiB/s")
-            else:
-                cells.append(f"{v[0]:,.0f} IOPS")
-        base = vals["virtiofsd-q1"]
+        cells = [guest_cell(job, runs.get((c, job))) for c in GUEST_CONFIGS]
+        base = g.get((GUEST_BASE, job))
         rats = []
         for c in ("epochfsd-q1", "epochfsd-q4"):
-            rats.append(ratio_str(vals[c][0] / base[0]) if vals[c] and base and base[0] else "n/a")
+            v = g.get((c, job))
+            cell = ratio_str(v[0] / base[0]) if v and base and base[0] else "n/a"
+            rats.append(cell + paired_spread(runs.get((GUEST_BASE, job)), runs.get((c, job))))
         out.append(f"| {job} | " + " | ".join(cells) + " | " + " | ".join(rats) + " |")
     return "\n".join(out)
 
@@ -209,7 +242,7 @@ def goals(host, g, ceiling, rss, allocs):
     single = [(e, v, ratio(e, v)) for e, v in pairs if e["queues"] == 1 and v]
     for c in ("epochfsd-q1",):
         for job in GUEST_JOBS:
-            a, b = g.get((c, job)), g.get(("virtiofsd-q1", job))
+            a, b = g.get((c, job)), g.get((GUEST_BASE, job))
             if a and b and b[0]:
                 single.append(({"workload": "guest fio " + job, "queues": 1, "depth": job[-1]}, b, a[0] / b[0]))
     misses = [(e, r) for e, _, r in single if r < 1.0]
@@ -222,7 +255,7 @@ def goals(host, g, ceiling, rss, allocs):
     multi = [(e, v, ratio(e, v)) for e, v in pairs
              if e["queues"] == 4 and v and e["workload"] in SMALL_IO]
     for job in ("randread-j1", "randwrite-j1", "randread-j4", "randwrite-j4"):
-        a, b = g.get(("epochfsd-q4", job)), g.get(("virtiofsd-q1", job))
+        a, b = g.get(("epochfsd-q4", job)), g.get((GUEST_BASE, job))
         if a and b and b[0]:
             multi.append(({"workload": "guest fio " + job, "queues": 4, "depth": job[-1]}, b, a[0] / b[0]))
     misses = [(e, r) for e, _, r in multi if r < 1.5]
@@ -281,7 +314,8 @@ def main():
     ceiling = max((r["mib_s"] for r in host_all if r["kind"] == "ceiling"), default=None)
     pins = [r for r in host_all if r["kind"] == "pin"]
     allocs = [r for r in read_jsonl(os.path.join(results, "alloc.jsonl")) if r["kind"] == "alloc"]
-    g = guest_results(results)
+    guest = guest_runs(results)
+    g = guest_medians(guest)
     syncfs = keep_syncfs_section(doc)
     notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_notes.md")
     notes = open(notes_path).read().strip() if os.path.exists(notes_path) else ""
@@ -302,9 +336,9 @@ def main():
     gvalues = {}
     for job in GUEST_JOBS:
         for c in ("epochfsd-q1", "epochfsd-q4"):
-            a, b = g.get((c, job)), g.get(("virtiofsd-q1", job))
+            a, b = g.get((c, job)), g.get((GUEST_BASE, job))
             gvalues[(job, c)] = a[0] / b[0] if a and b and b[0] else None
-    svg_bars("Guest fio (TCG): epochfsd relative to virtiofsd", GUEST_JOBS,
+    svg_bars("Guest fio (TCG, one boot): epochfsd medians relative to virtiofsd's", GUEST_JOBS,
              ["epochfsd-q1", "epochfsd-q4"], gvalues, os.path.join(img, "guest-ratio.svg"))
 
     md = []
@@ -388,11 +422,23 @@ def main():
                   f"{a['allocations']:,} | {a['per_request']:.4f} |")
     md.append("")
     md.append("## Guest rig\n")
-    md.append("fio 3.33 inside a Linux 6.12 guest under QEMU TCG (no KVM), 4 vCPUs, on the virtio-fs "
-              "share: `--ioengine=psync --direct=1` (every I/O reaches the daemon), 32 MiB files per "
-              "job, a short ramp then a timed run (`guest-tests/scenarios/fio.sh`). TCG makes the guest "
-              "the bottleneck for many rows, so these ratios are closer to 1 than the host rig's.\n")
-    md.append(guest_table(g) + "\n")
+    reps = max((len(v) for v in guest.values()), default=0)
+    md.append("fio 3.33 inside a Linux 6.12 guest under QEMU TCG (no KVM), 4 vCPUs: "
+              "`--ioengine=psync --direct=1` (every I/O reaches the daemon), 32 MiB files per job, "
+              "laid out before the timed runs, a 1 s ramp then a timed run "
+              "(`guest-tests/fio-compare.sh`, guest side `guest-tests/scenarios/fio-compare.sh`). "
+              "The three daemon configurations share ONE guest boot: the guest has three virtio-fs "
+              "devices (virtiofsd with 1 request queue, epochfsd with 1, epochfsd with 4), each with its "
+              "own daemon and share, and runs every job on the three mounts back to back, the one going "
+              f"first rotating from job to job; the whole round runs {reps} time(s). Each cell is the "
+              "median of the repetitions with their spread (min..max) in brackets; the ratios "
+              "compare medians, and in brackets is the range of the per-round ratios (each round's "
+              "runs of a job ran back to back). So TCG's boot-to-boot swings and the host's load phases hit the three "
+              "alike. Interrupts: the request-queue interrupts are kernel-managed, so each numjobs=1 "
+              "run is pinned to the vCPU that takes its own device's (first) request-queue interrupt, "
+              "i.e. every daemon gets local completions. TCG makes the guest the bottleneck for many "
+              "rows, so these ratios are closer to 1 than the host rig's.\n")
+    md.append(guest_table(guest) + "\n")
     md.append("![guest fio ratios](img/guest-ratio.svg)\n")
     md.append(syncfs)
     with open(doc, "w") as f:
