@@ -6,8 +6,12 @@
 //! cargo bench --bench host_rig -- [--epochfsd PATH] [--virtiofsd PATH]
 //!     [--dir DIR] [--warmup SECS] [--secs SECS] [--reps N] [--quick] [--only SUBSTR]
 //!     [--daemons epochfsd,virtiofsd] [--epochfsd-args "..."] [--virtiofsd-args "..."]
-//!     [--configs QxD,...] [--no-pin]
+//!     [--configs QxD,...] [--no-pin] [--scatter-pages]
 //! ```
+//!
+//! `--scatter-pages` lays the payload pages of READ and WRITE out in reverse
+//! order, so none follows the previous one in guest memory (by default a
+//! buffer's pages are consecutive, and the daemon moves them with one iovec).
 //!
 //! Unless `--no-pin`, the rig runs on the first CPU it may use and each
 //! daemon on the others (see `pin`), for both daemons alike.
@@ -31,6 +35,7 @@ mod target;
 mod workloads;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::fuse_client::FuseClient;
@@ -120,6 +125,7 @@ fn parse_args() -> Result<Options, String> {
             "--virtiofsd-args" => o.virtiofsd_args = split(&val()?),
             "--configs" => o.configs = Some(parse_configs(&val()?)?),
             "--no-pin" => o.pin = false,
+            "--scatter-pages" => workloads::SCATTER_PAGES.store(true, Ordering::Relaxed),
             _ => return Err(format!("unknown argument {a}")),
         }
     }

@@ -5,6 +5,8 @@ use epochfsd::fuse::abi::{
     AttrOut, CreateIn, EntryOut, ForgetIn, GetattrIn, Opcode, OpenOut, ReadIn, ReleaseIn, WriteIn,
     WriteOut,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use vm_memory::GuestAddress;
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -43,9 +45,18 @@ fn buf(vmm: &mut TestVmm, len: u32) -> (GuestAddress, u32) {
     (vmm.alloc(u64::from(len)), len)
 }
 
+/// Lay payload pages out in reverse order (`--scatter-pages`), so that no
+/// descriptor's page follows the previous one in memory, as in a guest whose
+/// buffer pages are scattered. By default the pages of a buffer are
+/// consecutive, as in a guest buffer backed by a huge page.
+pub static SCATTER_PAGES: AtomicBool = AtomicBool::new(false);
+
 /// `len` bytes at `base` as page-sized descriptors, as guest pages.
 fn pages(base: GuestAddress, len: u32) -> Vec<(GuestAddress, u32)> {
-    (0..len / PAGE)
+    let n = len / PAGE;
+    let scatter = SCATTER_PAGES.load(Ordering::Relaxed);
+    (0..n)
+        .map(|i| if scatter { n - 1 - i } else { i })
         .map(|i| (GuestAddress(base.0 + u64::from(i * PAGE)), PAGE))
         .collect()
 }
