@@ -69,7 +69,7 @@ FACTS=$RESULTS/facts.txt
     echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "epochfsd=$(git -C "$REPO" describe --always --dirty) (release build)"
     echo "virtiofsd=$("$VIRTIOFSD_BIN" --version 2>/dev/null | head -n 1)"
-    echo "host_cmd=cargo bench --bench host_rig -- --dir $BENCH_DIR --secs $SECS $QUICK"
+    echo "host_cmd=cargo bench --bench host_rig -- --dir $BENCH_DIR --secs $SECS $QUICK [--only 1m --scatter-pages]"
     echo "alloc_cmd=cargo bench --bench alloc_rig"
     echo "guest_cmd=guest-tests/fio-compare.sh --reps $GUEST_REPS --out target/bench/guest"
 } > "$FACTS.new"
@@ -80,6 +80,10 @@ if [ "$HOST" = 1 ]; then
     # shellcheck disable=SC2086  # QUICK is empty or one flag
     cargo bench --quiet --bench host_rig -- --dir "$BENCH_DIR" --secs "$SECS" $QUICK \
         --virtiofsd "$VIRTIOFSD_BIN" > "$RESULTS/host.jsonl"
+    log "host rig: 1 MiB rows again with scattered payload pages"
+    # shellcheck disable=SC2086
+    cargo bench --quiet --bench host_rig -- --dir "$BENCH_DIR" --secs "$SECS" $QUICK \
+        --only 1m --scatter-pages --virtiofsd "$VIRTIOFSD_BIN" > "$RESULTS/host-scatter.jsonl"
     log "allocation rig"
     cargo bench --quiet --bench alloc_rig > "$RESULTS/alloc.jsonl"
 fi

@@ -235,7 +235,7 @@ def svg_bars(title, groups, series, values, path, unit="x virtiofsd", ref=1.0):
 # ---- goals -------------------------------------------------------------------------
 
 
-def goals(host, g, ceiling, rss, allocs):
+def goals(host, scatter, g, ceiling, rss, allocs):
     lines = []
     pairs = host_pairs(host)
     # 1. single queue rows
@@ -264,15 +264,22 @@ def goals(host, g, ceiling, rss, allocs):
         "at least 1.5x virtiofsd on 4 KiB random I/O and metadata rows with 4 queues",
         multi and not misses, f"{len(multi)} rows, lowest {ratio_str(worst)}",
         [f"{e['workload']} (4 queues, depth {e['depth']}): {r:.2f}x" for e, r in misses]))
-    # 3. ceiling
-    writes = [r for r in host if r["daemon"] == "epochfsd" and r["workload"] == "write 1m sequential"]
-    if ceiling and writes:
-        best = max(writes, key=lambda r: r["mib_s"])
-        frac = best["mib_s"] / ceiling
-        lines.append(goal_line(
-            "1 MiB WRITE at 80% or more of the host's own write ceiling", frac >= 0.8,
-            f"best {best['mib_s']:.0f} MiB/s (q{best['queues']} x d{best['depth']}) of "
-            f"{ceiling:.0f} MiB/s = {frac:.0%}", []))
+    # 3. ceiling, with the payload pages consecutive and scattered
+    if ceiling:
+        parts, fracs = [], []
+        for label, rows in (("consecutive pages", host), ("scattered pages", scatter)):
+            writes = [r for r in rows
+                      if r["daemon"] == "epochfsd" and r["workload"] == "write 1m sequential"]
+            if writes:
+                best = max(writes, key=lambda r: r["mib_s"])
+                fracs.append(best["mib_s"] / ceiling)
+                parts.append(f"{label}: best {best['mib_s']:.0f} MiB/s (q{best['queues']} x "
+                             f"d{best['depth']}) = {fracs[-1]:.0%}")
+        if fracs:
+            lines.append(goal_line(
+                "1 MiB WRITE at 80% or more of the host's own write ceiling",
+                all(f >= 0.8 for f in fracs),
+                f"ceiling {ceiling:.0f} MiB/s; " + "; ".join(parts), []))
     # 4. idle RSS
     e_rss = next((r for r in rss if r["daemon"] == "epochfsd" and r["queues"] == 1), None)
     v_rss = next((r for r in rss if r["daemon"] == "virtiofsd"), None)
@@ -308,10 +315,13 @@ def main():
     facts = read_facts(os.path.join(results, "facts.txt"))
     host_all = read_jsonl(os.path.join(results, "host.jsonl"))
     host = [r for r in host_all if r["kind"] == "row"]
+    scatter_all = read_jsonl(os.path.join(results, "host-scatter.jsonl"))
+    scatter = [r for r in scatter_all if r["kind"] == "row"]
     rss = [r for r in host_all if r["kind"] == "rss"]
     rss_after = [r for r in host_all if r["kind"] == "rss_after"]
     # Measured before and after the daemons; a ceiling is an upper bound.
-    ceiling = max((r["mib_s"] for r in host_all if r["kind"] == "ceiling"), default=None)
+    ceiling = max((r["mib_s"] for r in host_all + scatter_all if r["kind"] == "ceiling"),
+                  default=None)
     pins = [r for r in host_all if r["kind"] == "pin"]
     allocs = [r for r in read_jsonl(os.path.join(results, "alloc.jsonl")) if r["kind"] == "alloc"]
     guest = guest_runs(results)
@@ -371,14 +381,14 @@ def main():
               "`--sandbox none`. The sandbox is set up once at start and adds nothing on the request "
               "path.\n")
     md.append("## Goals of issue 5\n")
-    md.append(goals(host, g, ceiling, rss, allocs) + "\n")
+    md.append(goals(host, scatter, g, ceiling, rss, allocs) + "\n")
     if notes:
         md.append(notes + "\n")
     md.append("## Host rig\n")
     md.append("A load generator plays the VMM over a real vhost-user socket with memfd guest memory "
               "(`benches/host_rig/`, built on the test frontend in `tests/common/`). Requests are laid "
               "out as a Linux guest does (indirect descriptor tables, one descriptor per 4 KiB page of "
-              "payload), kicks are suppressed with EVENT_IDX as the guest driver does, and each queue "
+              "payload, the pages consecutive in guest memory), kicks are suppressed with EVENT_IDX as the guest driver does, and each queue "
               "keeps `depth` operations in flight. Per row: a warm-up, then a measured window; latency "
               "is per operation (submit to used-ring entry); daemon CPU is utime+stime from "
               "/proc/PID/stat over the window divided by the operations. virtiofsd has one request "
@@ -403,6 +413,22 @@ def main():
             if r["daemon"] == "epochfsd" and r["workload"] == "write 1m sequential":
                 md.append(f"| {r['queues']} x {r['depth']} | {r['mib_s']:,.0f} | {r['mib_s'] / ceiling:.0%} |")
         md.append("")
+    if scatter:
+        md.append("### 1 MiB READ and WRITE with scattered guest pages\n")
+        md.append("The rows above lay a request's payload out in consecutive guest pages, as a guest "
+                  "buffer in one huge page would be; the daemon then hands the kernel one segment. "
+                  "Here (`--scatter-pages`) the pages come in reverse order, so none follows the "
+                  "previous one in memory and every daemon moves 256 segments of 4 KiB, as with a "
+                  "guest buffer of scattered pages.\n")
+        md.append(host_table(scatter) + "\n")
+        if ceiling:
+            md.append("| epochfsd 1 MiB WRITE, scattered pages | MiB/s | fraction of the ceiling |\n"
+                      "|---|---:|---:|")
+            for r in scatter:
+                if r["daemon"] == "epochfsd" and r["workload"] == "write 1m sequential":
+                    md.append(f"| {r['queues']} x {r['depth']} | {r['mib_s']:,.0f} | "
+                              f"{r['mib_s'] / ceiling:.0%} |")
+            md.append("")
     md.append("### Memory\n")
     md.append("| daemon | queues | RSS after connect + INIT | threads | RSS after the workloads | threads |\n"
               "|---|---:|---:|---:|---:|---:|")
