@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{DaemonProcess, DaemonThread, TestDirs};
 use common::fuse_client::{ChainMode, FuseClient};
@@ -11,11 +11,10 @@ use common::vmm::{
     TestVmm, VmmOptions, VHOST_USER_F_PROTOCOL_FEATURES, VIRTIO_F_VERSION_1,
     VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
 };
-use epochfsd::fuse::abi::{GetattrIn, Opcode, OutHeader, ROOT_ID};
+use epochfsd::fuse::abi::ROOT_ID;
 use vhost::vhost_user::message::{VhostUserConfigFlags, VhostUserProtocolFeatures};
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
 use vhost::VhostBackend;
-use zerocopy::IntoBytes;
 
 fn daemon() -> DaemonProcess {
     DaemonProcess::spawn(TestDirs::new(), 1, &[])
@@ -116,48 +115,6 @@ fn requests_are_served_without_event_idx() {
 
     assert_eq!(c.vmm.acked_features() & VIRTIO_RING_F_EVENT_IDX, 0);
     assert!(ok);
-}
-
-#[test]
-fn a_pass_of_quick_requests_is_signalled_once() {
-    // Without EVENT_IDX the guest is told of every completion it is
-    // signalled for; requests found in one pass and served on the queue's
-    // thread share one signal at the end of the pass.
-    const REQUESTS: usize = 8;
-    let d = daemon();
-    let mut c = client(
-        &d,
-        VmmOptions {
-            event_idx: false,
-            ..Default::default()
-        },
-    );
-    let getattr = GetattrIn::default();
-    let mut heads = Vec::new();
-    for _ in 0..REQUESTS {
-        let header = c.header(Opcode::Getattr as u32, ROOT_ID, size_of_val(&getattr));
-        let readable = [header.as_bytes(), getattr.as_bytes()];
-        heads.push(
-            c.vmm
-                .submit(1, &readable, &[size_of::<OutHeader>() as u32, 4096]),
-        );
-    }
-    c.vmm.take_calls(1);
-
-    c.vmm.kick(1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut answered = Vec::new();
-    while answered.len() < REQUESTS && Instant::now() < deadline {
-        match c.vmm.try_used(1) {
-            Some(used) => answered.push(used.head),
-            None => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
-
-    answered.sort_unstable();
-    heads.sort_unstable();
-    assert_eq!(answered, heads);
-    assert_eq!(c.vmm.take_calls(1), 1);
 }
 
 #[test]

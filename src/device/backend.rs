@@ -124,14 +124,14 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         &self,
         queue: usize,
         vring: &VringRwLock,
-        mut dispatch: impl FnMut(Job, bool) -> bool,
+        mut dispatch: impl FnMut(Job, bool),
     ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
         loop {
             if event_idx {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
-            self.pop_pass(queue, vring, &mut dispatch)?;
+            self.pop_pass(queue, vring, &mut dispatch);
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
                 return Ok(());
             }
@@ -148,7 +148,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         &self,
         thread_id: usize,
         vrings: &[VringRwLock],
-        mut dispatch: impl FnMut(usize, Job, bool) -> bool,
+        mut dispatch: impl FnMut(usize, Job, bool),
     ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
         let queues = || {
@@ -169,7 +169,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                         vring.disable_notification().map_err(DeviceError::Queue)?;
                     }
                     popped +=
-                        self.pop_pass(queue, vring, &mut |job, alone| dispatch(queue, job, alone))?;
+                        self.pop_pass(queue, vring, &mut |job, alone| dispatch(queue, job, alone));
                 }
                 if popped == 0 {
                     break;
@@ -193,19 +193,16 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     /// that found at most [`INLINE_BATCH`] of them (they may be served
     /// inline, one after the other; notifications are still off then, so
     /// the guest does not kick while they run). In a longer pass every
-    /// chain gets `false`. `dispatch` returns true when it served the chain
-    /// and left the guest unsignalled; the pass then signals once at its
-    /// end, if the guest asked to be told, for all of them.
+    /// chain gets `false`.
     fn pop_pass(
         &self,
         queue: usize,
         vring: &VringRwLock,
-        dispatch: &mut impl FnMut(Job, bool) -> bool,
-    ) -> Result<usize, DeviceError> {
+        dispatch: &mut impl FnMut(Job, bool),
+    ) -> usize {
         let mem = self.mem.memory();
         let mut batch: [Option<Job>; INLINE_BATCH] = Default::default();
         let mut popped = 0usize;
-        let mut unsignalled = false;
         loop {
             let chain = vring
                 .get_mut()
@@ -222,23 +219,22 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             };
             if popped == INLINE_BATCH {
                 // The requests pile up: the whole pass goes to workers.
-                for held in batch.iter_mut().filter_map(Option::take) {
-                    unsignalled |= dispatch(held, false);
-                }
+                batch
+                    .iter_mut()
+                    .filter_map(Option::take)
+                    .for_each(|held| dispatch(held, false));
             }
             match batch.get_mut(popped) {
                 Some(slot) => *slot = Some(job),
-                None => unsignalled |= dispatch(job, false),
+                None => dispatch(job, false),
             }
             popped += 1;
         }
-        for held in batch.into_iter().flatten() {
-            unsignalled |= dispatch(held, true);
-        }
-        if unsignalled {
-            request::signal_if_needed(vring)?;
-        }
-        Ok(popped)
+        batch
+            .into_iter()
+            .flatten()
+            .for_each(|held| dispatch(held, true));
+        popped
     }
 
     /// Lets the server decide, now that the chain is off the queue, whether
@@ -304,10 +300,9 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         self.drain_queue(HIPRIO_QUEUE, vring, |job, _| {
-            if let Err(err) = request::run_unsignalled(&self.server, job, &mut buffers) {
+            if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 result = Err(err);
             }
-            true
         })?;
         result
     }
@@ -406,10 +401,7 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
                 let inline = alone && self.inline_ok(job.peek);
                 match self.pools.get(queue - 1) {
                     Some(pool) => pool.dispatch(job, inline),
-                    None => {
-                        error!("queue {queue} has no pool; request dropped");
-                        false
-                    }
+                    None => error!("queue {queue} has no pool; request dropped"),
                 }
             })?;
             debug!("thread {thread_id} drained");

@@ -77,19 +77,17 @@ impl<F: FileSystem + 'static> QueuePool<F> {
     }
 
     /// Runs `job` on the calling (epoll) thread if `inline` is allowed;
-    /// otherwise queues it for a worker. Returns true when the job ran here
-    /// and its used entry awaits the caller's [`request::signal_if_needed`].
+    /// otherwise queues it for a worker.
     ///
     /// Busy workers do not stop a lone request from running inline: it is
     /// one the caller knows to be quick, and waking a worker for it would
     /// cost more than serving it (two thread switches on a loaded host).
-    pub(crate) fn dispatch(&self, job: Job, inline: bool) -> bool {
+    pub(crate) fn dispatch(&self, job: Job, inline: bool) {
         if inline {
             self.run_inline(job);
         } else {
             self.submit(job);
         }
-        inline
     }
 
     fn run_inline(&self, job: Job) {
@@ -98,7 +96,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let buffers = slot.get_or_insert_with(|| WorkerBuffers::new(self.shared.queue_size));
-        if let Err(err) = request::run_unsignalled(&self.shared.server, job, buffers) {
+        if let Err(err) = request::run(&self.shared.server, job, buffers) {
             error!("queue {}: {err}", self.shared.queue_index);
         }
     }

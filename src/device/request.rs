@@ -65,24 +65,9 @@ pub(crate) fn run<F: FileSystem>(
     job: Job,
     buffers: &mut WorkerBuffers,
 ) -> Result<(), DeviceError> {
-    let vring = job.vring.clone();
-    run_unsignalled(server, job, buffers)?;
-    signal_if_needed(&vring)
-}
-
-/// Serves `job` and puts its chain on the used ring without telling the
-/// guest: the caller runs [`signal_if_needed`] once after a batch, so a
-/// pass of quick requests costs the guest one interrupt, not one each.
-pub(crate) fn run_unsignalled<F: FileSystem>(
-    server: &Server<F>,
-    job: Job,
-    buffers: &mut WorkerBuffers,
-) -> Result<(), DeviceError> {
     let head = job.chain.head_index();
     let used_len = serve_chain(server, &job.mem, job.chain, job.admission, buffers);
-    job.vring
-        .add_used(head, used_len)
-        .map_err(DeviceError::Queue)
+    complete(&job.vring, head, used_len)
 }
 
 /// Returns the number of bytes written into the chain (0 when dropped).
@@ -110,9 +95,9 @@ fn serve_chain<F: FileSystem>(
     }
 }
 
-/// Signals the guest if the used entries added since the last check cross
-/// the point it asked to be told at (every time without EVENT_IDX).
-pub(crate) fn signal_if_needed(vring: &VringRwLock) -> Result<(), DeviceError> {
+/// Adds `head` to the used ring and notifies the guest if needed.
+pub(crate) fn complete(vring: &VringRwLock, head: u16, len: u32) -> Result<(), DeviceError> {
+    vring.add_used(head, len).map_err(DeviceError::Queue)?;
     if vring.needs_notification().map_err(DeviceError::Queue)? {
         vring.signal_used_queue().map_err(DeviceError::Signal)?;
     }

@@ -602,12 +602,6 @@ impl TestVmm {
         kick
     }
 
-    /// How many times the device signalled `queue` since the last call (or
-    /// since a wait consumed the call eventfd); resets the count.
-    pub fn take_calls(&self, queue: usize) -> u64 {
-        self.queues[queue].call.read().unwrap_or(0)
-    }
-
     /// The next used entry of `queue` if one is there, without waiting.
     pub fn try_used(&mut self, queue: usize) -> Option<Used> {
         if let Some(u) = self.queues[queue].stash.pop_front() {
