@@ -39,6 +39,16 @@ grep -q '^tests:' /etc/passwd || echo 'tests:x:1001:1001:tests:/:/bin/false' >> 
 grep -q '^nobody:' /etc/group || echo 'nobody:x:65534:' >> /etc/group
 grep -q '^tests:' /etc/group || echo 'tests:x:1001:' >> /etc/group
 mkdir -p /tmp/pjdfstest-secondary "$RUN"
+# pjdfstest's ETXTBSY cases copy and run `which sleep`; busybox's sleep exits at
+# once under another name, so a real one goes first in PATH (helpers/sleep.c).
+if [ -x "$M/.pjdfstest-bin/sleep" ]; then
+    mkdir -p /tmp/pjdfstest-bin
+    cp "$M/.pjdfstest-bin/sleep" /tmp/pjdfstest-bin/sleep
+    export PATH=/tmp/pjdfstest-bin:$PATH
+    info "sleep for the ETXTBSY cases: $(which sleep)"
+else
+    fail pjdfstest-sleep "no $M/.pjdfstest-bin/sleep (pjdfstest.host-setup.sh builds it)"
+fi
 chmod 0755 "$RUN"
 
 # Two runs, merged: the 13 EROFS cases (which remount the share read-only) in a
