@@ -287,5 +287,6 @@ fn device_options(config: &Config) -> DeviceOptions {
         tag: config.tag.clone(),
         workers_per_queue: config.workers_per_queue,
         queue_threads: config.queue_threads,
+        poll: config.queue_poll,
     }
 }

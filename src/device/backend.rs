@@ -8,6 +8,7 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use log::{debug, error};
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
@@ -23,6 +24,7 @@ use vmm_sys_util::event::{
 
 use super::config_space;
 use super::layout::ThreadLayout;
+use super::poll::Poller;
 use super::pool::QueuePool;
 use super::request::{self, Chain, GuestMem, Job, Peek, WorkerBuffers};
 use super::DeviceError;
@@ -69,6 +71,9 @@ pub struct DeviceOptions {
     /// Epoll threads sharing the request queues (1 to `num_request_queues`;
     /// the high-priority queue has a thread of its own on top).
     pub queue_threads: usize,
+    /// Longest a queue thread busy-polls its queues after serving requests
+    /// before it goes back to sleep (zero: never; see [`super::poll`]).
+    pub poll: Duration,
 }
 
 /// A virtio-fs device serving one FUSE server.
@@ -80,6 +85,7 @@ pub struct FsBackend<F> {
     pools: Vec<QueuePool<F>>,
     hiprio_buffers: Mutex<WorkerBuffers>,
     layout: ThreadLayout,
+    poller: Poller,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
@@ -102,6 +108,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 )
             })
             .collect();
+        let poller = Poller::new(options.poll, layout.masks().len());
         Ok(FsBackend {
             server,
             options,
@@ -110,6 +117,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             pools,
             hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
             layout,
+            poller,
         })
     }
 
@@ -119,9 +127,12 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     }
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
-    /// re-checking after re-enabling notifications so no kick is lost.
+    /// polling for more a while (with EVENT_IDX, on thread `polling`'s
+    /// window, if any) and re-checking after re-enabling notifications so
+    /// no kick is lost.
     fn drain_queue(
         &self,
+        polling: Option<usize>,
         queue: usize,
         vring: &VringRwLock,
         mut dispatch: impl FnMut(Job, bool),
@@ -131,7 +142,11 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             if event_idx {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
-            self.pop_pass(queue, vring, &mut dispatch);
+            let popped = self.pop_pass(queue, vring, &mut dispatch);
+            let poll = polling.filter(|_| event_idx && popped > 0);
+            if poll.is_some_and(|thread_id| self.poll_for_more(thread_id, [vring])) {
+                continue;
+            }
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
                 return Ok(());
             }
@@ -162,6 +177,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             })
         };
         loop {
+            let mut found = false;
             loop {
                 let mut popped = 0;
                 for (queue, vring) in queues() {
@@ -174,9 +190,13 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 if popped == 0 {
                     break;
                 }
+                found = true;
             }
             if !event_idx {
                 return Ok(());
+            }
+            if found && self.poll_for_more(thread_id, queues().map(|(_, vring)| vring)) {
+                continue;
             }
             let mut more = false;
             for (_, vring) in queues() {
@@ -186,6 +206,25 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 return Ok(());
             }
         }
+    }
+
+    /// Busy-polls `vrings` (notifications still off) within thread
+    /// `thread_id`'s polling window; true when one of them has a request.
+    fn poll_for_more<'a>(
+        &self,
+        thread_id: usize,
+        vrings: impl IntoIterator<Item = &'a VringRwLock> + Clone,
+    ) -> bool {
+        let mem = self.mem.memory();
+        self.poller.poll(thread_id, || {
+            vrings.clone().into_iter().any(|vring| {
+                let state = vring.get_ref();
+                let queue = state.get_queue();
+                queue
+                    .avail_idx(&*mem, Ordering::Acquire)
+                    .is_ok_and(|avail| avail.0 != queue.next_avail())
+            })
+        })
     }
 
     /// Pops the chains `vring` holds now and hands each to `dispatch`;
@@ -299,7 +338,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
-        self.drain_queue(HIPRIO_QUEUE, vring, |job, _| {
+        self.drain_queue(None, HIPRIO_QUEUE, vring, |job, _| {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
                 result = Err(err);
             }
@@ -396,6 +435,23 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         if queue == HIPRIO_QUEUE {
             return Ok(self.serve_hiprio(vring)?);
         }
+        self.poller.woke(thread_id);
+        let drained = self.drain_request_queues(thread_id, queue, vrings, vring);
+        self.poller.sleeping(thread_id);
+        Ok(drained?)
+    }
+}
+
+impl<F: FileSystem + 'static> FsBackend<F> {
+    /// Serves what the request queues of thread `thread_id` hold, after a
+    /// kick on `queue` (whose vring is `vring`).
+    fn drain_request_queues(
+        &self,
+        thread_id: usize,
+        queue: usize,
+        vrings: &[VringRwLock],
+        vring: &VringRwLock,
+    ) -> Result<(), DeviceError> {
         if self.layout.shares_thread(queue) {
             self.drain_thread(thread_id, vrings, |queue, job, alone| {
                 let inline = alone && self.inline_ok(job.peek);
@@ -407,8 +463,11 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
             debug!("thread {thread_id} drained");
             return Ok(());
         }
-        let pool = self.pools.get(queue - 1).ok_or(unknown)?;
-        self.drain_queue(queue, vring, |job, alone| {
+        let Some(pool) = self.pools.get(queue - 1) else {
+            error!("queue {queue} has no pool; its requests stay queued");
+            return Ok(());
+        };
+        self.drain_queue(Some(thread_id), queue, vring, |job, alone| {
             let inline = alone && self.inline_ok(job.peek);
             pool.dispatch(job, inline)
         })?;

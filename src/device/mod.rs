@@ -6,6 +6,7 @@
 //!   blocks in the host never holds up the rest of its queue.
 //! * `request`: running one job: chain -> reader/writer -> server -> used ring.
 //! * [`layout`]: which epoll thread serves which queue.
+//! * `poll`: how long a request thread polls its queues before it sleeps.
 //!
 //! Threads: the vhost-user-backend crate runs one epoll thread per mask of
 //! `queues_per_thread`. The high-priority queue has a thread of its own,
@@ -18,6 +19,7 @@
 mod backend;
 mod config_space;
 pub mod layout;
+mod poll;
 mod pool;
 mod request;
 
