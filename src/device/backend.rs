@@ -5,6 +5,7 @@
 //! high-priority queue are served inline. Which epoll thread serves which
 //! queue is the [`ThreadLayout`]'s business.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,24 @@ pub struct DeviceOptions {
     pub poll: Duration,
 }
 
+/// Polling state of one drain on a request thread.
+struct Polling<'a> {
+    /// The epoll thread whose window applies.
+    thread: usize,
+    /// Set by the dispatcher when it hands a request to a worker.
+    handed_off: &'a Cell<bool>,
+}
+
+impl Polling<'_> {
+    /// Whether to poll after the pass just done, which is not the case
+    /// when it handed requests to workers: on a host with few cores the
+    /// spinning would take the CPU they need, and the guest's next request
+    /// waits for their answers anyway. Resets the record for the next pass.
+    fn after_pass(&self) -> bool {
+        !self.handed_off.replace(false)
+    }
+}
+
 /// A virtio-fs device serving one FUSE server.
 pub struct FsBackend<F> {
     server: Arc<Server<F>>,
@@ -127,12 +146,11 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     }
 
     /// Pops every available chain of `vring` and hands each to `dispatch`,
-    /// polling for more a while (with EVENT_IDX, on thread `polling`'s
-    /// window, if any) and re-checking after re-enabling notifications so
-    /// no kick is lost.
+    /// polling for more a while (with EVENT_IDX, if `polling` is given)
+    /// and re-checking after re-enabling notifications so no kick is lost.
     fn drain_queue(
         &self,
-        polling: Option<usize>,
+        polling: Option<&Polling>,
         queue: usize,
         vring: &VringRwLock,
         mut dispatch: impl FnMut(Job, bool),
@@ -143,8 +161,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
             let popped = self.pop_pass(queue, vring, &mut dispatch);
-            let poll = polling.filter(|_| event_idx && popped > 0);
-            if poll.is_some_and(|thread_id| self.poll_for_more(thread_id, [vring])) {
+            let poll = polling.filter(|p| p.after_pass() && event_idx && popped > 0);
+            if poll.is_some_and(|p| self.poll_for_more(p, [vring])) {
                 continue;
             }
             if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
@@ -161,11 +179,12 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     /// and a deep queue cannot keep the others waiting longer than a pass.
     fn drain_thread(
         &self,
-        thread_id: usize,
+        polling: &Polling,
         vrings: &[VringRwLock],
         mut dispatch: impl FnMut(usize, Job, bool),
     ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
+        let thread_id = polling.thread;
         let queues = || {
             vrings.iter().enumerate().filter_map(move |(event, vring)| {
                 let queue = self.layout.queue(thread_id, event as u16)?;
@@ -195,7 +214,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             if !event_idx {
                 return Ok(());
             }
-            if found && self.poll_for_more(thread_id, queues().map(|(_, vring)| vring)) {
+            let poll = polling.after_pass() && found;
+            if poll && self.poll_for_more(polling, queues().map(|(_, vring)| vring)) {
                 continue;
             }
             let mut more = false;
@@ -208,15 +228,15 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         }
     }
 
-    /// Busy-polls `vrings` (notifications still off) within thread
-    /// `thread_id`'s polling window; true when one of them has a request.
+    /// Busy-polls `vrings` (notifications still off) within the polling
+    /// thread's window; true when one of them has a request.
     fn poll_for_more<'a>(
         &self,
-        thread_id: usize,
+        polling: &Polling,
         vrings: impl IntoIterator<Item = &'a VringRwLock> + Clone,
     ) -> bool {
         let mem = self.mem.memory();
-        self.poller.poll(thread_id, || {
+        self.poller.poll(polling.thread, || {
             vrings.clone().into_iter().any(|vring| {
                 let state = vring.get_ref();
                 let queue = state.get_queue();
@@ -452,9 +472,15 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         vrings: &[VringRwLock],
         vring: &VringRwLock,
     ) -> Result<(), DeviceError> {
+        let handed_off = Cell::new(false);
+        let polling = Polling {
+            thread: thread_id,
+            handed_off: &handed_off,
+        };
         if self.layout.shares_thread(queue) {
-            self.drain_thread(thread_id, vrings, |queue, job, alone| {
+            self.drain_thread(&polling, vrings, |queue, job, alone| {
                 let inline = alone && self.inline_ok(job.peek);
+                handed_off.set(handed_off.get() || !inline);
                 match self.pools.get(queue - 1) {
                     Some(pool) => pool.dispatch(job, inline),
                     None => error!("queue {queue} has no pool; request dropped"),
@@ -467,8 +493,9 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             error!("queue {queue} has no pool; its requests stay queued");
             return Ok(());
         };
-        self.drain_queue(Some(thread_id), queue, vring, |job, alone| {
+        self.drain_queue(Some(&polling), queue, vring, |job, alone| {
             let inline = alone && self.inline_ok(job.peek);
+            handed_off.set(handed_off.get() || !inline);
             pool.dispatch(job, inline)
         })?;
         debug!("queue {queue} drained");
