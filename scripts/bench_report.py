@@ -376,7 +376,7 @@ def main():
               f"{facts.get('alloc_cmd', 'cargo bench --bench alloc_rig')}\n"
               f"{facts.get('guest_cmd', 'guest-tests/run.sh fio ...')}\n```\n")
     md.append("Daemon flags: epochfsd runs with its defaults (`--thread-pool-size 8`, `--cache auto`, "
-              "`--sandbox namespace`, `--queue-threads auto`) plus `--num-request-queues N`; virtiofsd 1.14 runs with its defaults "
+              "`--sandbox namespace`, `--queue-threads auto`, `--queue-poll-us 50`) plus `--num-request-queues N`; virtiofsd 1.14 runs with its defaults "
               "(`--thread-pool-size 0`, i.e. requests served on the queue thread, `--cache auto`) plus "
               "`--sandbox none`. The sandbox is set up once at start and adds nothing on the request "
               "path.\n")
