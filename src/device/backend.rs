@@ -86,6 +86,13 @@ struct Polling<'a> {
 }
 
 impl Polling<'_> {
+    /// Records how the dispatcher handled a request of the current pass.
+    fn dispatched(&self, inline: bool) {
+        if !inline {
+            self.handed_off.set(true);
+        }
+    }
+
     /// Whether to poll after the pass just done, which is not the case
     /// when it handed requests to workers: on a host with few cores the
     /// spinning would take the CPU they need, and the guest's next request
@@ -480,7 +487,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         if self.layout.shares_thread(queue) {
             self.drain_thread(&polling, vrings, |queue, job, alone| {
                 let inline = alone && self.inline_ok(job.peek);
-                handed_off.set(handed_off.get() || !inline);
+                polling.dispatched(inline);
                 match self.pools.get(queue - 1) {
                     Some(pool) => pool.dispatch(job, inline),
                     None => error!("queue {queue} has no pool; request dropped"),
@@ -495,7 +502,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         };
         self.drain_queue(Some(&polling), queue, vring, |job, alone| {
             let inline = alone && self.inline_ok(job.peek);
-            handed_off.set(handed_off.get() || !inline);
+            polling.dispatched(inline);
             pool.dispatch(job, inline)
         })?;
         debug!("queue {queue} drained");

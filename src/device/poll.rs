@@ -85,6 +85,9 @@ impl Poller {
 
     /// Thread `thread` goes back to `epoll_wait`.
     pub(crate) fn sleeping(&self, thread: usize) {
+        if self.max_ns == 0 {
+            return;
+        }
         if let Some(state) = self.threads.get(thread) {
             state.slept_at_ns.store(self.now_ns(), Ordering::Relaxed);
         }
@@ -130,6 +133,10 @@ fn adapted(window_ns: u64, slept_ns: u64, max_ns: u64) -> u64 {
 mod tests {
     use super::*;
 
+    fn window(poller: &Poller, thread: usize) -> u64 {
+        poller.threads[thread].window_ns.load(Ordering::Relaxed)
+    }
+
     #[test]
     fn a_late_kick_halves_the_window_down_to_nothing() {
         assert_eq!(adapted(50_000, 80_000, 50_000), 25_000);
@@ -156,7 +163,7 @@ mod tests {
         assert_eq!(calls, 0);
         poller.sleeping(0);
         poller.woke(0);
-        assert_eq!(poller.threads[0].window_ns.load(Ordering::Relaxed), 0);
+        assert_eq!(window(&poller, 0), 0);
     }
 
     #[test]
@@ -167,7 +174,7 @@ mod tests {
             calls += 1;
             calls == 3
         }));
-        assert_eq!(poller.threads[0].window_ns.load(Ordering::Relaxed), 50_000);
+        assert_eq!(window(&poller, 0), 50_000);
     }
 
     #[test]
@@ -179,11 +186,11 @@ mod tests {
         poller.sleeping(1);
         std::thread::sleep(Duration::from_millis(1));
         poller.woke(1);
-        assert_eq!(poller.threads[1].window_ns.load(Ordering::Relaxed), 25_000);
-        assert_eq!(poller.threads[0].window_ns.load(Ordering::Relaxed), 50_000);
+        assert_eq!(window(&poller, 1), 25_000);
+        assert_eq!(window(&poller, 0), 50_000);
         poller.sleeping(1);
         poller.woke(1);
-        assert_eq!(poller.threads[1].window_ns.load(Ordering::Relaxed), 50_000);
+        assert_eq!(window(&poller, 1), 50_000);
     }
 
     #[test]
