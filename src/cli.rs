@@ -17,6 +17,11 @@ pub const MAX_REQUEST_QUEUES: usize = crate::device::layout::MAX_QUEUES - 1;
 /// than any guest takes to send its next request.
 pub const MAX_QUEUE_POLL_US: u64 = 1000;
 
+/// Bounds of `--handoff-us`: below 100 us a stand-in would take over from
+/// threads that are merely busy; past 10 s the bound would not protect
+/// anything.
+pub const HANDOFF_US_RANGE: std::ops::RangeInclusive<u64> = 100..=10_000_000;
+
 /// Guest page cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum CacheMode {
@@ -167,6 +172,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 50, value_name = "MICROSECONDS")]
     pub queue_poll_us: u64,
 
+    /// Longest a queue thread may be inside one request it serves itself
+    /// (slow storage) before a stand-in thread takes its queues over, in
+    /// microseconds (100 to 10,000,000). The thread's other requests and
+    /// queues then wait at most about this long behind a blocked one.
+    #[arg(long, default_value_t = 1000, value_name = "MICROSECONDS")]
+    pub handoff_us: u64,
+
     /// Guest cache policy.
     #[arg(long, value_enum, default_value_t = CacheMode::Auto)]
     pub cache: CacheMode,
@@ -308,6 +320,8 @@ pub struct Config {
     pub queue_threads: usize,
     /// Longest busy-poll window of a queue thread.
     pub queue_poll: std::time::Duration,
+    /// Longest a queue thread serves one request before a stand-in takes over.
+    pub handoff: std::time::Duration,
     /// Cache policy.
     pub cache: CacheMode,
     /// Writeback cache.
@@ -373,9 +387,12 @@ pub enum ConfigError {
         /// The request queues.
         queues: usize,
     },
-    /// A negative or invalid fd.
+    /// `--queue-poll-us` past its bound.
     #[error("--queue-poll-us must be at most {MAX_QUEUE_POLL_US}, got {0}")]
     QueuePoll(u64),
+    /// `--handoff-us` out of range.
+    #[error("--handoff-us must be between {min} and {max}, got {0}", min = HANDOFF_US_RANGE.start(), max = HANDOFF_US_RANGE.end())]
+    Handoff(u64),
     #[error("--fd must be a non-negative file descriptor, got {0}")]
     BadFd(i32),
     /// Bad log level.
@@ -404,6 +421,9 @@ impl TryFrom<Cli> for Config {
         if cli.queue_poll_us > MAX_QUEUE_POLL_US {
             return Err(ConfigError::QueuePoll(cli.queue_poll_us));
         }
+        if !HANDOFF_US_RANGE.contains(&cli.handoff_us) {
+            return Err(ConfigError::Handoff(cli.handoff_us));
+        }
         let shared_dir = validate_shared_dir(cli.shared_dir)?;
         let log_level = cli
             .log_level
@@ -417,6 +437,7 @@ impl TryFrom<Cli> for Config {
             workers_per_queue: cli.thread_pool_size.max(1),
             queue_threads,
             queue_poll: std::time::Duration::from_micros(cli.queue_poll_us),
+            handoff: std::time::Duration::from_micros(cli.handoff_us),
             cache: cli.cache,
             writeback: cli.writeback,
             xattr: cli.xattr || cli.posix_acl,

@@ -288,5 +288,6 @@ fn device_options(config: &Config) -> DeviceOptions {
         workers_per_queue: config.workers_per_queue,
         queue_threads: config.queue_threads,
         poll: config.queue_poll,
+        handoff: config.handoff,
     }
 }

@@ -18,10 +18,12 @@
 
 mod backend;
 mod config_space;
+mod drain;
 pub mod layout;
 mod poll;
 mod pool;
 mod request;
+mod standin;
 
 pub use backend::{DeviceOptions, FsBackend};
 pub use layout::{auto_request_threads, LayoutError, ThreadLayout};

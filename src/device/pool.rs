@@ -76,21 +76,12 @@ impl<F: FileSystem + 'static> QueuePool<F> {
         }
     }
 
-    /// Runs `job` on the calling (epoll) thread if `inline` is allowed;
-    /// otherwise queues it for a worker.
+    /// Runs `job` on the calling (queue) thread.
     ///
     /// Busy workers do not stop a lone request from running inline: it is
-    /// one the caller knows to be quick, and waking a worker for it would
+    /// one the caller expects to be quick, and waking a worker for it would
     /// cost more than serving it (two thread switches on a loaded host).
-    pub(crate) fn dispatch(&self, job: Job, inline: bool) {
-        if inline {
-            self.run_inline(job);
-        } else {
-            self.submit(job);
-        }
-    }
-
-    fn run_inline(&self, job: Job) {
+    pub(crate) fn run_inline(&self, job: Job) {
         let mut slot = self
             .inline_buffers
             .lock()

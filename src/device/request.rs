@@ -8,7 +8,7 @@ use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
 
 use super::DeviceError;
 use crate::filesystem::FileSystem;
-use crate::fuse::{Admission, Outcome, Scratch, Server};
+use crate::fuse::{Admission, Outcome, RequestHead, Scratch, Server};
 use crate::transport::ChainBuffers;
 
 /// Guest memory as the daemon maps it (no dirty-page bitmap).
@@ -25,22 +25,13 @@ pub(crate) struct Job {
     pub mem: GuestMemoryLoadGuard<GuestMem>,
     pub chain: Chain,
     pub vring: VringRwLock,
-    /// Epoch bookkeeping decided when the chain was popped.
+    /// The queue the chain came from.
+    pub queue: usize,
+    /// The request header, copied once when the chain was popped (`None`
+    /// when the chain does not even hold one: the request is dropped).
+    pub head: Option<RequestHead>,
+    /// Epoch bookkeeping decided from `head` when the chain was popped.
     pub admission: Admission,
-    /// What the epoll thread saw of the request when it popped it.
-    pub peek: Peek,
-}
-
-/// What the epoll thread learns of a request when it pops it, for the
-/// decision to serve it inline.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Peek {
-    /// The opcode (0 if the header is unreadable).
-    pub opcode: u32,
-    /// The bytes a READ or WRITE moves, looked at only on a queue that
-    /// shares its epoll thread (0 elsewhere, for other opcodes, or when
-    /// unreadable).
-    pub data_len: u32,
 }
 
 /// Per-thread memory reused for every request the thread serves.
@@ -66,7 +57,13 @@ pub(crate) fn run<F: FileSystem>(
     buffers: &mut WorkerBuffers,
 ) -> Result<(), DeviceError> {
     let head = job.chain.head_index();
-    let used_len = serve_chain(server, &job.mem, job.chain, job.admission, buffers);
+    let used_len = match job.head {
+        Some(head) => serve_chain(server, &job.mem, job.chain, &head, job.admission, buffers),
+        None => {
+            warn!("dropping a request shorter than its header");
+            0
+        }
+    };
     complete(&job.vring, head, used_len)
 }
 
@@ -75,6 +72,7 @@ fn serve_chain<F: FileSystem>(
     server: &Server<F>,
     mem: &GuestMem,
     chain: Chain,
+    head: &RequestHead,
     admission: Admission,
     buffers: &mut WorkerBuffers,
 ) -> u32 {
@@ -85,7 +83,13 @@ fn serve_chain<F: FileSystem>(
             return 0;
         }
     };
-    match server.handle(&mut reader, &mut writer, &mut buffers.scratch, admission) {
+    match server.handle(
+        head,
+        &mut reader,
+        &mut writer,
+        &mut buffers.scratch,
+        admission,
+    ) {
         Ok(Outcome::Replied(len)) => len as u32,
         Ok(Outcome::NoReply) => 0,
         Err(err) => {

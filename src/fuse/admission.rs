@@ -1,46 +1,19 @@
 //! Admission: what a request owes the SYNCFS epochs, decided when it is taken
 //! off its queue.
 //!
-//! The device calls [`Server::admit`] with the request's header bytes at the
-//! moment it pops the chain, before the request waits for a worker. A
+//! The device calls [`Server::admit`] with the request's [`RequestHead`] (the
+//! header copied once, see [`super::intake`]) at the moment it pops the chain, before the request waits for a worker. A
 //! request that changes data or metadata joins the current epoch there; a
 //! SYNCFS closes it there. Deciding at pop time (and not when a worker gets
 //! to the request) is what makes "arrived before the SYNCFS" mean what the
 //! guest sees: queue order, whatever the worker scheduling.
 
-use std::mem::size_of;
-
-use zerocopy::FromBytes;
-
-use super::abi::{InHeader, Opcode, ReadIn};
+use super::abi::Opcode;
+use super::intake::RequestHead;
 use super::server::Server;
 use super::trace::TraceStamp;
 use crate::epoch::{FlightGuard, FlightWait, OwnedEpochGuard, OwnedSyncTicket};
 use crate::filesystem::FileSystem;
-
-/// Bytes the device peeks at to admit a request.
-pub const ADMISSION_HEADER_LEN: usize = size_of::<InHeader>();
-
-/// The bytes a READ (its `size`) or WRITE (its whole length) moves, from
-/// the request's first [`ADMISSION_HEADER_LEN`] bytes `header`; `peek` fills
-/// a longer prefix of the request (READ's argument) and returns false if it
-/// cannot. 0 for other requests or unreadable ones.
-pub fn data_len(header: &[u8], peek: impl FnOnce(&mut [u8]) -> bool) -> u32 {
-    let Ok((header, _)) = InHeader::read_from_prefix(header) else {
-        return 0;
-    };
-    match Opcode::try_from(header.opcode) {
-        Ok(Opcode::Write) => header.len,
-        Ok(Opcode::Read) => {
-            let mut buf = [0u8; size_of::<InHeader>() + size_of::<ReadIn>()];
-            if !peek(&mut buf) {
-                return 0;
-            }
-            ReadIn::read_from_prefix(&buf[size_of::<InHeader>()..]).map_or(0, |(arg, _)| arg.size)
-        }
-        _ => 0,
-    }
-}
 
 /// What a request owes the epochs.
 #[derive(Debug, Default)]
@@ -56,6 +29,10 @@ pub enum Role {
     /// A SYNCFS: the epochs it must wait for. `None` when every epoch slot
     /// was busy at pop time; the worker then closes the epoch itself.
     Sync(Option<OwnedSyncTicket>),
+    /// A request that arrived where it may not (anything but FORGET,
+    /// BATCH_FORGET and INTERRUPT on the high-priority queue): answered
+    /// with EINVAL without being executed.
+    Refused,
 }
 
 /// The epoch bookkeeping a request carries until it is answered.
@@ -101,16 +78,13 @@ pub fn joins_epoch(op: Opcode) -> bool {
 }
 
 impl<F: FileSystem> Server<F> {
-    /// Admits the request whose first bytes are `header`, popped from the
-    /// queue served by `shard`. Unreadable headers are admitted as `Free`;
-    /// the server rejects them later anyway.
-    pub fn admit(&self, header: &[u8], shard: usize) -> Admission {
-        let Ok((header, _)) = InHeader::read_from_prefix(header) else {
+    /// Admits the request `head`, popped from the request queue served by
+    /// `shard`.
+    pub fn admit(&self, head: &RequestHead, shard: usize) -> Admission {
+        let Ok(op) = head.opcode() else {
             return Admission::FREE;
         };
-        let Ok(op) = Opcode::try_from(header.opcode) else {
-            return Admission::FREE;
-        };
+        let header = head.header();
         let role = match op {
             // Never block the queue: if every epoch slot is busy, the worker
             // closes the epoch itself.
@@ -133,18 +107,43 @@ impl<F: FileSystem> Server<F> {
             stamp.epoch = match &role {
                 Role::Member(guard, _) => Some(guard.epoch()),
                 Role::Sync(ticket) => ticket.as_ref().map(|t| t.epoch()),
-                Role::Free | Role::Fsync(_) => None,
+                Role::Free | Role::Fsync(_) | Role::Refused => None,
             };
             stamp
         });
         Admission { role, stamp }
     }
+
+    /// Admits a request popped from the high-priority queue: FORGET,
+    /// BATCH_FORGET and INTERRUPT owe the epochs nothing; anything else is
+    /// refused there (a guest that sends a WRITE or a SYNCFS on that queue
+    /// would otherwise make the FORGETs behind it wait).
+    pub fn admit_high_priority(&self, head: &RequestHead) -> Admission {
+        if head.is_high_priority() {
+            return Admission::FREE;
+        }
+        Admission {
+            role: Role::Refused,
+            stamp: None,
+        }
+    }
+}
+
+/// Whether `role`, decided at admission, is one a request with opcode `op`
+/// can have. Both come from the same copy of the header, so a mismatch is a
+/// bug in the daemon; the server refuses such a request rather than, say,
+/// let a WRITE wait for its own epoch as a SYNCFS would.
+pub(crate) fn role_fits(role: &Role, op: Opcode) -> bool {
+    match role {
+        Role::Free | Role::Refused => true,
+        Role::Member(..) => joins_epoch(op),
+        Role::Fsync(_) => matches!(op, Opcode::Fsync | Opcode::Fsyncdir),
+        Role::Sync(_) => op == Opcode::Syncfs,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use zerocopy::IntoBytes;
-
     use super::*;
 
     #[test]
@@ -168,38 +167,12 @@ mod tests {
         }
     }
 
-    fn header(opcode: Opcode, len: u32) -> Vec<u8> {
-        let h = InHeader {
-            len,
-            opcode: opcode as u32,
-            ..Default::default()
-        };
-        h.as_bytes().to_vec()
-    }
-
     #[test]
-    fn data_len_is_a_writes_length_and_a_reads_size() {
-        let read = ReadIn {
-            size: 1 << 20,
-            ..Default::default()
-        };
-        let read_request = [header(Opcode::Read, 80), read.as_bytes().to_vec()].concat();
-        let fill = |buf: &mut [u8]| {
-            buf.copy_from_slice(&read_request[..buf.len()]);
-            true
-        };
-
-        assert_eq!(data_len(&header(Opcode::Write, 4200), |_| false), 4200);
-        assert_eq!(
-            data_len(&read_request[..ADMISSION_HEADER_LEN], fill),
-            1 << 20
-        );
-    }
-
-    #[test]
-    fn data_len_is_zero_for_other_or_unreadable_requests() {
-        assert_eq!(data_len(&header(Opcode::Getattr, 56), |_| true), 0);
-        assert_eq!(data_len(&header(Opcode::Read, 80), |_| false), 0);
-        assert_eq!(data_len(&[0u8; 8], |_| true), 0);
+    fn a_role_fits_only_the_opcodes_that_can_have_it() {
+        assert!(role_fits(&Role::Fsync(None), Opcode::Fsyncdir));
+        assert!(!role_fits(&Role::Fsync(None), Opcode::Write));
+        assert!(!role_fits(&Role::Sync(None), Opcode::Write));
+        assert!(role_fits(&Role::Sync(None), Opcode::Syncfs));
+        assert!(role_fits(&Role::Free, Opcode::Write));
     }
 }

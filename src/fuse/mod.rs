@@ -7,6 +7,7 @@
 pub mod abi;
 mod admission;
 mod args;
+pub mod intake;
 pub mod io;
 mod ops;
 mod reply;
@@ -16,8 +17,9 @@ mod syncfs_stats;
 pub mod test_hooks;
 pub mod trace;
 
-pub use admission::{data_len, joins_epoch, Admission, Role, ADMISSION_HEADER_LEN};
+pub use admission::{joins_epoch, Admission, Role};
 pub use args::validate_name;
+pub use intake::RequestHead;
 pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};
 pub use syncfs_stats::SyncfsReport;
 pub use trace::EpochTrace;

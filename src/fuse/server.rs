@@ -1,8 +1,9 @@
 //! The protocol server: reads one request, dispatches it to the filesystem,
 //! writes one reply.
 //!
-//! `Server::handle` is the only entry point. It validates the request header
-//! against the bytes actually present, copies the (small) argument block into
+//! `Server::handle` is the only entry point. It takes the request header as
+//! copied once at intake (see [`super::intake`]), skips those bytes in the
+//! request, validates the header against the bytes actually present, copies the (small) argument block into
 //! a per-worker scratch buffer, and calls the handler for the opcode. WRITE
 //! is the exception: only its fixed header is copied, the payload stays in
 //! the reader and goes to the host file in one `pwritev`.
@@ -15,8 +16,9 @@ use log::{debug, trace, warn};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
-use super::admission::{Admission, Role};
+use super::admission::{role_fits, Admission, Role};
 use super::args::Args;
+use super::intake::{RequestHead, HEADER_LEN};
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
 use super::syncfs_stats::{SyncfsCounters, SyncfsReport};
@@ -163,18 +165,22 @@ impl<F: FileSystem> Server<F> {
         &self.fs
     }
 
-    /// Serves one request read from `r`, replying into `w`. `admission` is
-    /// what [`Server::admit`] decided when the request was popped.
+    /// Serves one request read from `r`, replying into `w`. `head` is the
+    /// request's header as copied when it was taken off its queue (the
+    /// header bytes at the front of `r` are skipped, never read again) and
+    /// `admission` what [`Server::admit`] decided from that same copy.
     pub fn handle<R: Reader, W: Writer>(
         &self,
+        head: &RequestHead,
         r: &mut R,
         w: &mut W,
         scratch: &mut Scratch,
         admission: Admission,
     ) -> Result<Outcome, ServerError> {
-        let mut header = InHeader::new_zeroed();
-        r.read_exact(header.as_mut_bytes())
+        let mut skipped = [0u8; HEADER_LEN];
+        r.read_exact(&mut skipped)
             .map_err(ServerError::ShortHeader)?;
+        let header = *head.header();
         let opcode = Opcode::try_from(header.opcode);
         trace!(
             "request {:?} unique {} nodeid {} len {}",
@@ -262,6 +268,13 @@ impl<F: FileSystem> Server<F> {
         role: Role,
         stamp: Option<&mut TraceStamp>,
     ) -> io::Result<usize> {
+        if matches!(role, Role::Refused) || !role_fits(&role, op) {
+            debug!(
+                "refusing {op:?} (unique {}): not admitted as one",
+                header.unique
+            );
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         if op != Opcode::Init && !self.initialized.load(Ordering::Acquire) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
@@ -312,6 +325,8 @@ impl<F: FileSystem> Server<F> {
                 self.dispatch(op, req, Args::new(args), w)
             }
             Role::Free => self.dispatch(op, req, Args::new(args), w),
+            // Refused above.
+            Role::Refused => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         }
     }
 
