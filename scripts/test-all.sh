@@ -20,8 +20,8 @@ cargo clippy --all-targets --locked -- -D warnings
 step "unit and integration tests"
 cargo test --locked --all-targets
 
-step "SYNCFS epoch tests (test-only delay hooks, separate target dir)"
-CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs
+step "SYNCFS epoch and blocked-shutdown tests (test-only delay hooks, separate target dir)"
+CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown
 
 if [ -x .ci/loom.sh ]; then
     step "loom model checks of the epoch tracker"

@@ -118,11 +118,37 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         *slot = daemon.shutdown_handle();
     }
     let result = daemon.wait();
+    // The connection is over. Threads blocked in the host (a hung share, a
+    // SYNCFS waiting for a held write) must not keep the process alive.
+    exit_after_grace("the frontend disconnected");
     for handler in daemon.get_epoll_handlers() {
         handler.send_exit_event();
     }
     info!("{}", server.syncfs_report());
     connection_result(result)
+}
+
+/// Longest the daemon waits, once it was told to stop, for its threads to
+/// finish what they are doing before it exits anyway.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Exits the process (status 0) after [`EXIT_GRACE`] unless it ended by
+/// itself before: a thread blocked in a host call cannot be interrupted,
+/// and joining it would keep the daemon alive as long as the host call.
+fn exit_after_grace(why: &'static str) {
+    let spawned = std::thread::Builder::new()
+        .name("exit-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(EXIT_GRACE);
+            warn!(
+                "{why} {} s ago and a thread is still blocked in the host; exiting anyway",
+                EXIT_GRACE.as_secs()
+            );
+            std::process::exit(0);
+        });
+    if let Err(err) = spawned {
+        warn!("cannot start the exit deadline: {err}");
+    }
 }
 
 /// The filesystem and FUSE server, built inside the sandbox.
@@ -158,7 +184,10 @@ fn handle_signals(
         move |signal| {
             info!("signal {signal} received, shutting down");
             match shutdown.lock().ok().and_then(|h| h.clone()) {
-                Some(handle) => vhost_user_backend::ShutdownHandle::shutdown(&handle),
+                Some(handle) => {
+                    exit_after_grace("a stop signal arrived");
+                    vhost_user_backend::ShutdownHandle::shutdown(&handle)
+                }
                 None => {
                     socket_file.remove();
                     std::process::exit(0)

@@ -143,6 +143,14 @@ impl DaemonProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGTERM (the operator's and the VMM's way to stop it).
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill has no memory effects; the pid is our own child's.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
     /// Waits up to `timeout` for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
