@@ -521,3 +521,31 @@ fn rmdir_dot_is_refused() {
     assert_einval_or_eperm(r);
     assert!(d.share().join("a").exists());
 }
+
+#[test]
+fn a_request_other_than_forget_on_the_high_priority_queue_is_refused_unexecuted() {
+    let (_d, mut c) = start();
+    let name = b"made-on-hiprio\0";
+    let arg = abi::MkdirIn {
+        mode: 0o755,
+        umask: 0,
+    };
+
+    let (h, _) = c.request(
+        0,
+        Opcode::Mkdir as u32,
+        ROOT_ID,
+        &[arg.as_bytes(), name],
+        size_of::<abi::EntryOut>() as u32,
+    );
+
+    assert_eq!(h.error, -libc::EINVAL, "MKDIR on queue 0 must be refused");
+    assert_eq!(
+        c.lookup(ROOT_ID, b"made-on-hiprio").err(),
+        Some(libc::ENOENT)
+    );
+    assert!(
+        c.forget(ROOT_ID, 1).is_some(),
+        "FORGET after it was not taken"
+    );
+}
