@@ -301,8 +301,11 @@ fn server_options(config: &Config) -> ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
         posix_acl: config.posix_acl,
-        syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
-        syncfs_drain: config.syncfs == crate::cli::SyncfsMode::Drain,
+        sync_mode: match config.syncfs {
+            crate::cli::SyncfsMode::Targeted => crate::fuse::SyncMode::Targeted,
+            crate::cli::SyncfsMode::Host => crate::fuse::SyncMode::Host,
+            crate::cli::SyncfsMode::Drain => crate::fuse::SyncMode::Drain,
+        },
         epoch_shards: config.num_request_queues,
         #[cfg(feature = "test-hooks")]
         hooks: config.hooks,

@@ -5,21 +5,20 @@
 //! reaches the host only through the [`crate::filesystem::FileSystem`] trait.
 
 pub mod abi;
-mod admission;
 mod args;
+mod durability;
 pub mod intake;
 pub mod io;
 mod ops;
 mod reply;
 mod server;
-mod syncfs_stats;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
-pub mod trace;
 
-pub use admission::{joins_epoch, Admission, Role};
 pub use args::validate_name;
+pub use durability::admission::{joins_epoch, Admission, Role};
+pub use durability::stats::SyncfsReport;
+pub use durability::trace::{self, EpochTrace};
+pub use durability::SyncMode;
 pub use intake::RequestHead;
 pub use server::{Outcome, Scratch, Server, ServerError, ServerOptions, MAX_ARGS_LEN};
-pub use syncfs_stats::SyncfsReport;
-pub use trace::EpochTrace;

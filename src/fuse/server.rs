@@ -16,16 +16,16 @@ use log::{debug, trace, warn};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
-use super::admission::{role_fits, Admission, Role};
 use super::args::Args;
+use super::durability::admission::{role_fits, Admission, Role};
+use super::durability::stats::SyncfsReport;
+use super::durability::trace::{EpochTrace, TraceStamp};
+use super::durability::{Durability, SyncMode};
 use super::intake::{RequestHead, HEADER_LEN};
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
-use super::syncfs_stats::{SyncfsCounters, SyncfsReport};
-use super::trace::{EpochTrace, TraceStamp};
-use crate::epoch::{EpochGuard, EpochTracker, InodeFlights, TrackerConfig, TrackerRef};
+use crate::epoch::EpochTracker;
 use crate::filesystem::{errno_of, Context, FileSystem};
-use std::sync::Arc;
 
 /// Largest argument block accepted (names, symlink targets, xattr values).
 /// WRITE payloads do not count: they are never copied.
@@ -42,12 +42,8 @@ pub struct ServerOptions {
     pub announce_submounts: bool,
     /// Offer FUSE_POSIX_ACL (the guest enforces ACLs read via xattrs).
     pub posix_acl: bool,
-    /// SYNCFS always calls the filesystem's whole-filesystem sync instead of
-    /// flushing the inodes the guest changed.
-    pub syncfs_host: bool,
-    /// SYNCFS waits for a moment with no mutation in flight (a full drain)
-    /// instead of for exactly the earlier epochs: a benchmark baseline.
-    pub syncfs_drain: bool,
+    /// How SYNCFS makes the covered epochs durable.
+    pub sync_mode: SyncMode,
     /// Shards of the epoch tracker (one per queue that admits requests).
     pub epoch_shards: usize,
     /// Injected delays and faults (test builds only).
@@ -62,8 +58,7 @@ impl Default for ServerOptions {
             writeback: false,
             announce_submounts: false,
             posix_acl: false,
-            syncfs_host: false,
-            syncfs_drain: false,
+            sync_mode: SyncMode::Targeted,
             epoch_shards: 1,
             #[cfg(feature = "test-hooks")]
             hooks: Default::default(),
@@ -109,60 +104,65 @@ pub(crate) struct Request {
     pub ctx: Context,
 }
 
-/// The FUSE protocol server over one filesystem.
+/// The FUSE protocol server over one filesystem: it decodes, dispatches and
+/// replies; what SYNCFS and FSYNC owe the guest lives in its [`Durability`].
 pub struct Server<F> {
-    pub(crate) fs: F,
-    pub(crate) options: ServerOptions,
-    pub(crate) initialized: AtomicBool,
+    pub(super) fs: F,
+    pub(super) options: ServerOptions,
+    pub(super) initialized: AtomicBool,
     /// INIT flags both sides agreed on.
-    pub(crate) negotiated: AtomicU64,
-    /// SYNCFS epochs.
-    pub(crate) epochs: Arc<EpochTracker>,
-    /// In-flight mutations per inode, for FSYNC.
-    pub(crate) flights: Arc<InodeFlights>,
-    /// `--trace-epochs` output, if enabled.
-    pub(crate) trace: Option<EpochTrace>,
-    /// What SYNCFS flushed.
-    pub(crate) syncfs_stats: SyncfsCounters,
+    pub(super) negotiated: AtomicU64,
+    pub(super) durability: Durability,
 }
 
 impl<F: FileSystem> Server<F> {
     /// A server for `fs`.
     pub fn new(fs: F, options: ServerOptions) -> Self {
-        let shards = options.epoch_shards.max(1);
-        let epochs = EpochTracker::new(TrackerConfig::new(shards))
-            .unwrap_or_else(|_| unreachable!("at least one shard"));
         Server {
             fs,
+            durability: Durability::new(options.epoch_shards, options.sync_mode),
             options,
             initialized: AtomicBool::new(false),
             negotiated: AtomicU64::new(0),
-            epochs: Arc::new(epochs),
-            flights: Arc::new(InodeFlights::new()),
-            trace: None,
-            syncfs_stats: SyncfsCounters::default(),
         }
     }
 
     /// Records every mutating request and SYNCFS in `trace`.
     pub fn with_trace(mut self, trace: EpochTrace) -> Self {
-        self.trace = Some(trace);
+        self.durability.set_trace(trace);
         self
     }
 
     /// SYNCFS and epoch counters, for the log.
     pub fn syncfs_report(&self) -> SyncfsReport {
-        self.syncfs_stats.snapshot(self.epochs.stats())
+        self.durability.report()
     }
 
     /// The SYNCFS epoch tracker (for statistics).
     pub fn epochs(&self) -> &EpochTracker {
-        &self.epochs
+        self.durability.epochs()
     }
 
     /// The filesystem behind the server.
     pub fn filesystem(&self) -> &F {
         &self.fs
+    }
+
+    /// Admits the request `head`, just popped from the request queue served
+    /// by `shard`: what it owes the SYNCFS epochs (see [`Durability`]).
+    pub fn admit(&self, head: &RequestHead, shard: usize) -> Admission {
+        self.durability.admit(head, shard)
+    }
+
+    /// Admits a request popped from the high-priority queue: FORGET,
+    /// BATCH_FORGET and INTERRUPT owe the epochs nothing; anything else is
+    /// refused there (a guest that sends a WRITE or a SYNCFS on that queue
+    /// would otherwise make the FORGETs behind it wait).
+    pub fn admit_high_priority(&self, head: &RequestHead) -> Admission {
+        if head.is_high_priority() {
+            return Admission::FREE;
+        }
+        Admission::new(Role::Refused, None)
     }
 
     /// Serves one request read from `r`, replying into `w`. `head` is the
@@ -212,9 +212,7 @@ impl<F: FileSystem> Server<F> {
             Ok(len) => Ok(Outcome::Replied(len)),
             Err(err) => self.send_error(w, &header, opcode.as_ref().ok().copied(), &err),
         };
-        if let (Some(trace), Some(stamp)) = (&self.trace, &stamp) {
-            trace.record(stamp, errno);
-        }
+        self.durability.trace_answer(stamp.as_ref(), errno);
         outcome
     }
 
@@ -313,7 +311,7 @@ impl<F: FileSystem> Server<F> {
             Role::Member(guard, _flight) => {
                 let result = self.dispatch(op, req, Args::new(args), w);
                 if result.is_ok() {
-                    record_changes(&guard, op, req.nodeid, args);
+                    self.durability.record(&guard, op, req.nodeid, args);
                 }
                 mark_done(stamp);
                 result
@@ -421,54 +419,4 @@ fn read_write_header<R: Reader>(header: &InHeader, r: &mut R) -> io::Result<Writ
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     Ok(write_in)
-}
-
-/// Records in the request's epoch which inodes a successful mutating request
-/// changed, so SYNCFS can flush exactly those.
-fn record_changes<T: TrackerRef>(guard: &EpochGuard<T>, op: Opcode, nodeid: u64, args: &[u8]) {
-    let u64_at = |offset: usize| {
-        args.get(offset..offset + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    match op {
-        Opcode::Rename | Opcode::Rename2 => {
-            guard.touch_dir(nodeid);
-            // RenameIn and Rename2In start with the new directory's node id.
-            if let Some(new_dir) = u64_at(0) {
-                guard.touch_dir(new_dir);
-            }
-        }
-        Opcode::Link => {
-            guard.touch_dir(nodeid);
-            // LinkIn is the node id of the inode gaining a link.
-            if let Some(inode) = u64_at(0) {
-                guard.touch(inode);
-            }
-        }
-        Opcode::Create
-        | Opcode::Mknod
-        | Opcode::Mkdir
-        | Opcode::Symlink
-        | Opcode::Unlink
-        | Opcode::Rmdir
-        | Opcode::Tmpfile => guard.touch_dir(nodeid),
-        Opcode::Open => {
-            // OpenIn starts with the open flags.
-            let flags = args
-                .get(0..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes);
-            if flags.is_some_and(|f| f & libc::O_TRUNC as u32 != 0) {
-                guard.touch(nodeid);
-            }
-        }
-        Opcode::CopyFileRange => {
-            // CopyFileRangeIn: fh_in, off_in, nodeid_out, ...
-            if let Some(out) = u64_at(16) {
-                guard.touch(out);
-            }
-        }
-        _ => guard.touch(nodeid),
-    }
 }

@@ -2,7 +2,6 @@
 
 use std::io;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use log::info;
 use zerocopy::{FromZeros, IntoBytes};
@@ -17,7 +16,6 @@ use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
 use crate::fuse::reply::{kstatfs, reply_ok};
 use crate::fuse::server::{Request, Server};
-use crate::fuse::syncfs_stats::Flush;
 use crate::fuse::trace::TraceStamp;
 
 /// Page size the guest uses to count FUSE_MAX_PAGES.
@@ -165,58 +163,16 @@ impl<F: FileSystem> Server<F> {
         ticket: Option<OwnedSyncTicket>,
         stamp: Option<&mut TraceStamp>,
     ) -> io::Result<usize> {
-        let mut ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
-        if self.options.syncfs_drain {
-            ticket = self.drain(ticket);
-        }
-        let flushed = self.wait_and_flush(req, &ticket);
-        if let Some(stamp) = stamp {
-            stamp.epoch = Some(ticket.epoch());
-            stamp.done = Some(std::time::Instant::now());
-        }
-        flushed?;
-        ticket.commit();
+        self.durability.sync(
+            &self.fs,
+            &req.ctx,
+            req.nodeid,
+            ticket,
+            stamp,
+            #[cfg(feature = "test-hooks")]
+            &self.options.hooks,
+        )?;
         reply_ok(w, req.unique, &[])
-    }
-
-    /// The full-drain baseline: keeps closing epochs until one closes with
-    /// nothing in flight, so it also waits for requests that came after it.
-    fn drain(&self, mut ticket: OwnedSyncTicket) -> OwnedSyncTicket {
-        loop {
-            self.epochs.wait(&ticket);
-            let next = OwnedSyncTicket::close(self.epochs.clone());
-            // A ticket counts as a member of the epoch after its own.
-            drop(ticket);
-            if self.epochs.is_drained(&next) {
-                return next;
-            }
-            ticket = next;
-        }
-    }
-
-    /// Waits until every epoch `ticket` covers is empty, then flushes what
-    /// they changed (or the whole host filesystem when that is not known).
-    fn wait_and_flush(&self, req: &Request, ticket: &OwnedSyncTicket) -> io::Result<()> {
-        self.epochs.wait(ticket);
-        let dirty = self.epochs.take_dirty(ticket);
-        let started = Instant::now();
-        let (flush, result) = if self.options.syncfs_host || !dirty.complete {
-            (Flush::Host, self.fs.syncfs(&req.ctx, req.nodeid))
-        } else {
-            let flush = Flush::Targeted {
-                files: dirty.files.len(),
-                dirs: dirty.dirs.len(),
-            };
-            (
-                flush,
-                self.fs.sync_inodes(&req.ctx, &dirty.files, &dirty.dirs),
-            )
-        };
-        #[cfg(feature = "test-hooks")]
-        let result = result.and(self.options.hooks.syncfs_result());
-        self.syncfs_stats
-            .record(flush, started.elapsed(), result.is_ok());
-        result
     }
 }
 

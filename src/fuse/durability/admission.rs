@@ -8,12 +8,9 @@
 //! to the request) is what makes "arrived before the SYNCFS" mean what the
 //! guest sees: queue order, whatever the worker scheduling.
 
-use super::abi::Opcode;
-use super::intake::RequestHead;
-use super::server::Server;
 use super::trace::TraceStamp;
 use crate::epoch::{FlightGuard, FlightWait, OwnedEpochGuard, OwnedSyncTicket};
-use crate::filesystem::FileSystem;
+use crate::fuse::abi::Opcode;
 
 /// What a request owes the epochs.
 #[derive(Debug, Default)]
@@ -49,6 +46,11 @@ impl Admission {
         role: Role::Free,
         stamp: None,
     };
+
+    /// A request with `role`, traced with `stamp`.
+    pub(crate) fn new(role: Role, stamp: Option<TraceStamp>) -> Self {
+        Admission { role, stamp }
+    }
 }
 
 /// Does `op` change data or metadata that a SYNCFS must make durable?
@@ -75,58 +77,6 @@ pub fn joins_epoch(op: Opcode) -> bool {
             // every OPEN joins and only truncating ones record a change.
             | Opcode::Open
     )
-}
-
-impl<F: FileSystem> Server<F> {
-    /// Admits the request `head`, popped from the request queue served by
-    /// `shard`.
-    pub fn admit(&self, head: &RequestHead, shard: usize) -> Admission {
-        let Ok(op) = head.opcode() else {
-            return Admission::FREE;
-        };
-        let header = head.header();
-        let role = match op {
-            // Never block the queue: if every epoch slot is busy, the worker
-            // closes the epoch itself.
-            Opcode::Syncfs => Role::Sync(OwnedSyncTicket::try_close(self.epochs.clone())),
-            op if joins_epoch(op) => Role::Member(
-                OwnedEpochGuard::join(self.epochs.clone(), shard),
-                self.flights.join(header.nodeid),
-            ),
-            // Not traced: FSYNC is not part of the SYNCFS guarantee.
-            Opcode::Fsync | Opcode::Fsyncdir => {
-                return Admission {
-                    role: Role::Fsync(self.flights.mark(header.nodeid)),
-                    stamp: None,
-                }
-            }
-            _ => return Admission::FREE,
-        };
-        let stamp = self.trace.as_ref().map(|_| {
-            let mut stamp = TraceStamp::new(op, shard + 1, header.unique, header.nodeid);
-            stamp.epoch = match &role {
-                Role::Member(guard, _) => Some(guard.epoch()),
-                Role::Sync(ticket) => ticket.as_ref().map(|t| t.epoch()),
-                Role::Free | Role::Fsync(_) | Role::Refused => None,
-            };
-            stamp
-        });
-        Admission { role, stamp }
-    }
-
-    /// Admits a request popped from the high-priority queue: FORGET,
-    /// BATCH_FORGET and INTERRUPT owe the epochs nothing; anything else is
-    /// refused there (a guest that sends a WRITE or a SYNCFS on that queue
-    /// would otherwise make the FORGETs behind it wait).
-    pub fn admit_high_priority(&self, head: &RequestHead) -> Admission {
-        if head.is_high_priority() {
-            return Admission::FREE;
-        }
-        Admission {
-            role: Role::Refused,
-            stamp: None,
-        }
-    }
 }
 
 /// Whether `role`, decided at admission, is one a request with opcode `op`

@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::abi::Opcode;
+use crate::fuse::abi::Opcode;
 
 /// The open trace file.
 #[derive(Debug)]

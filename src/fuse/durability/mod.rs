@@ -1,0 +1,251 @@
+//! Durability: everything SYNCFS and FSYNC owe the guest, in one place.
+//!
+//! [`Durability`] owns the SYNCFS epoch tracker, the per-inode flights that
+//! FSYNC waits on, the `--trace-epochs` output and the flush counters, and
+//! exposes the three moments of a request's life that concern them:
+//!
+//! * [`Durability::admit`], when the chain is taken off its queue: a request
+//!   that changes data or metadata joins the current epoch (and its inode's
+//!   flight), a SYNCFS closes the epoch, an FSYNC marks what it must wait for
+//!   ([`admission`]);
+//! * [`Durability::record`], when a member's host call succeeded: which
+//!   inodes it changed, so the flush can be targeted;
+//! * [`Durability::sync`], for SYNCFS: wait for exactly the earlier epochs,
+//!   then flush what they changed (or the whole host filesystem where that
+//!   is unknown or asked for), count it, and commit.
+//!
+//! The protocol server holds one `Durability` and otherwise only dispatches
+//! and replies. Deciding at pop time (and not when a worker gets to the
+//! request) is what makes "arrived before the SYNCFS" mean queue order,
+//! whatever the worker scheduling. Crash simulation and migration state
+//! belong beside it.
+
+pub(crate) mod admission;
+pub(crate) mod stats;
+pub mod trace;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use zerocopy::FromBytes;
+
+use self::admission::{joins_epoch, Admission, Role};
+use self::stats::{Flush, SyncfsCounters, SyncfsReport};
+use self::trace::{EpochTrace, TraceStamp};
+use super::abi::{CopyFileRangeIn, LinkIn, Opcode, OpenIn, RenameIn};
+use super::intake::RequestHead;
+use crate::epoch::{
+    EpochGuard, EpochTracker, InodeFlights, OwnedEpochGuard, OwnedSyncTicket, TrackerConfig,
+    TrackerRef,
+};
+use crate::filesystem::{Context, FileSystem};
+
+/// How SYNCFS makes the covered epochs durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// fsync exactly the inodes the covered epochs changed (syncfs(2) when
+    /// that set is unknown).
+    #[default]
+    Targeted,
+    /// Always syncfs(2) on the host filesystem.
+    Host,
+    /// Benchmark baseline: wait for a moment with no mutation in flight at
+    /// all (a full drain), then flush as `Targeted`.
+    Drain,
+}
+
+/// The SYNCFS and FSYNC state of one FUSE session.
+pub(crate) struct Durability {
+    epochs: Arc<EpochTracker>,
+    flights: Arc<InodeFlights>,
+    trace: Option<EpochTrace>,
+    stats: SyncfsCounters,
+    mode: SyncMode,
+}
+
+impl Durability {
+    /// Epochs sharded over `shards` queues (at least one).
+    pub(crate) fn new(shards: usize, mode: SyncMode) -> Self {
+        let epochs = EpochTracker::new(TrackerConfig::new(shards.max(1)))
+            .unwrap_or_else(|_| unreachable!("at least one shard"));
+        Durability {
+            epochs: Arc::new(epochs),
+            flights: Arc::new(InodeFlights::new()),
+            trace: None,
+            stats: SyncfsCounters::default(),
+            mode,
+        }
+    }
+
+    /// Records every mutating request and SYNCFS in `trace`.
+    pub(crate) fn set_trace(&mut self, trace: EpochTrace) {
+        self.trace = Some(trace);
+    }
+
+    /// The epoch tracker (statistics).
+    pub(crate) fn epochs(&self) -> &EpochTracker {
+        &self.epochs
+    }
+
+    /// SYNCFS and epoch counters.
+    pub(crate) fn report(&self) -> SyncfsReport {
+        self.stats.snapshot(self.epochs.stats())
+    }
+
+    /// What the request `head`, popped from the request queue served by
+    /// `shard`, owes the epochs.
+    pub(crate) fn admit(&self, head: &RequestHead, shard: usize) -> Admission {
+        let Ok(op) = head.opcode() else {
+            return Admission::FREE;
+        };
+        let header = head.header();
+        let role = match op {
+            // Never block the queue: if every epoch slot is busy, the worker
+            // closes the epoch itself.
+            Opcode::Syncfs => Role::Sync(OwnedSyncTicket::try_close(self.epochs.clone())),
+            op if joins_epoch(op) => Role::Member(
+                OwnedEpochGuard::join(self.epochs.clone(), shard),
+                self.flights.join(header.nodeid),
+            ),
+            // Not traced: FSYNC is not part of the SYNCFS guarantee.
+            Opcode::Fsync | Opcode::Fsyncdir => {
+                return Admission::new(Role::Fsync(self.flights.mark(header.nodeid)), None)
+            }
+            _ => return Admission::FREE,
+        };
+        let stamp = self.trace.as_ref().map(|_| {
+            let mut stamp = TraceStamp::new(op, shard + 1, header.unique, header.nodeid);
+            stamp.epoch = match &role {
+                Role::Member(guard, _) => Some(guard.epoch()),
+                Role::Sync(ticket) => ticket.as_ref().map(|t| t.epoch()),
+                Role::Free | Role::Fsync(_) | Role::Refused => None,
+            };
+            stamp
+        });
+        Admission::new(role, stamp)
+    }
+
+    /// Writes the trace line of a traced request, answered with `errno`.
+    pub(crate) fn trace_answer(&self, stamp: Option<&TraceStamp>, errno: i32) {
+        if let (Some(trace), Some(stamp)) = (&self.trace, stamp) {
+            trace.record(stamp, errno);
+        }
+    }
+
+    /// Records in a member's epoch which inodes its successful request
+    /// changed (`op` on `nodeid` with argument bytes `args`), so that SYNCFS
+    /// can flush exactly those.
+    pub(crate) fn record<T: TrackerRef>(
+        &self,
+        guard: &EpochGuard<T>,
+        op: Opcode,
+        nodeid: u64,
+        args: &[u8],
+    ) {
+        match op {
+            Opcode::Rename | Opcode::Rename2 => {
+                guard.touch_dir(nodeid);
+                // RENAME2's argument starts like RENAME's: the new directory.
+                if let Ok((arg, _)) = RenameIn::read_from_prefix(args) {
+                    guard.touch_dir(arg.newdir);
+                }
+            }
+            Opcode::Link => {
+                guard.touch_dir(nodeid);
+                if let Ok((arg, _)) = LinkIn::read_from_prefix(args) {
+                    guard.touch(arg.oldnodeid);
+                }
+            }
+            Opcode::Create
+            | Opcode::Mknod
+            | Opcode::Mkdir
+            | Opcode::Symlink
+            | Opcode::Unlink
+            | Opcode::Rmdir
+            | Opcode::Tmpfile => guard.touch_dir(nodeid),
+            Opcode::Open => {
+                let truncates = OpenIn::read_from_prefix(args)
+                    .is_ok_and(|(arg, _)| arg.flags & libc::O_TRUNC.unsigned_abs() != 0);
+                if truncates {
+                    guard.touch(nodeid);
+                }
+            }
+            Opcode::CopyFileRange => {
+                if let Ok((arg, _)) = CopyFileRangeIn::read_from_prefix(args) {
+                    guard.touch(arg.nodeid_out);
+                }
+            }
+            _ => guard.touch(nodeid),
+        }
+    }
+
+    /// SYNCFS: waits until every request admitted before `ticket` (closed at
+    /// admission; closed now when every epoch slot was busy then) has left
+    /// its epoch, flushes what those requests changed through `fs`, counts
+    /// it, and commits the ticket when the flush succeeded.
+    pub(crate) fn sync<F: FileSystem>(
+        &self,
+        fs: &F,
+        ctx: &Context,
+        nodeid: u64,
+        ticket: Option<OwnedSyncTicket>,
+        stamp: Option<&mut TraceStamp>,
+        #[cfg(feature = "test-hooks")] hooks: &super::test_hooks::TestHooks,
+    ) -> io::Result<()> {
+        let mut ticket = ticket.unwrap_or_else(|| OwnedSyncTicket::close(self.epochs.clone()));
+        if self.mode == SyncMode::Drain {
+            ticket = self.drain(ticket);
+        }
+        self.epochs.wait(&ticket);
+        let flushed = self.flush(fs, ctx, nodeid, &ticket);
+        #[cfg(feature = "test-hooks")]
+        let flushed = flushed.and(hooks.syncfs_result());
+        if let Some(stamp) = stamp {
+            stamp.epoch = Some(ticket.epoch());
+            stamp.done = Some(Instant::now());
+        }
+        flushed?;
+        ticket.commit();
+        Ok(())
+    }
+
+    /// The full-drain baseline: keeps closing epochs until one closes with
+    /// nothing in flight, so it also waits for requests that came after it.
+    fn drain(&self, mut ticket: OwnedSyncTicket) -> OwnedSyncTicket {
+        loop {
+            self.epochs.wait(&ticket);
+            let next = OwnedSyncTicket::close(self.epochs.clone());
+            // A ticket counts as a member of the epoch after its own.
+            drop(ticket);
+            if self.epochs.is_drained(&next) {
+                return next;
+            }
+            ticket = next;
+        }
+    }
+
+    /// Flushes what the epochs `ticket` covers changed (they are empty by
+    /// now), or the whole host filesystem when that is not known.
+    fn flush<F: FileSystem>(
+        &self,
+        fs: &F,
+        ctx: &Context,
+        nodeid: u64,
+        ticket: &OwnedSyncTicket,
+    ) -> io::Result<()> {
+        let dirty = self.epochs.take_dirty(ticket);
+        let started = Instant::now();
+        let (flush, result) = if self.mode == SyncMode::Host || !dirty.complete {
+            (Flush::Host, fs.syncfs(ctx, nodeid))
+        } else {
+            let flush = Flush::Targeted {
+                files: dirty.files.len(),
+                dirs: dirty.dirs.len(),
+            };
+            (flush, fs.sync_inodes(ctx, &dirty.files, &dirty.dirs))
+        };
+        self.stats.record(flush, started.elapsed(), result.is_ok());
+        result
+    }
+}
