@@ -45,8 +45,8 @@ pub enum DaemonError {
     #[error("cannot confine the daemon to the shared directory (see --sandbox)")]
     Sandbox(#[source] SandboxError),
     /// The vhost-user machinery failed.
-    #[error("vhost-user daemon failed: {0}")]
-    VhostUser(String),
+    #[error("vhost-user daemon failed")]
+    VhostUser(#[source] VhostUserFailure),
     /// Signal handling could not be set up.
     #[error("cannot set up signal handling")]
     Signals(#[source] std::io::Error),
@@ -77,6 +77,12 @@ struct Outside {
     trace: Option<EpochTrace>,
 }
 
+/// An error of the vhost-user-backend crate, whose type has a `Display`
+/// but no `std::error::Error` impl: this keeps the typed value as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VhostUserFailure(pub vhost_user_backend::Error);
+
 /// The filesystem server the device runs.
 type FsServer = Server<PassthroughFs>;
 
@@ -98,7 +104,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     info!("epoll threads: {}", backend.layout());
     let backend = Arc::new(backend);
     let mut daemon = VhostUserDaemon::new("epochfsd".to_string(), backend, mem)
-        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+        .map_err(|e| DaemonError::VhostUser(VhostUserFailure(e)))?;
     let mut listener = outside.listener;
     info!(
         "serving {:?} with {} request queue(s), waiting for the frontend",
@@ -108,7 +114,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     handle_signals(stop, &server, &shutdown, &outside.socket_file);
     daemon
         .start(&mut listener)
-        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+        .map_err(|e| DaemonError::VhostUser(VhostUserFailure(e)))?;
     info!("frontend connected");
     // One connection is served: nobody else may connect, and the socket's
     // directory (outside the share) need not stay open.
@@ -210,7 +216,7 @@ fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), Daemo
         }
         Err(err) => {
             warn!("connection ended with an error: {err}");
-            Err(DaemonError::VhostUser(err.to_string()))
+            Err(DaemonError::VhostUser(VhostUserFailure(err)))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! inodes it must flush.
 //!
 //! A pure data structure (no syscalls, no vhost types); the host-side analogue
-//! of the guest kernel's syncfs buckets (see `docs/` and the seed thread).
+//! of the guest kernel's syncfs buckets (see `docs/syncfs-epochs.md`).
 //!
 //! # Usage
 //!
@@ -128,7 +128,7 @@
 mod dirty;
 mod handle;
 mod inode_flights;
-mod sync;
+mod primitives;
 mod tracker;
 
 #[cfg(all(test, loom))]

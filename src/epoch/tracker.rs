@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::dirty::{DirtyAccum, DirtySet, ShardDirty, Touch};
 use super::handle::{EpochGuard, SyncTicket, TrackerRef};
-use super::sync::{self, sc_fence, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use super::primitives::{
+    self as sync, sc_fence, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
+};
 use super::{EpochError, EpochStats, TrackerConfig};
 
 /// How many epochs can be open or undrained at once (I3): the current one and

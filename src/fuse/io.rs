@@ -45,7 +45,7 @@ pub mod mem {
     //! Reader and writer over ordinary memory, for tests and fuzzing.
 
     use std::io;
-    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::fd::BorrowedFd;
 
     use super::{too_short, Reader, Writer};
     use crate::filesystem::{ZeroCopyReader, ZeroCopyWriter};
@@ -70,16 +70,7 @@ pub mod mem {
             offset: Option<u64>,
         ) -> io::Result<usize> {
             let count = count.min(self.data.len());
-            let buf = &self.data[..count];
-            let written = match offset {
-                // SAFETY: `buf` is valid for `count` bytes and `fd` is open.
-                Some(off) => unsafe {
-                    libc::pwrite64(fd.as_raw_fd(), buf.as_ptr().cast(), count, off as i64)
-                },
-                // SAFETY: as above.
-                None => unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), count) },
-            };
-            let written = usize::try_from(written).map_err(|_| io::Error::last_os_error())?;
+            let written = crate::sys::datapath::pwrite(fd, &self.data[..count], offset)?;
             self.data = &self.data[written..];
             Ok(written)
         }
@@ -138,16 +129,7 @@ pub mod mem {
         ) -> io::Result<usize> {
             let count = count.min(self.buf.len() - self.pos);
             let dst = &mut self.buf[self.pos..self.pos + count];
-            // SAFETY: `dst` is valid for writes of `count` bytes; `fd` is open.
-            let n = unsafe {
-                libc::pread64(
-                    fd.as_raw_fd(),
-                    dst.as_mut_ptr().cast(),
-                    count,
-                    offset as i64,
-                )
-            };
-            let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+            let n = crate::sys::datapath::pread(fd, dst, offset)?;
             self.advance(n);
             Ok(n)
         }

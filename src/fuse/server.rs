@@ -303,8 +303,8 @@ impl<F: FileSystem> Server<F> {
             return written;
         }
         let args = read_args(header, r, &mut scratch.args)?;
-        let (args, ext) = super::ops::ext::split_extensions(args, header.total_extlen)?;
-        req.ctx.supp_group = super::ops::ext::supp_group(ext)?;
+        let (args, ext) = super::ops::extensions::split_extensions(args, header.total_extlen)?;
+        req.ctx.supp_group = super::ops::extensions::supp_group(ext)?;
         let req = &req;
         match role {
             Role::Sync(ticket) => self.do_syncfs(req, w, ticket, stamp),

@@ -82,7 +82,7 @@ impl PassthroughFs {
         // The lock also keeps seek + getdents on the shared position atomic.
         let mut buf = buf.lock().unwrap_or_else(PoisonError::into_inner);
         let fd = h.fd.as_fd();
-        sys::io::lseek(fd, offset, libc::SEEK_SET)?;
+        sys::datapath::lseek(fd, offset, libc::SEEK_SET)?;
         let mut added = false;
         loop {
             let len = sys::dirent::getdents64(fd, &mut buf)?;

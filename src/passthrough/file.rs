@@ -271,9 +271,9 @@ impl PassthroughFs {
     pub(super) fn do_fsync(&self, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
         let h = self.handle(inode, handle)?;
         if datasync {
-            sys::io::fdatasync(h.fd.as_fd())
+            sys::datapath::fdatasync(h.fd.as_fd())
         } else {
-            sys::io::fsync(h.fd.as_fd())
+            sys::datapath::fsync(h.fd.as_fd())
         }
     }
 }

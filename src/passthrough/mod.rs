@@ -35,13 +35,13 @@ mod creds;
 mod dir;
 mod entries;
 mod file;
+mod flush;
 mod handles;
 mod inode_file;
 mod inode_table;
 mod lookup;
 mod names;
 mod ranges;
-mod sync;
 mod xattr;
 
 #[cfg(test)]

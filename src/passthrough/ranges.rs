@@ -28,7 +28,7 @@ impl PassthroughFs {
             Whence::Data => libc::SEEK_DATA,
             Whence::Hole => libc::SEEK_HOLE,
         };
-        sys::io::lseek(h.fd.as_fd(), offset, whence)
+        sys::datapath::lseek(h.fd.as_fd(), offset, whence)
     }
 
     /// FALLOCATE with the guest's mode bits.
@@ -43,7 +43,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let h = self.file_handle(inode, handle)?;
         let mode = i32::try_from(mode).map_err(|_| sys::errno(libc::EOPNOTSUPP))?;
-        sys::io::fallocate(h.fd.as_fd(), mode, offset, length)
+        sys::datapath::fallocate(h.fd.as_fd(), mode, offset, length)
     }
 
     /// COPY_FILE_RANGE between two handles: `(inode, handle, offset)`.
@@ -59,7 +59,7 @@ impl PassthroughFs {
         let dst = self.file_handle(inode_out, handle_out)?;
         let flags = u32::try_from(flags).map_err(|_| sys::errno(libc::EINVAL))?;
         let len = usize::try_from(len.min(MAX_COPY)).unwrap_or(usize::MAX);
-        sys::io::copy_file_range(src.fd.as_fd(), off_in, dst.fd.as_fd(), off_out, len, flags)
+        sys::datapath::copy_file_range(src.fd.as_fd(), off_in, dst.fd.as_fd(), off_out, len, flags)
     }
 }
 

@@ -8,39 +8,41 @@
 //!
 //! Split by concern: [`open`] (openat, openat2, re-opening through
 //! `/proc/self/fd`), [`stat`] (fstatat, statx, fstatvfs), [`namei`] (entries
-//! in a directory), [`attr`] (mode, owner, times, size), [`io`] (sync,
+//! in a directory), [`attr`] (mode, owner, times, size), [`datapath`] (sync,
 //! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
 //! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
-//! open_by_handle_at), [`rlimit`] (the open file limit) and [`confine`]
+//! open_by_handle_at), [`rlimit`] (the open file limit), [`signal`] (blocking and waiting for
+//! signals) and [`confine`]
 //! (namespaces, mounts, chroot: the `--sandbox` building blocks).
 
 pub mod attr;
 pub mod confine;
 pub mod creds;
+pub mod datapath;
 pub mod dirent;
 pub mod file_handle;
-pub mod io;
 pub mod namei;
 pub mod open;
 pub mod rlimit;
+pub mod signal;
 pub mod stat;
 pub mod xattr;
 
-use std::io as stdio;
+use std::io;
 
 /// Turns a `-1`-on-error return value into `io::Result`.
-pub(crate) fn cvt(ret: libc::c_int) -> stdio::Result<libc::c_int> {
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
-        Err(stdio::Error::last_os_error())
+        Err(io::Error::last_os_error())
     } else {
         Ok(ret)
     }
 }
 
 /// Like [`cvt`] for calls returning `ssize_t`/`long` (reads, lengths).
-pub(crate) fn cvt_size(ret: isize) -> stdio::Result<usize> {
+pub(crate) fn cvt_size(ret: isize) -> io::Result<usize> {
     if ret < 0 {
-        Err(stdio::Error::last_os_error())
+        Err(io::Error::last_os_error())
     } else {
         // `ret` is non-negative here, so the conversion is lossless.
         Ok(ret.unsigned_abs())
@@ -48,17 +50,17 @@ pub(crate) fn cvt_size(ret: isize) -> stdio::Result<usize> {
 }
 
 /// Like [`cvt`] for `off64_t` results (lseek).
-pub(crate) fn cvt_off(ret: i64) -> stdio::Result<u64> {
+pub(crate) fn cvt_off(ret: i64) -> io::Result<u64> {
     if ret < 0 {
-        Err(stdio::Error::last_os_error())
+        Err(io::Error::last_os_error())
     } else {
         Ok(ret.unsigned_abs())
     }
 }
 
 /// An `io::Error` carrying `errno`.
-pub fn errno(errno: i32) -> stdio::Error {
-    stdio::Error::from_raw_os_error(errno)
+pub fn errno(errno: i32) -> io::Error {
+    io::Error::from_raw_os_error(errno)
 }
 
 /// The empty path, for `AT_EMPTY_PATH` calls that act on the descriptor itself.

@@ -1,9 +1,10 @@
 //! Resolving a descriptor chain into readable and writable segments, and the
 //! reader and writer the FUSE server uses over them.
 
+use crate::sys::datapath;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use virtio_queue::desc::split::Descriptor;
 use vm_memory::{GuestAddress, GuestMemory, Permissions};
@@ -183,7 +184,11 @@ impl ZeroCopyReader for ChainReader<'_> {
             if want == 0 {
                 break;
             }
-            let n = pwritev(fd, self.scratch, offset.map(|o| o + done as u64))?;
+            // SAFETY: `fill_iovecs` built every iovec from the chain's
+            // readable segments, which point into mapped guest memory with
+            // at least `iov_len` bytes; the mapping outlives this reader.
+            let n =
+                unsafe { datapath::pwritev(fd, self.scratch, offset.map(|o| o + done as u64)) }?;
             self.cursor.advance(n);
             done += n;
             if n < want {
@@ -242,7 +247,11 @@ impl ZeroCopyWriter for ChainWriter<'_> {
         while done < count {
             let cursor = cursor_at(self.segs, self.capacity, self.pos);
             let want = cursor.fill_iovecs(count - done, self.scratch);
-            let n = preadv(fd, self.scratch, offset + done as u64)?;
+            // SAFETY: `fill_iovecs` built every iovec from the chain's
+            // device-writable segments, which point into mapped guest memory
+            // with at least `iov_len` bytes, only ever accessed through raw
+            // pointers; the mapping outlives this writer.
+            let n = unsafe { datapath::preadv(fd, self.scratch, offset + done as u64) }?;
             self.advance(n);
             done += n;
             if n < want || want == 0 {
@@ -296,35 +305,6 @@ fn cursor_at(segs: &[libc::iovec], capacity: usize, offset: usize) -> Cursor<'_>
     let mut cursor = Cursor::new(segs, capacity);
     cursor.advance(offset);
     cursor
-}
-
-fn pwritev(fd: BorrowedFd<'_>, iovs: &[libc::iovec], offset: Option<u64>) -> io::Result<usize> {
-    let count = iovs.len() as libc::c_int;
-    let ret = match offset {
-        // SAFETY: every iovec points into mapped guest memory with at least
-        // `iov_len` bytes (built by `Cursor::fill_iovecs`), and `fd` is open.
-        Some(off) => unsafe { libc::pwritev(fd.as_raw_fd(), iovs.as_ptr(), count, off as i64) },
-        // SAFETY: as above.
-        None => unsafe { libc::writev(fd.as_raw_fd(), iovs.as_ptr(), count) },
-    };
-    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
-}
-
-fn preadv(fd: BorrowedFd<'_>, iovs: &[libc::iovec], offset: u64) -> io::Result<usize> {
-    if iovs.is_empty() {
-        return Ok(0);
-    }
-    // SAFETY: every iovec points into mapped, device-writable guest memory
-    // with at least `iov_len` bytes, and `fd` is open.
-    let ret = unsafe {
-        libc::preadv(
-            fd.as_raw_fd(),
-            iovs.as_ptr(),
-            iovs.len() as libc::c_int,
-            offset as i64,
-        )
-    };
-    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 mod attr;
 mod dir;
 mod entry;
-pub(crate) mod ext;
-mod extra;
+pub(crate) mod extensions;
 mod file;
+mod misc;
 mod session;

@@ -1,5 +1,7 @@
-//! Data-path helpers: durability (`fsync`, `fdatasync`, `syncfs`), space
-//! (`fallocate`), positions (`lseek`) and `copy_file_range`.
+//! Data-path helpers: moving bytes (`pread`, `pwrite`, and the vectored
+//! `preadv`/`pwritev` over guest memory), durability (`fsync`, `fdatasync`,
+//! `syncfs`), space (`fallocate`), positions (`lseek`) and
+//! `copy_file_range`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -8,6 +10,78 @@ use super::{cvt, cvt_off, cvt_size, errno};
 
 fn to_off(value: u64) -> io::Result<i64> {
     i64::try_from(value).map_err(|_| errno(libc::EINVAL))
+}
+
+/// `pwrite(2)` of `buf` at `offset`, or `write(2)` at the file position
+/// when `offset` is `None`; returns the bytes written.
+pub fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: Option<u64>) -> io::Result<usize> {
+    let ret = match offset {
+        // SAFETY: `buf` is valid for reads of its length and `fd` is open.
+        Some(off) => unsafe {
+            libc::pwrite64(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), to_off(off)?)
+        },
+        // SAFETY: as above.
+        None => unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) },
+    };
+    cvt_size(ret)
+}
+
+/// `pread(2)` into `buf` from `offset`; returns the bytes read.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length and `fd` is open.
+    cvt_size(unsafe {
+        libc::pread64(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            to_off(offset)?,
+        )
+    })
+}
+
+/// `pwritev(2)` of `iovs` at `offset`, or `writev(2)` at the file position
+/// when `offset` is `None`; returns the bytes written.
+///
+/// # Safety
+///
+/// Every iovec must point to memory valid for reads of `iov_len` bytes for
+/// the duration of the call (guest memory may change under it; the kernel
+/// copies whatever is there).
+pub unsafe fn pwritev(
+    fd: BorrowedFd<'_>,
+    iovs: &[libc::iovec],
+    offset: Option<u64>,
+) -> io::Result<usize> {
+    let count = iov_count(iovs)?;
+    let ret = match offset {
+        // SAFETY: the caller guarantees the iovecs; `fd` is open.
+        Some(off) => unsafe { libc::pwritev(fd.as_raw_fd(), iovs.as_ptr(), count, to_off(off)?) },
+        // SAFETY: as above.
+        None => unsafe { libc::writev(fd.as_raw_fd(), iovs.as_ptr(), count) },
+    };
+    cvt_size(ret)
+}
+
+/// `preadv(2)` into `iovs` from `offset`; returns the bytes read.
+///
+/// # Safety
+///
+/// Every iovec must point to memory valid for writes of `iov_len` bytes for
+/// the duration of the call, that nothing in this process reads or writes
+/// meanwhile as a Rust reference (guest memory qualifies: it is only ever
+/// accessed through raw pointers and volatile copies).
+pub unsafe fn preadv(fd: BorrowedFd<'_>, iovs: &[libc::iovec], offset: u64) -> io::Result<usize> {
+    if iovs.is_empty() {
+        return Ok(0);
+    }
+    let count = iov_count(iovs)?;
+    // SAFETY: the caller guarantees the iovecs; `fd` is open.
+    cvt_size(unsafe { libc::preadv(fd.as_raw_fd(), iovs.as_ptr(), count, to_off(offset)?) })
+}
+
+/// The iovec count as the syscalls take it.
+fn iov_count(iovs: &[libc::iovec]) -> io::Result<libc::c_int> {
+    libc::c_int::try_from(iovs.len()).map_err(|_| errno(libc::EINVAL))
 }
 
 /// `fsync(2)`.

@@ -24,10 +24,10 @@ impl PassthroughFs {
         let node = self.inode(inode)?;
         let data = node.value();
         if inode == ROOT || !(data.is_dir() || data.is_reg()) {
-            return sys::io::syncfs(self.root_sync.as_fd());
+            return sys::datapath::syncfs(self.root_sync.as_fd());
         }
         let fd = self.proc.reopen(data.fd()?.as_fd(), libc::O_RDONLY)?;
-        sys::io::syncfs(fd.as_fd())
+        sys::datapath::syncfs(fd.as_fd())
     }
 
     /// fsync(2) of each listed inode (files and directories alike, each
@@ -58,14 +58,14 @@ impl PassthroughFs {
             let synced = data
                 .fd()
                 .and_then(|path| self.proc.reopen(path.as_fd(), flags))
-                .and_then(|fd| sys::io::fsync(fd.as_fd()));
+                .and_then(|fd| sys::datapath::fsync(fd.as_fd()));
             if let Err(e) = synced {
                 log::debug!("fsync of node {id} failed: {e}");
                 first_err.get_or_insert(e);
             }
         }
         if whole_fs {
-            if let Err(e) = sys::io::syncfs(self.root_sync.as_fd()) {
+            if let Err(e) = sys::datapath::syncfs(self.root_sync.as_fd()) {
                 first_err.get_or_insert(e);
             }
         }
