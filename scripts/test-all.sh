@@ -11,6 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing guest test dependencies (QEMU 10, Linux 6.12, busybox)"
 guest-tests/install-deps.sh
 
+step "installing and building slowfs, the slow host filesystem of the tests (FUSE)"
+tests/slowfs/install-deps.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
