@@ -11,7 +11,8 @@
 //! reaches this process while the writer waits.
 //!
 //! Inodes are held as O_PATH descriptors of the objects under SRC, numbered
-//! from 2 (1 is the root) in the order they are first looked up. Names for
+//! as in SRC (1 is the root; a spare number where SRC's is taken), and kept
+//! for slowfs's life (export support: file handles of the mount stay valid). Names for
 //! the globs are the last name an inode was looked up, created or renamed
 //! under (its base name).
 
@@ -359,11 +360,16 @@ fn attr(ino: u64, st: &libc::stat) -> FileAttr {
 /// An inode: an O_PATH descriptor of the object under SRC.
 struct Node {
     fd: OwnedFd,
-    key: (u64, u64),
     /// The last base name it was seen under (what globs match).
     name: Mutex<OsString>,
 }
 
+/// Every inode looked up so far. Nodes are never dropped: with export
+/// support the kernel may come back to a node it forgot (LOOKUP of "." in
+/// it, to reopen a file handle), so its number must stay valid. One O_PATH
+/// descriptor per inode ever seen: fine for tests. (Held, a removed file's
+/// inode number cannot be reused by SRC's filesystem, so `by_key` never
+/// mistakes a new file for an old one; its space comes back at exit.)
 #[derive(Default)]
 struct Table {
     nodes: HashMap<u64, (Arc<Node>, u64)>,
@@ -455,46 +461,47 @@ impl Inner {
     /// Looks `name` up under `parent`, counts a lookup and returns its
     /// number and attributes.
     fn lookup(&self, parent: u64, name: &OsStr) -> Result<(u64, libc::stat), i32> {
+        // Never above SRC: ".." of the root is the root.
+        let name = if parent == fuser::FUSE_ROOT_ID && name == ".." {
+            OsStr::new(".")
+        } else {
+            name
+        };
         let p = self.node(parent)?;
-        let c = cstr(name)?;
-        let fd = open_path(p.fd.as_raw_fd(), &c)?;
+        let fd = if name == "." {
+            // The node itself, whatever its type (export support reopens a
+            // file handle with a LOOKUP of "." in its node).
+            p.fd.try_clone().map_err(|e| errno(&e))?
+        } else {
+            open_path(p.fd.as_raw_fd(), &cstr(name)?)?
+        };
         let st = stat_fd(fd.as_raw_fd())?;
         let key = (st.st_dev, st.st_ino);
         let mut t = self.table.lock().unwrap();
         if let Some(&ino) = t.by_key.get(&key) {
             let (n, count) = t.nodes.get_mut(&ino).unwrap();
             *count += 1;
-            *n.name.lock().unwrap() = name.to_owned();
+            if name != "." && name != ".." {
+                *n.name.lock().unwrap() = name.to_owned();
+            }
             return Ok((ino, st));
         }
-        let ino = t.next;
-        t.next += 1;
+        // The node number is the inode number in SRC where it is free (so
+        // that READDIR, which reports SRC's numbers, agrees with LOOKUP, as
+        // reconnecting a directory's file handle needs), else a spare one.
+        let ino = if st.st_ino > fuser::FUSE_ROOT_ID && !t.nodes.contains_key(&st.st_ino) {
+            st.st_ino
+        } else {
+            t.next += 1;
+            t.next
+        };
         let node = Node {
             fd,
-            key,
             name: Mutex::new(name.to_owned()),
         };
         t.nodes.insert(ino, (Arc::new(node), 1));
         t.by_key.insert(key, ino);
         Ok((ino, st))
-    }
-
-    fn forget(&self, ino: u64, n: u64) {
-        if ino == fuser::FUSE_ROOT_ID {
-            return;
-        }
-        let mut t = self.table.lock().unwrap();
-        let gone = match t.nodes.get_mut(&ino) {
-            Some((node, count)) => {
-                *count = count.saturating_sub(n);
-                (*count == 0).then_some(node.key)
-            }
-            None => None,
-        };
-        if let Some(key) = gone {
-            t.nodes.remove(&ino);
-            t.by_key.remove(&key);
-        }
     }
 
     fn entry(&self, parent: u64, name: &OsStr, reply: ReplyEntry) {
@@ -624,6 +631,11 @@ impl Filesystem for SlowFs {
         // not hold the directory's other lookups in the kernel.
         const FUSE_PARALLEL_DIROPS: u32 = 1 << 18;
         let _ = config.add_capabilities(FUSE_PARALLEL_DIROPS);
+        // File handles of the mount can be reopened after the kernel has
+        // dropped the inode (it looks up "." in the node): epochfsd holds
+        // inodes as file handles where the host gives them.
+        const FUSE_EXPORT_SUPPORT: u32 = 1 << 4;
+        let _ = config.add_capabilities(FUSE_EXPORT_SUPPORT);
         Ok(())
     }
 
@@ -632,15 +644,12 @@ impl Filesystem for SlowFs {
         self.go("lookup", name, move |fs| fs.entry(parent, &n, reply));
     }
 
-    fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
-        self.0.forget(ino, nlookup);
-    }
+    // FORGET: nodes are kept for slowfs's life (see `Table`), so that a
+    // file handle the kernel gave out (export support) can always be
+    // reopened through a LOOKUP of "." in its node.
+    fn forget(&mut self, _req: &Request<'_>, _ino: u64, _nlookup: u64) {}
 
-    fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuser::fuse_forget_one]) {
-        for n in nodes {
-            self.0.forget(n.nodeid, n.nlookup);
-        }
-    }
+    fn batch_forget(&mut self, _req: &Request<'_>, _nodes: &[fuser::fuse_forget_one]) {}
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
         self.go_ino("getattr", ino, move |fs| {
@@ -1060,9 +1069,15 @@ impl Filesystem for SlowFs {
                 let n = fs.node(ino)?;
                 let fd = n.fd.as_raw_fd();
                 let st = stat_fd(fd)?;
+                // SRC's inode numbers, as node numbers where they differ.
+                let node_no = |ino: u64| {
+                    let t = fs.table.lock().unwrap();
+                    t.by_key.get(&(st.st_dev, ino)).copied().unwrap_or(ino)
+                };
                 let mut list: DirList = vec![
-                    (st.st_ino, FileType::Directory, ".".into()),
-                    (1, FileType::Directory, "..".into()),
+                    (ino, FileType::Directory, ".".into()),
+                    // (".." is not looked at by anyone who reads numbers.)
+                    (fuser::FUSE_ROOT_ID, FileType::Directory, "..".into()),
                 ];
                 for e in std::fs::read_dir(format!("/proc/self/fd/{fd}")).map_err(|e| errno(&e))? {
                     let e = e.map_err(|e| errno(&e))?;
@@ -1083,7 +1098,7 @@ impl Filesystem for SlowFs {
                     } else {
                         FileType::RegularFile
                     };
-                    list.push((e.ino(), k, e.file_name()));
+                    list.push((node_no(e.ino()), k, e.file_name()));
                 }
                 let fh = fs.new_fh();
                 fs.dirs.lock().unwrap().insert(fh, Arc::new(list));
@@ -1355,6 +1370,18 @@ fn xattr_reply(reply: ReplyXattr, size: u32, r: Result<Vec<u8>, i32>) {
     }
 }
 
+/// One descriptor per inode ever seen: raise the soft limit to the hard one.
+fn raise_nofile() {
+    // SAFETY: a zeroed rlimit is valid to overwrite.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 && r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: valid rlimit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+    }
+}
+
 fn main() {
     let cfg = match parse_args() {
         Ok(c) => c,
@@ -1363,6 +1390,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    raise_nofile();
     let root = match std::fs::canonicalize(&cfg.src)
         .map_err(|e| errno(&e))
         .and_then(|p| {
@@ -1381,7 +1409,7 @@ fn main() {
     };
     let st = stat_fd(root.as_raw_fd()).expect("stat SRC");
     let mut table = Table {
-        next: 2,
+        next: 1 << 62,
         ..Default::default()
     };
     let key = (st.st_dev, st.st_ino);
@@ -1391,7 +1419,6 @@ fn main() {
         (
             Arc::new(Node {
                 fd: root,
-                key,
                 name: Mutex::new(OsString::new()),
             }),
             1,
