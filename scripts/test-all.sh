@@ -46,6 +46,9 @@ guest-tests/run.sh locks --queues 1 --smp 2
 step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
 guest-tests/syncfs-epochs.sh
 
+step "guest SYNCFS timeline on slow storage (slowfs holds the writes; release build, default flags, 1 and 4 queues)"
+guest-tests/syncfs-slowfs.sh
+
 step "guest: 100,000 files created, statted and removed (file handles keep the fd count bounded)"
 guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500
 
