@@ -11,6 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing guest test dependencies (QEMU 10, Linux 6.12, busybox)"
 guest-tests/install-deps.sh
 
+step "installing and building slowfs, the slow host filesystem of the tests (FUSE)"
+tests/slowfs/install-deps.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -42,6 +45,9 @@ guest-tests/run.sh locks --queues 1 --smp 2
 
 step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
 guest-tests/syncfs-epochs.sh
+
+step "guest SYNCFS timeline on slow storage (slowfs holds the writes; release build, default flags, 1 and 4 queues)"
+guest-tests/syncfs-slowfs.sh
 
 step "guest: 100,000 files created, statted and removed (file handles keep the fd count bounded)"
 guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500

@@ -2,7 +2,8 @@
 # Host-side check after scenarios/syncfs-epochs.sh: reads the daemon's
 # --trace-epochs file (SHAREDIR/../epochs.jsonl) and checks the guarantee from
 # outside: the timed SYNCFS covers the epoch of the first held WRITE (A) and
-# not that of the second (C), was answered after A was done and before C was.
+# not that of the second (C), was answered after A was done and before C was;
+# and B and C were taken off their queues while A was still held.
 set -uo pipefail
 S=${1:?usage: syncfs-epochs.host.sh SHAREDIR}
 TRACE=$(dirname "$S")/epochs.jsonl
@@ -30,4 +31,10 @@ check("syncfs-excludes-c", c["epoch"] > b["epoch"], f"C epoch {c['epoch']} <= B 
 check("syncfs-answered-after-a", b["answered_us"] >= a["done_us"], "B answered before A was done")
 check("syncfs-answered-before-c", b["answered_us"] < c["done_us"], "B answered after C was done")
 check("syncfs-succeeded", b["error"] == 0, f"error {b['error']}")
+# B and C were taken off their queues while A was still held in the host: a
+# request stuck in the host holds up no other (issue 10).
+check("syncfs-taken-while-a-held", b["received_us"] < a["done_us"],
+      f"B taken {ms(b['received_us'] - a['received_us'])} after A, A done after {ms(a['done_us'] - a['received_us'])}")
+check("c-taken-while-a-held", c["received_us"] < a["done_us"],
+      f"C taken {ms(c['received_us'] - a['received_us'])} after A, A done after {ms(a['done_us'] - a['received_us'])}")
 PY

@@ -697,6 +697,35 @@ impl TestVmm {
         }
     }
 
+    /// Waits up to `timeout` for the daemon to signal the call eventfd of
+    /// any of `queues`, as a guest waits for an interrupt, and drains the
+    /// ones signalled. Returns whether one was. Looks at no ring: an entry
+    /// put on a used ring without a call is not seen here. (Arm the queues
+    /// first: [`wait_head`](Self::wait_head) with a zero timeout does, as a
+    /// guest re-enabling its callbacks does.)
+    pub fn wait_calls(&mut self, queues: &[usize], timeout: Duration) -> bool {
+        let mut pfds: Vec<libc::pollfd> = queues
+            .iter()
+            .map(|&q| libc::pollfd {
+                fd: self.queues[q].call.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `pfds` is a valid array of pollfds that lives across the call.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            return false;
+        }
+        for (p, &q) in pfds.iter().zip(queues) {
+            if p.revents & libc::POLLIN != 0 {
+                let _ = self.queues[q].call.read();
+            }
+        }
+        true
+    }
+
     /// Waits for the completion of `head` on `queue`, keeping other
     /// completions for later [`wait_used`](Self::wait_used) calls. Returns the
     /// used length, or `None` on timeout.
