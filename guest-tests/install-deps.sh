@@ -73,7 +73,7 @@ $SUDO apt-get update -qq
 if [ ${#base_pkgs[@]} -gt 0 ]; then
     log "apt-get install ${base_pkgs[*]} (bookworm)"
     # busybox-static conflicts with busybox; apt replaces the dynamic one.
-    $SUDO apt-get install -y -qq --no-install-recommends "${base_pkgs[@]}" >&2
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${base_pkgs[@]}" >&2
 fi
 
 # ---- QEMU from backports, nothing else --------------------------------------------
@@ -96,14 +96,14 @@ if ! have_qemu; then
     for p in "${QEMU_BPO_PKGS[@]}"; do args+=("$p/$BPO"); done
     if check_sim "${args[@]}"; then
         log "apt-get install ${args[*]} (only these from $BPO)"
-        $SUDO apt-get install -y -qq --no-install-recommends "${args[@]}" >&2
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${args[@]}" >&2
     else
         # The backports QEMU grew a dependency the list above misses: let apt take
         # what it needs from backports, but only if that touches no other package.
         log "the pinned package list does not resolve; trying -t $BPO (guarded)"
         check_sim -t "$BPO" qemu-system-x86 qemu-utils ||
             die "refusing: installing QEMU from $BPO would change other host packages (see above)"
-        $SUDO apt-get install -y -qq --no-install-recommends -t "$BPO" qemu-system-x86 qemu-utils >&2
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends -t "$BPO" qemu-system-x86 qemu-utils >&2
     fi
 fi
 
