@@ -29,7 +29,10 @@ FROM ${BASE_IMAGE} AS build
 ARG DEBIAN_MIRROR=http://deb.debian.org
 # rustc-web/cargo-web come from bookworm-security (Rust 1.9x; bookworm's own rustc
 # is 1.63, and rustc-web in bookworm itself is 1.85, below the crate's
-# rust-version). A debootstrapped base has only bookworm in its sources.
+# rust-version 1.89), their newest version, so no -t (a -t bookworm-security
+# would also drag libc6-dev back to an older security build). A debootstrapped
+# base has only bookworm in its sources. The build fails at `cargo build` with
+# "requires rustc 1.89" if an older Rust is installed.
 RUN set -eux; \
     . /etc/os-release; [ "$VERSION_CODENAME" = bookworm ]; \
     if ! grep -rqs 'bookworm-security' /etc/apt/sources.list /etc/apt/sources.list.d/; then \
@@ -37,8 +40,7 @@ RUN set -eux; \
     fi; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        -t bookworm-security rustc-web cargo-web; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev binutils; \
+        rustc-web cargo-web gcc libc6-dev binutils; \
     rm -rf /var/lib/apt/lists/*; \
     rustc --version; cargo --version
 WORKDIR /src
