@@ -146,6 +146,10 @@ stop_pidfile_daemon() {   # NAME: stops the daemon whose pid is in /run/NAME.pid
 need=0
 for p in "${PKGS[@]}"; do [ "$(installed_version "$p")" = "$want" ] || need=1; done
 for p in "${EXTRA_PKGS[@]}"; do [ -n "$(installed_version "$p")" ] || need=1; done
+# Files an earlier in-place switch lost (see the removal below) also need a reinstall.
+for f in /usr/share/libvirt/cpu_map/index.xml /usr/share/libvirt/schemas/domain.rng; do
+    [ -e "$f" ] || need=1
+done
 if [ "$need" = 1 ]; then
     args=()
     for p in "${PKGS[@]}"; do args+=("$p=$want"); done
@@ -176,6 +180,18 @@ if [ "$need" = 1 ]; then
     # A running libvirtd of the other version must not survive the switch.
     stop_pidfile_daemon libvirtd
     stop_pidfile_daemon virtlogd
+    # Remove the installed libvirt packages first: 11.x moved files (cpu_map,
+    # schemas) from the 9.0 packages into libvirt-common/libvirt-daemon-common, and
+    # installing 9.0 over 11.x and then removing those loses the files.
+    old_pkgs=()
+    for p in "${PKGS_COMMON[@]}" "${PKGS_NEW[@]}" libvirt-daemon-plugin-lockd libvirt-daemon-lock; do
+        [ -n "$(installed_version "$p")" ] && old_pkgs+=("$p")
+    done
+    if [ ${#old_pkgs[@]} -gt 0 ]; then
+        log "apt-get remove ${old_pkgs[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 remove -y -qq "${old_pkgs[@]}" >&2 ||
+            setup_fail libvirt-install "apt-get remove ${old_pkgs[*]} failed"
+    fi
     log "apt-get install ${args[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --allow-downgrades --no-install-recommends "${args[@]}" >&2 ||
         setup_fail libvirt-install "apt-get install ${args[*]} failed"
