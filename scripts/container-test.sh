@@ -19,7 +19,8 @@
 #   --scenario NAME  guest scenario for step 6 (default demo)
 #   --sandbox MODE   epochfsd --sandbox in step 6 (default none)
 #   --cap-add CAP    podman --cap-add for step 6 (default: none added)
-# Environment: REBUILD_BASE=1 (debootstrap again), NO_CACHE=1 (buildah --no-cache).
+# Environment: REBUILD_BASE=1 (debootstrap again), NO_CACHE=1 (buildah --no-cache),
+# SKIP_BUILD=1 (use an existing localhost/epochfsd:test).
 # Output: PASS/FAIL/INFO lines, the last `container: P passed, F failed`.
 set -uo pipefail
 
@@ -40,10 +41,12 @@ done
 
 STORE=(--storage-driver vfs)
 PODMAN=(podman "${STORE[@]}")
-# nofile: podman's default asks for more than the hard limit this host allows;
-# give the container the host's own hard limit.
-NOFILE=$(ulimit -Hn)
-RUN=("${PODMAN[@]}" run --rm --runtime runc --network none --ulimit "nofile=$NOFILE:$NOFILE")
+# nofile and nproc: podman's defaults (and even the shell's own hard limits, or
+# --ulimit host) are refused here by runc with EPERM; 4096 each works. Enough for
+# these tests; a production container wants nofile as high as its host allows
+# (one descriptor per inode the guest holds without file handles).
+NOFILE=${CONTAINER_NOFILE:-4096} NPROC=${CONTAINER_NPROC:-4096}
+RUN=("${PODMAN[@]}" run --rm --runtime runc --network none --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
 
 np=0 nf=0
 pass() { echo "PASS: $1"; np=$((np + 1)); }
@@ -97,6 +100,9 @@ pass "crates vendored into vendor/ ($(du -sh "$REPO/vendor" | cut -f1), $(secs "
 
 # ---- 3. image -----------------------------------------------------------------------------
 t=$(date +%s)
+if [ "${SKIP_BUILD:-0}" = 1 ] && "${PODMAN[@]}" image exists "$IMAGE"; then
+    echo "INFO: SKIP_BUILD=1: using the existing $IMAGE"
+else
 bud=(buildah "${STORE[@]}" bud --isolation chroot --layers --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" -f Dockerfile)
 [ "${NO_CACHE:-0}" = 1 ] && bud+=(--no-cache)
 log "${bud[*]} ."
@@ -105,6 +111,7 @@ if (cd "$REPO" && "${bud[@]}" .) >"$WORK/build.log" 2>&1; then
 else
     tail -n 30 "$WORK/build.log" | sed 's/^/  build| /'
     die build "buildah bud failed (log $WORK/build.log)"
+fi
 fi
 grep -m1 -E '^rustc [0-9]' "$WORK/build.log" | sed 's/^/INFO: build stage: /'
 size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAGE" 2>/dev/null)
