@@ -32,8 +32,8 @@
 #   --kernel-args "K=V ..."  appended to the guest kernel command line; unknown
 #                  K=V parameters reach /init, hence the scenario, as environment
 #
-# Environment: EPOCHFSD_BIN (use this binary, skip cargo build), VIRTIOFSD_BIN, KERNEL (default the
-# newest /boot/vmlinuz-6.12*), EXTRA_BINS (see build-initramfs.sh), QEMU_EXTRA
+# Environment: EPOCHFSD_BIN (use this binary, skip cargo build), VIRTIOFSD_BIN, KERNEL (default
+# guest-tests/work/kernel/vmlinuz, the 6.12 cloud kernel install-deps.sh unpacked), EXTRA_BINS (see build-initramfs.sh), QEMU_EXTRA
 # (extra QEMU arguments), SKIP_DEPS=1 (do not run install-deps.sh).
 #
 # Output: the guest console goes to RUNDIR/console.log, the daemon's output to
@@ -121,8 +121,9 @@ t_start=$(date +%s.%N)
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
     "$HERE/install-deps.sh" || setup_fail install-deps "guest-tests/install-deps.sh failed"
 fi
-KERNEL=${KERNEL:-$(ls -v /boot/vmlinuz-6.12* 2>/dev/null | tail -n 1)}
-[ -r "$KERNEL" ] || setup_fail kernel "no readable kernel (/boot/vmlinuz-6.12*); set KERNEL="
+# The guest kernel install-deps.sh unpacked into work/kernel/ (never /boot).
+KERNEL=${KERNEL:-$(readlink -f "$HERE/work/kernel/vmlinuz" 2>/dev/null)}
+[ -r "$KERNEL" ] || setup_fail kernel "no readable guest kernel (guest-tests/work/kernel/vmlinuz, from install-deps.sh); set KERNEL="
 
 # The binary of each daemon kind in use (built or installed once).
 declare -A BIN=()

@@ -99,7 +99,7 @@ if [ "$GUEST" = 1 ]; then
         log "guest fio rig failed; see $RESULTS/guest.log"
     fi
     qemu-system-x86_64 --version | head -n 1 | sed 's/^/qemu=/' >> "$FACTS.new"
-    echo "guest_kernel=$(basename "$(ls -v /boot/vmlinuz-6.12* | tail -n 1)") (TCG, 4 vCPUs, 1 GiB)" >> "$FACTS.new"
+    echo "guest_kernel=$(basename "$(readlink -f "$REPO/guest-tests/work/kernel/vmlinuz")") (TCG, 4 vCPUs, 1 GiB)" >> "$FACTS.new"
 fi
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$FACTS.new"

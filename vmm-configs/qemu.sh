@@ -33,7 +33,11 @@ ACCEL=${ACCEL:-kvm}   # use tcg where KVM is unavailable
     --cache auto \
     --log-level info &
 daemon=$!
+# If QEMU fails to start or exits with an error, set -e ends the script: do not
+# leave the daemon behind.
+trap 'kill "$daemon" 2>/dev/null' EXIT
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "epochfsd did not create $SOCK" >&2; exit 1; }
 
 qemu-system-x86_64 \
     -accel "$ACCEL" -cpu max -m "$MEM" -smp "$QUEUES" \
@@ -47,6 +51,7 @@ qemu-system-x86_64 \
     -nographic
 
 wait "$daemon"   # exits 0 once QEMU has disconnected
+trap - EXIT
 
 # Root file system on virtio-fs instead of a disk: boot with
 #   -append "console=ttyS0 rootfstype=virtiofs root=share rw"

@@ -384,7 +384,7 @@ fn stress_syncer(tracker: &EpochTracker, progress: &Progress, done: &AtomicBool,
         }
         let joined = Progress::snapshot(&progress.started);
         let ticket = tracker.close_epoch();
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             while !tracker.wait_timeout(&ticket, Duration::from_micros(50)) {}
         } else {
             tracker.wait(&ticket);

@@ -33,7 +33,7 @@ pub(crate) fn supp_group(mut ext: &[u8]) -> io::Result<Option<u32>> {
     while !ext.is_empty() {
         let (header, _) = ExtHeader::read_from_prefix(ext).map_err(|_| einval())?;
         let size = header.size as usize;
-        if size < size_of::<ExtHeader>() || size % 8 != 0 || size > ext.len() {
+        if size < size_of::<ExtHeader>() || !size.is_multiple_of(8) || size > ext.len() {
             return Err(einval());
         }
         let body = &ext[size_of::<ExtHeader>()..size];
