@@ -59,12 +59,12 @@ fn flip_header(mem: vm_memory::GuestMemoryMmap, addr: u64, nodeid: u64, stop: Ar
     while !stop.load(Ordering::Relaxed) {
         let opcode = OPCODES[i % OPCODES.len()];
         let _ = mem.write_obj(opcode, GuestAddress(addr + 4));
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             let len = LENGTHS[(i / 7) % LENGTHS.len()];
             let _ = mem.write_obj(len, GuestAddress(addr));
         }
-        if i % 11 == 0 {
-            let node = if i % 22 == 0 { nodeid } else { ROOT_ID };
+        if i.is_multiple_of(11) {
+            let node = if i.is_multiple_of(22) { nodeid } else { ROOT_ID };
             let _ = mem.write_obj(node, GuestAddress(addr + 16));
         }
         i = i.wrapping_add(1);
