@@ -12,9 +12,11 @@
 //! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
 //! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
 //! open_by_handle_at), [`rlimit`] (the open file limit) and [`confine`]
-//! (namespaces, mounts, chroot: the `--sandbox` building blocks).
+//! (namespaces, mounts, chroot: the `--sandbox` building blocks), [`caps`]
+//! (capability sets) and [`sigsys`] (the `--seccomp trap` handler).
 
 pub mod attr;
+pub mod caps;
 pub mod confine;
 pub mod creds;
 pub mod dirent;
@@ -23,6 +25,7 @@ pub mod io;
 pub mod namei;
 pub mod open;
 pub mod rlimit;
+pub mod sigsys;
 pub mod stat;
 pub mod xattr;
 
