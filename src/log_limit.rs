@@ -71,12 +71,12 @@ impl RateLimit {
     }
 }
 
-/// Writes a line at `level` through `limit`.
+/// Writes a line at `level` for the module `target` through `limit`.
 #[doc(hidden)]
-pub fn write(limit: &RateLimit, level: log::Level, args: std::fmt::Arguments<'_>) {
+pub fn write(limit: &RateLimit, target: &str, level: log::Level, args: std::fmt::Arguments<'_>) {
     match limit.admit() {
-        Some(0) => log::log!(level, "{args}"),
-        Some(k) => log::log!(level, "{args} ({k} lines like this suppressed)"),
+        Some(0) => log::log!(target: target, level, "{args}"),
+        Some(k) => log::log!(target: target, level, "{args} ({k} lines like this suppressed)"),
         None => {}
     }
 }
@@ -86,7 +86,12 @@ pub fn write(limit: &RateLimit, level: log::Level, args: std::fmt::Arguments<'_>
 macro_rules! warn_limited {
     ($($arg:tt)+) => {{
         static LIMIT: $crate::log_limit::RateLimit = $crate::log_limit::RateLimit::new();
-        $crate::log_limit::write(&LIMIT, log::Level::Warn, format_args!($($arg)+));
+        $crate::log_limit::write(
+            &LIMIT,
+            module_path!(),
+            log::Level::Warn,
+            format_args!($($arg)+),
+        );
     }};
 }
 
@@ -95,7 +100,12 @@ macro_rules! warn_limited {
 macro_rules! error_limited {
     ($($arg:tt)+) => {{
         static LIMIT: $crate::log_limit::RateLimit = $crate::log_limit::RateLimit::new();
-        $crate::log_limit::write(&LIMIT, log::Level::Error, format_args!($($arg)+));
+        $crate::log_limit::write(
+            &LIMIT,
+            module_path!(),
+            log::Level::Error,
+            format_args!($($arg)+),
+        );
     }};
 }
 
