@@ -24,7 +24,7 @@ step "unit and integration tests"
 cargo test --locked --all-targets
 
 step "SYNCFS epoch and blocked-shutdown tests (test-only delay hooks, separate target dir)"
-CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown
+CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown --test seccomp_actions
 
 if [ -x .ci/loom.sh ]; then
     step "loom model checks of the epoch tracker"

@@ -22,6 +22,14 @@ pub const MAX_QUEUE_POLL_US: u64 = 1000;
 /// anything.
 pub const HANDOFF_US_RANGE: std::ops::RangeInclusive<u64> = 100..=10_000_000;
 
+/// Default `--max-handles`: far below the open file limit the daemon
+/// raises itself to (up to 1,000,000), which inodes held by descriptor
+/// and the daemon's own files share.
+pub const DEFAULT_MAX_HANDLES: usize = 65_536;
+
+/// Largest `--max-handles`.
+pub const MAX_HANDLES: usize = 1 << 20;
+
 /// Guest page cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum CacheMode {
@@ -62,6 +70,21 @@ pub enum SandboxMode {
     /// chroot into the shared directory (needs root).
     Chroot,
     /// No sandbox.
+    None,
+}
+
+/// What the kernel does with a system call outside the daemon's
+/// allowlist (virtiofsd's `--seccomp`; see `daemon::seccomp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SeccompMode {
+    /// End the process with SIGSYS (the default).
+    #[default]
+    Kill,
+    /// Allow the call and log it in the kernel's audit log.
+    Log,
+    /// Refuse the call with ENOSYS and name it on stderr.
+    Trap,
+    /// Install no filter.
     None,
 }
 
@@ -230,9 +253,20 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SandboxMode::Namespace, value_name = "MODE")]
     pub sandbox: SandboxMode,
 
-    /// Seccomp policy (accepted for compatibility; no filter is installed).
-    #[arg(long, value_name = "ACTION")]
-    pub seccomp: Option<String>,
+    /// What a system call outside the allowlist does: kill (default),
+    /// log, trap or none.
+    #[arg(long, value_enum, default_value_t = SeccompMode::Kill, value_name = "ACTION")]
+    pub seccomp: SeccompMode,
+
+    /// Give the socket file to this group (name or gid) with mode 0660
+    /// (default: 0600, the daemon's own group).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Most file and directory handles the guest may hold open at once;
+    /// past it OPEN, CREATE and OPENDIR fail with EMFILE.
+    #[arg(long, default_value_t = DEFAULT_MAX_HANDLES, value_name = "N")]
+    pub max_handles: usize,
 
     /// How SYNCFS makes the guest's writes durable.
     #[arg(long, value_enum, default_value_t = SyncfsMode::Targeted)]
@@ -258,7 +292,8 @@ pub struct Cli {
     #[arg(short = 'f', long)]
     pub foreground: bool,
 
-    /// Keep supplementary groups / capabilities options (accepted, ignored).
+    /// Capabilities to keep besides or drop from the default set once
+    /// confined: +cap,-cap (e.g. +mknod,-setfcap; `:` separates too).
     #[arg(long, value_name = "CAPS")]
     pub modcaps: Option<String>,
 
@@ -292,6 +327,12 @@ pub struct Cli {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub test_fail_syncfs: Option<i32>,
+
+    /// Test builds only: make a system call outside the seccomp
+    /// allowlist while serving STATFS.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_forbidden_syscall: bool,
 }
 
 /// Where the vhost-user connection comes from.
@@ -342,6 +383,14 @@ pub struct Config {
     pub inode_file_handles: InodeFileHandles,
     /// How the daemon confines itself.
     pub sandbox: SandboxMode,
+    /// The seccomp filter's action.
+    pub seccomp: SeccompMode,
+    /// `--modcaps`.
+    pub modcaps: crate::daemon::caps::ModCaps,
+    /// The group to give the socket file to.
+    pub socket_group: Option<String>,
+    /// Most handles the guest may hold open.
+    pub max_handles: usize,
     /// SYNCFS flush mode.
     pub syncfs: SyncfsMode,
     /// Epoch trace file.
@@ -398,6 +447,12 @@ pub enum ConfigError {
     /// Bad log level.
     #[error("unknown log level {0:?} (use error, warn, info, debug or trace)")]
     LogLevel(String),
+    /// A bad `--modcaps`.
+    #[error("bad --modcaps")]
+    ModCaps(#[source] crate::daemon::caps::ModCapsError),
+    /// `--max-handles` out of range.
+    #[error("--max-handles must be between 1 and {MAX_HANDLES}, got {0}")]
+    MaxHandles(usize),
     /// An option this build does not support.
     #[error("{0} is not supported by this version of epochfsd")]
     Unsupported(&'static str),
@@ -425,6 +480,13 @@ impl TryFrom<Cli> for Config {
             return Err(ConfigError::Handoff(cli.handoff_us));
         }
         let shared_dir = validate_shared_dir(cli.shared_dir)?;
+        let modcaps = match &cli.modcaps {
+            Some(s) => s.parse().map_err(ConfigError::ModCaps)?,
+            None => Default::default(),
+        };
+        if !(1..=MAX_HANDLES).contains(&cli.max_handles) {
+            return Err(ConfigError::MaxHandles(cli.max_handles));
+        }
         let log_level = cli
             .log_level
             .parse()
@@ -452,6 +514,10 @@ impl TryFrom<Cli> for Config {
             },
             inode_file_handles: cli.inode_file_handles,
             sandbox: cli.sandbox,
+            seccomp: cli.seccomp,
+            modcaps,
+            socket_group: cli.socket_group,
+            max_handles: cli.max_handles,
             syncfs: cli.syncfs,
             trace_epochs: cli.trace_epochs,
             log_level,
@@ -460,6 +526,7 @@ impl TryFrom<Cli> for Config {
                 slow_write_offset: cli.test_slow_write_offset,
                 slow_write: std::time::Duration::from_millis(cli.test_slow_write_ms),
                 fail_syncfs: cli.test_fail_syncfs,
+                forbidden_syscall: cli.test_forbidden_syscall,
             },
         })
     }

@@ -11,6 +11,7 @@
 //! * [`passthrough`]: the `FileSystem` that serves a host directory.
 //! * [`epoch`]: the SYNCFS epoch tracker, a pure data structure.
 //! * [`sys`]: small safe wrappers over the syscalls the daemon makes.
+//! * [`log_limit`]: rate-limited log lines for what a guest can trigger.
 
 pub mod cli;
 pub mod daemon;
@@ -18,6 +19,7 @@ pub mod device;
 pub mod epoch;
 pub mod filesystem;
 pub mod fuse;
+pub mod log_limit;
 pub mod passthrough;
 pub mod sys;
 pub mod transport;

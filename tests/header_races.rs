@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fuse_client::FuseClient;
-use common::malformed::{put, rd, send_raw, wr, RETURN_TIMEOUT};
+use common::malformed::{put, rd, send_raw, wr};
 use common::vmm::RawDesc;
 use epochfsd::fuse::abi::{self, Opcode, ROOT_ID};
 use vm_memory::{Bytes, GuestAddress};
@@ -24,6 +24,11 @@ use zerocopy::IntoBytes;
 
 /// Rounds of submit-and-wait while the flipper runs.
 const ROUNDS: usize = 3000;
+
+/// How long one round may take. A round flipped into SYNCFS or FSYNC flushes
+/// the host filesystem, which on a host busy writing back other data takes
+/// seconds; a stuck queue never answers at all.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Header values the flipper cycles through: opcodes whose roles differ
 /// (epoch member, SYNCFS, FSYNC, free, unknown) and lengths that lie.
@@ -64,7 +69,11 @@ fn flip_header(mem: vm_memory::GuestMemoryMmap, addr: u64, nodeid: u64, stop: Ar
             let _ = mem.write_obj(len, GuestAddress(addr));
         }
         if i.is_multiple_of(11) {
-            let node = if i.is_multiple_of(22) { nodeid } else { ROOT_ID };
+            let node = if i.is_multiple_of(22) {
+                nodeid
+            } else {
+                ROOT_ID
+            };
             let _ = mem.write_obj(node, GuestAddress(addr + 16));
         }
         i = i.wrapping_add(1);
@@ -97,7 +106,7 @@ fn a_header_rewritten_while_served_never_stalls_the_queue() {
     for round in 0..ROUNDS {
         c.vmm.write_guest(GuestAddress(req_addr), &request);
         let head = send_raw(&mut c, &chain);
-        if c.vmm.wait_head(c.queue, head, RETURN_TIMEOUT).is_none() {
+        if c.vmm.wait_head(c.queue, head, ROUND_TIMEOUT).is_none() {
             unanswered.push(round);
             break;
         }

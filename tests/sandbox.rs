@@ -136,14 +136,18 @@ fn no_sandbox_leaves_root_and_namespaces_alone() {
 
 /// Xattrs are read through `/proc/self/fd`, which the sandbox keeps open
 /// (there is no `/proc` inside): on a file, and on a symlink (a `trusted.`
-/// attribute, since `user.` ones are refused on links).
+/// attribute, since `user.` ones are refused on links; reading it needs
+/// CAP_SYS_ADMIN, which the daemon drops unless `--modcaps` keeps it).
 fn xattrs_work_inside(sandbox: &str) {
     let dirs = TestDirs::new();
     fs::write(dirs.share.join("f"), b"x").unwrap();
     std::os::unix::fs::symlink("f", dirs.share.join("l")).unwrap();
     lsetxattr(&dirs.share.join("f"), c"user.host", b"file");
     lsetxattr(&dirs.share.join("l"), c"trusted.host", b"link");
-    let (d, mut c) = start(dirs, &["--sandbox", sandbox, "--xattr"]);
+    let (d, mut c) = start(
+        dirs,
+        &["--sandbox", sandbox, "--xattr", "--modcaps=+sys_admin"],
+    );
     let f = c.lookup(ROOT_ID, b"f").unwrap().nodeid;
     let l = c.lookup(ROOT_ID, b"l").unwrap().nodeid;
 

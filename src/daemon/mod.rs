@@ -9,7 +9,9 @@
 //! started and the filesystem built, so every mount id and file handle is
 //! taken inside the sandbox and no host path is resolved after it.
 
+pub mod caps;
 mod sandbox;
+mod seccomp;
 mod signals;
 mod socket;
 
@@ -25,7 +27,9 @@ use crate::device::{DeviceOptions, FsBackend};
 use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
 
+pub use caps::CapsError;
 pub use sandbox::SandboxError;
+pub use seccomp::SeccompError;
 pub use socket::SocketError;
 use socket::SocketFile;
 
@@ -44,6 +48,12 @@ pub enum DaemonError {
     /// The `--sandbox` could not be entered.
     #[error("cannot confine the daemon to the shared directory (see --sandbox)")]
     Sandbox(#[source] SandboxError),
+    /// The capabilities could not be limited.
+    #[error("cannot drop capabilities")]
+    Caps(#[source] CapsError),
+    /// The seccomp filter could not be installed (see --seccomp).
+    #[error("cannot install the seccomp filter (see --seccomp)")]
+    Seccomp(#[source] SeccompError),
     /// The vhost-user machinery failed.
     #[error("vhost-user daemon failed")]
     VhostUser(#[source] VhostUserFailure),
@@ -97,7 +107,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let outside = open_outside(&config)?;
     let sandboxed =
         sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
-    let server = Arc::new(build_server(&config, sandboxed, outside.trace)?);
+    let (server, file_handles) = build_server(&config, sandboxed, outside.trace)?;
+    let server = Arc::new(server);
+    // Still one thread: what is limited here holds for every thread.
+    confine(&config, file_handles)?;
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
     let backend = FsBackend::new(Arc::clone(&server), device_options(&config), mem.clone())
         .map_err(DaemonError::Device)?;
@@ -157,20 +170,36 @@ fn exit_after_grace(why: &'static str) {
     }
 }
 
-/// The filesystem and FUSE server, built inside the sandbox.
+/// The filesystem and FUSE server, built inside the sandbox, and whether
+/// the filesystem holds inodes by file handle.
 fn build_server(
     config: &Config,
     sandboxed: sandbox::Sandboxed,
     trace: Option<EpochTrace>,
-) -> Result<FsServer, DaemonError> {
+) -> Result<(FsServer, bool), DaemonError> {
     let fs_config = filesystem_config(config, sandboxed.root_dir);
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
+    let file_handles = fs.handle_policy() != HandlePolicy::Never;
     let server = Server::new(fs, server_options(config));
-    Ok(match trace {
+    let server = match trace {
         Some(trace) => server.with_trace(trace),
         None => server,
-    })
+    };
+    Ok((server, file_handles))
+}
+
+/// Drops the capabilities serving does not need, then installs the
+/// seccomp filter (after which neither could be changed). Runs on the
+/// daemon's only thread; every thread started later inherits both.
+fn confine(config: &Config, file_handles: bool) -> Result<(), DaemonError> {
+    caps::limit(caps::wanted(file_handles, config.modcaps)).map_err(DaemonError::Caps)?;
+    let features = seccomp::Features {
+        xattr: config.xattr,
+        file_handles,
+    };
+    seccomp::install(config.seccomp, features).map_err(DaemonError::Seccomp)?;
+    Ok(())
 }
 
 /// Starts the signal thread: SIGUSR1 logs the SYNCFS report; SIGTERM and
@@ -224,7 +253,8 @@ fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), Daemo
 /// Binds the listening socket and creates the epoch trace: both are host
 /// paths, out of reach once the sandbox is entered.
 fn open_outside(config: &Config) -> Result<Outside, DaemonError> {
-    let (listener, socket_file) = socket::listen(&config.socket).map_err(DaemonError::Listen)?;
+    let (listener, socket_file) = socket::listen(&config.socket, config.socket_group.as_deref())
+        .map_err(DaemonError::Listen)?;
     let trace = match &config.trace_epochs {
         Some(path) => Some(
             EpochTrace::create(path).map_err(|source| DaemonError::Trace {
@@ -299,6 +329,7 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             InodeFileHandles::Prefer => HandlePolicy::Prefer,
             InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
         },
+        max_handles: config.max_handles,
     }
 }
 

@@ -25,7 +25,8 @@
 //! needs a single-threaded process and fails with `EINVAL` there.)
 //!
 //! Not done: no pid namespace (the kept `/proc/self/fd` is the host's
-//! procfs), no seccomp filter, no capability dropping.
+//! procfs). Capabilities and the seccomp filter come after the sandbox
+//! (`daemon::caps`, `daemon::seccomp`).
 
 use std::ffi::{CStr, CString};
 use std::io;

@@ -9,6 +9,11 @@
 //! file bound there, and removes it with `unlinkat` only if the name still
 //! refers to that file.
 //!
+//! The file is created with mode 0600 whatever the umask (the umask is
+//! set to 0177 around `bind`, so there is no moment in which another
+//! user could connect and play the VMM); `--socket-group` then gives it
+//! to that group with mode 0660.
+//!
 //! The daemon serves one connection, so the file is removed as soon as the
 //! frontend has connected (or at exit if none did), and the directory
 //! descriptor is closed with it.
@@ -46,6 +51,20 @@ pub enum SocketError {
     Stale {
         /// The socket path.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `--socket-group` names no group.
+    #[error("--socket-group {0:?}: no such group")]
+    NoGroup(String),
+    /// The group could not be looked up or given the socket.
+    #[error("cannot give the socket {path:?} to group {group:?}")]
+    Group {
+        /// The socket path.
+        path: PathBuf,
+        /// The group asked for.
+        group: String,
         /// Why.
         #[source]
         source: io::Error,
@@ -121,10 +140,16 @@ impl Bound {
 
 /// The listener for `source`, and the file to remove later (none for an
 /// inherited descriptor).
-pub(crate) fn listen(source: &SocketSource) -> Result<(Listener, SocketFile), SocketError> {
+pub(crate) fn listen(
+    source: &SocketSource,
+    group: Option<&str>,
+) -> Result<(Listener, SocketFile), SocketError> {
     match source {
         SocketSource::Path(path) => {
             let (listener, file) = bind(path)?;
+            if let Some(group) = group {
+                give_to_group(&file, path, group)?;
+            }
             Ok((Listener::from(listener), file))
         }
         SocketSource::Fd(fd) => {
@@ -161,7 +186,11 @@ fn bind(path: &Path) -> Result<(UnixListener, SocketFile), SocketError> {
         path: path.to_path_buf(),
         source,
     };
-    let listener = UnixListener::bind(path).map_err(bind_error)?;
+    // Only the daemon's user may connect, from the first moment on.
+    let umask = sys::creds::set_umask(0o177);
+    let bound = UnixListener::bind(path);
+    sys::creds::set_umask(umask);
+    let listener = bound.map_err(bind_error)?;
     let st = sys::stat::fstatat_nofollow(dir.as_fd(), &name).map_err(bind_error)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return Err(bind_error(sys::errno(libc::ENOTSOCK)));
@@ -178,6 +207,29 @@ fn bind(path: &Path) -> Result<(UnixListener, SocketFile), SocketError> {
             bound: Mutex::new(Some(bound)),
         },
     ))
+}
+
+/// `--socket-group`: the socket file goes to `group`, mode 0660.
+fn give_to_group(file: &SocketFile, path: &Path, group: &str) -> Result<(), SocketError> {
+    let error = |source| SocketError::Group {
+        path: path.to_path_buf(),
+        group: group.to_string(),
+        source,
+    };
+    let gid = sys::creds::group_id(group)
+        .map_err(error)?
+        .ok_or_else(|| SocketError::NoGroup(group.to_string()))?;
+    let bound = file.bound.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(b) = bound.as_ref() else {
+        return Ok(());
+    };
+    if !b.is_ours() {
+        return Err(error(sys::errno(libc::ENOTSOCK)));
+    }
+    sys::attr::chgrp_at(b.dir.as_fd(), &b.name, gid).map_err(error)?;
+    sys::attr::chmod_at(b.dir.as_fd(), &b.name, 0o660).map_err(error)?;
+    log::info!("socket {path:?} given to group {group} ({gid}), mode 0660");
+    Ok(())
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
@@ -239,6 +291,50 @@ mod tests {
         std::fs::write(&path, b"data").unwrap();
         assert!(matches!(bind(&path), Err(SocketError::Bind { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"data");
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn the_socket_is_0600_even_with_an_open_umask() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s");
+        let inner = path.clone();
+        // A thread with its own umask, so the other tests keep theirs.
+        let (_listener, _file) = std::thread::spawn(move || {
+            sys::creds::unshare_fs().unwrap();
+            sys::creds::set_umask(0);
+            bind(&inner).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(mode_of(&path), 0o600);
+    }
+
+    #[test]
+    fn a_socket_group_gets_the_socket_with_mode_0660() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s");
+        let source = SocketSource::Path(path.clone());
+        let (_listener, _file) = listen(&source, Some("65534")).unwrap();
+        assert_eq!(mode_of(&path), 0o660);
+        assert_eq!(std::fs::metadata(&path).unwrap().gid(), 65534);
+    }
+
+    #[test]
+    fn an_unknown_socket_group_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = SocketSource::Path(tmp.path().join("s"));
+        let err = listen(&source, Some("no-such-group-epochfsd"));
+        assert!(matches!(err, Err(SocketError::NoGroup(_))));
     }
 
     #[test]

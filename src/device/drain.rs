@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::{debug, error, warn};
+use log::{debug, error};
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::QueueT;
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
@@ -223,7 +223,7 @@ impl<F: FileSystem + 'static> Core<F> {
                 return;
             };
             let Some(pool) = self.pools.get(job.queue.wrapping_sub(1)) else {
-                error!("queue {} has no pool; request dropped", job.queue);
+                crate::error_limited!("queue {} has no pool; request dropped", job.queue);
                 continue;
             };
             drain.watchdog.call_started(state);
@@ -292,7 +292,7 @@ impl<F: FileSystem + 'static> Core<F> {
     pub(crate) fn submit(&self, job: Job) {
         match self.pools.get(job.queue.wrapping_sub(1)) {
             Some(pool) => pool.submit(job),
-            None => error!("queue {} has no pool; request dropped", job.queue),
+            None => crate::error_limited!("queue {} has no pool; request dropped", job.queue),
         }
     }
 
@@ -357,7 +357,7 @@ impl<F: FileSystem + 'static> StandInHost for Core<F> {
         let mut events = [EpollEvent::default(); 8];
         while state.calls() == stuck {
             if let Err(err) = self.drain_to_workers(thread, vrings) {
-                warn!("stand-in for thread {thread}: {err}");
+                crate::warn_limited!("stand-in for thread {thread}: {err}");
             }
             if state.calls() != stuck {
                 break;

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
-use log::{error, warn};
+use log::error;
 
 use super::request::{self, Job, WorkerBuffers};
 use crate::filesystem::FileSystem;
@@ -88,7 +88,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
             .unwrap_or_else(|e| e.into_inner());
         let buffers = slot.get_or_insert_with(|| WorkerBuffers::new(self.shared.queue_size));
         if let Err(err) = request::run(&self.shared.server, job, buffers) {
-            error!("queue {}: {err}", self.shared.queue_index);
+            crate::error_limited!("queue {}: {err}", self.shared.queue_index);
         }
     }
 
@@ -123,7 +123,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
             if state.workers == 0 {
                 // Nobody would ever run the queued jobs; the spawn failure is
                 // retried on the next submit.
-                warn!("queue {} has no worker", self.shared.queue_index);
+                crate::warn_limited!("queue {} has no worker", self.shared.queue_index);
             }
         }
     }
@@ -138,7 +138,7 @@ impl<F: FileSystem + 'static> Shared<F> {
         let mut buffers = WorkerBuffers::new(self.queue_size);
         while let Some(job) = self.next_job() {
             if let Err(err) = request::run(&self.server, job, &mut buffers) {
-                error!("queue {}: {err}", self.queue_index);
+                crate::error_limited!("queue {}: {err}", self.queue_index);
             }
         }
     }

@@ -1,7 +1,6 @@
 //! Running one request: resolve its chain, let the FUSE server answer it,
 //! and return the chain to the guest through the used ring.
 
-use log::warn;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::DescriptorChain;
 use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
@@ -60,7 +59,7 @@ pub(crate) fn run<F: FileSystem>(
     let used_len = match job.head {
         Some(head) => serve_chain(server, &job.mem, job.chain, &head, job.admission, buffers),
         None => {
-            warn!("dropping a request shorter than its header");
+            crate::warn_limited!("dropping a request shorter than its header");
             0
         }
     };
@@ -79,7 +78,7 @@ fn serve_chain<F: FileSystem>(
     let (mut reader, mut writer) = match buffers.chain.parse(mem, chain) {
         Ok(rw) => rw,
         Err(err) => {
-            warn!("dropping malformed descriptor chain: {err}");
+            crate::warn_limited!("dropping malformed descriptor chain: {err}");
             return 0;
         }
     };
@@ -93,7 +92,7 @@ fn serve_chain<F: FileSystem>(
         Ok(Outcome::Replied(len)) => len as u32,
         Ok(Outcome::NoReply) => 0,
         Err(err) => {
-            warn!("dropping request: {err}");
+            crate::warn_limited!("dropping request: {err}");
             0
         }
     }

@@ -12,7 +12,7 @@ use std::io;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use log::{debug, trace, warn};
+use log::{debug, trace};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
@@ -243,7 +243,7 @@ impl<F: FileSystem> Server<F> {
 
     fn handle_no_reply<R: Reader>(&self, header: &InHeader, r: &mut R, scratch: &mut Scratch) {
         let Ok(args) = read_args(header, r, &mut scratch.args) else {
-            warn!("dropping malformed FORGET (unique {})", header.unique);
+            crate::warn_limited!("dropping malformed FORGET (unique {})", header.unique);
             return;
         };
         match Opcode::try_from(header.opcode) {

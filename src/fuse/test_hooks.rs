@@ -1,7 +1,7 @@
 //! Test-only fault and delay injection, compiled in only with the
 //! `test-hooks` cargo feature (never in release builds). The SYNCFS epoch
 //! tests use it to hold chosen WRITEs inside their epoch and to make the
-//! SYNCFS flush fail.
+//! SYNCFS flush fail; the seccomp tests use it to make a forbidden call.
 
 use std::io;
 use std::time::Duration;
@@ -16,6 +16,9 @@ pub struct TestHooks {
     pub slow_write: Duration,
     /// SYNCFS fails with this errno after waiting for its epochs.
     pub fail_syncfs: Option<i32>,
+    /// STATFS first makes a system call outside the seccomp allowlist
+    /// (`sys::sigsys::forbidden_call`), to show the filter's action.
+    pub forbidden_syscall: bool,
 }
 
 impl TestHooks {
@@ -23,6 +26,15 @@ impl TestHooks {
         if self.slow_write_offset == Some(offset) {
             std::thread::sleep(self.slow_write);
         }
+    }
+
+    /// Before STATFS: the forbidden call, if asked for; its error (ENOSYS
+    /// under `--seccomp trap`) becomes the reply.
+    pub(crate) fn before_statfs(&self) -> io::Result<()> {
+        if self.forbidden_syscall {
+            crate::sys::sigsys::forbidden_call()?;
+        }
+        Ok(())
     }
 
     pub(crate) fn syncfs_result(&self) -> io::Result<()> {

@@ -51,6 +51,9 @@ pub struct Config {
     pub allow_direct_io: bool,
     /// Hold inodes as file handles instead of descriptors.
     pub inode_file_handles: super::HandlePolicy,
+    /// Most open file and directory handles (0: no limit); past it
+    /// OPEN, CREATE and OPENDIR fail with EMFILE.
+    pub max_handles: usize,
 }
 
 /// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.

@@ -87,14 +87,14 @@ impl Drop for CredGuard {
     fn drop(&mut self) {
         // uid first: regaining root restores the right to change the rest.
         if let Err(e) = set_thread_euid(self.old_uid) {
-            log::error!("cannot restore euid {}: {e}", self.old_uid);
+            crate::error_limited!("cannot restore euid {}: {e}", self.old_uid);
         }
         if let Err(e) = set_thread_egid(self.old_gid) {
-            log::error!("cannot restore egid {}: {e}", self.old_gid);
+            crate::error_limited!("cannot restore egid {}: {e}", self.old_gid);
         }
         if self.groups_set {
             if let Err(e) = set_thread_groups(&[]) {
-                log::error!("cannot drop the supplementary groups again: {e}");
+                crate::error_limited!("cannot drop the supplementary groups again: {e}");
             }
         }
     }

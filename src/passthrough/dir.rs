@@ -1,9 +1,12 @@
 //! Directories: OPENDIR, READDIR / READDIRPLUS, RELEASEDIR.
 //!
-//! A directory handle holds a descriptor opened for reading and a reusable
-//! `getdents64` buffer. READDIR seeks to the guest's cookie and streams
-//! entries into the sink until it is full or the directory ends, so a
-//! listing costs no allocation per request.
+//! A directory handle holds a descriptor opened for reading and a
+//! `getdents64` buffer, allocated at its first READDIR (so an OPENDIR
+//! costs no buffer: 20,000 directories opened and never read cost their
+//! descriptors and table entries only) and freed when a READDIR reaches
+//! the end of the directory. READDIR seeks to the guest's cookie and
+//! streams entries into the sink until it is full or the directory ends,
+//! so a listing in progress costs no allocation per request.
 //!
 //! READDIRPLUS looks each entry up (taking a reference, as LOOKUP does)
 //! and hands the sink its `Entry`; if the sink has no room, that lookup is
@@ -51,12 +54,13 @@ impl PassthroughFs {
         if !node.value().is_dir() {
             return Err(sys::errno(libc::ENOTDIR));
         }
+        let slot = self.handle_slot()?;
         let fd = self.open_node(ctx, &node, libc::O_RDONLY | libc::O_DIRECTORY)?;
-        let handle = self.handles.insert(Handle {
+        let handle = slot.insert(Handle {
             inode,
             fd,
             flags: libc::O_RDONLY | libc::O_DIRECTORY,
-            dir: Some(Mutex::new(vec![0; DIRENT_BUF])),
+            dir: Some(Mutex::new(Vec::new())),
         });
         let opts = OpenOptions {
             cache_dir: self.cfg.cache == CachePolicy::Always,
@@ -83,10 +87,15 @@ impl PassthroughFs {
         let mut buf = buf.lock().unwrap_or_else(PoisonError::into_inner);
         let fd = h.fd.as_fd();
         sys::datapath::lseek(fd, offset, libc::SEEK_SET)?;
+        if buf.is_empty() {
+            buf.resize(DIRENT_BUF, 0);
+        }
         let mut added = false;
         loop {
             let len = sys::dirent::getdents64(fd, &mut buf)?;
             if len == 0 {
+                // The end: a guest that lists again gets a new buffer.
+                *buf = Vec::new();
                 return Ok(());
             }
             for d in DirentIter::new(&buf[..len]) {
@@ -139,6 +148,26 @@ mod tests {
             std::fs::write(root.join(format!("f{i:03}")), b"").unwrap();
         }
         std::fs::create_dir(root.join("sub")).unwrap();
+    }
+
+    #[test]
+    fn the_dirent_buffer_exists_only_between_the_first_readdir_and_the_end() {
+        let (tmp, fs) = new_fs();
+        populate(tmp.path(), 3);
+        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let buffer_len = |fs: &PassthroughFs| {
+            let handle = fs.handle(ROOT_ID, h).unwrap();
+            let dir = handle.dir.as_ref().unwrap();
+            let len = dir.lock().unwrap().capacity();
+            len
+        };
+        assert_eq!(buffer_len(&fs), 0, "OPENDIR allocates nothing");
+        let mut one = VecSink::new(1);
+        fs.readdir(&ctx(), ROOT_ID, h, 0, false, &mut one).unwrap();
+        assert_eq!(buffer_len(&fs), DIRENT_BUF, "a listing in progress");
+        let mut all = VecSink::new(usize::MAX);
+        fs.readdir(&ctx(), ROOT_ID, h, 0, false, &mut all).unwrap();
+        assert_eq!(buffer_len(&fs), 0, "freed at the end");
     }
 
     #[test]

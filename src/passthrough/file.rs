@@ -16,7 +16,7 @@ use crate::filesystem::{Context, Entry, OpenOptions, ZeroCopyReader, ZeroCopyWri
 use crate::sys;
 
 use super::names::check_name;
-use super::{Handle, Inode, PassthroughFs};
+use super::{Handle, HandleSlot, Inode, PassthroughFs};
 
 /// Guest open flags passed on to the host.
 const OPEN_FLAGS_KEPT: i32 = libc::O_ACCMODE
@@ -116,8 +116,8 @@ impl PassthroughFs {
         self.open_node(&super::creds::DAEMON, node, host)
     }
 
-    fn insert_file(&self, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
-        self.handles.insert(Handle {
+    fn insert_file(&self, slot: HandleSlot<'_>, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
+        slot.insert(Handle {
             inode,
             fd,
             flags,
@@ -134,10 +134,11 @@ impl PassthroughFs {
     ) -> io::Result<(u64, OpenOptions)> {
         self.check_open_writable(flags)?;
         let node = self.inode(inode)?;
+        let slot = self.handle_slot()?;
         let host = self.host_open_flags(flags);
         let fd = self.open_file(ctx, &node, flags, host)?;
         Ok((
-            self.insert_file(inode, fd, host),
+            self.insert_file(slot, inode, fd, host),
             self.file_open_options(host),
         ))
     }
@@ -157,6 +158,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = check_name(name)?;
+        let slot = self.handle_slot()?;
         let host = self.host_open_flags(flags);
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
@@ -187,7 +189,7 @@ impl PassthroughFs {
             }
             Err(e) => return Err(e),
         };
-        let handle = self.insert_file(entry.inode, fd, host);
+        let handle = self.insert_file(slot, entry.inode, fd, host);
         Ok((entry, handle, self.file_open_options(host)))
     }
 
@@ -202,6 +204,7 @@ impl PassthroughFs {
     ) -> io::Result<(Entry, u64, OpenOptions)> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let slot = self.handle_slot()?;
         let host = self.host_open_flags(flags) & !libc::O_DIRECTORY;
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
@@ -212,8 +215,20 @@ impl PassthroughFs {
         })?;
         let path_fd = self.proc.reopen(fd.as_fd(), libc::O_PATH)?;
         let entry = self.entry_from_fd(path_fd, parent.key().mnt_id)?;
-        let handle = self.insert_file(entry.inode, fd, host);
+        let handle = self.insert_file(slot, entry.inode, fd, host);
         Ok((entry, handle, self.file_open_options(host)))
+    }
+
+    /// A slot for a new handle; `EMFILE` once the guest holds
+    /// `--max-handles` of them.
+    pub(super) fn handle_slot(&self) -> io::Result<HandleSlot<'_>> {
+        self.handles.reserve().ok_or_else(|| {
+            crate::warn_limited!(
+                "the guest holds {} open handles (--max-handles); refusing another with EMFILE",
+                self.handles.len()
+            );
+            sys::errno(libc::EMFILE)
+        })
     }
 
     /// A file (not directory) handle of `inode`.

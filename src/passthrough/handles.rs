@@ -5,9 +5,14 @@
 //! reused, so a stale or forged id from the guest finds nothing instead of
 //! someone else's file. The map is sharded by id; opening and releasing
 //! write-lock one shard, reads and writes take one read lock.
+//!
+//! The table holds at most `limit` handles (`--max-handles`): an open
+//! first takes a [`Reservation`], before it opens anything on the host,
+//! and gets none once the guest holds `limit` handles, so a guest that
+//! never releases cannot run the daemon out of descriptors or memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// Number of lock shards (a power of two).
@@ -18,6 +23,33 @@ const SHARDS: usize = 32;
 pub struct HandleTable<H> {
     shards: Vec<RwLock<HashMap<u64, Arc<H>>>>,
     next_id: AtomicU64,
+    /// Handles held plus reservations outstanding.
+    count: AtomicUsize,
+    limit: usize,
+}
+
+/// A slot in the table, taken before the handle exists; given back on
+/// drop unless [`Reservation::insert`] filled it.
+#[derive(Debug)]
+pub struct Reservation<'a, H> {
+    table: &'a HandleTable<H>,
+    filled: bool,
+}
+
+impl<H> Reservation<'_, H> {
+    /// Stores `handle` in the reserved slot and returns its id.
+    pub fn insert(mut self, handle: H) -> u64 {
+        self.filled = true;
+        self.table.store(handle)
+    }
+}
+
+impl<H> Drop for Reservation<'_, H> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.table.release_slot();
+        }
+    }
 }
 
 impl<H> Default for HandleTable<H> {
@@ -27,20 +59,53 @@ impl<H> Default for HandleTable<H> {
 }
 
 impl<H> HandleTable<H> {
-    /// An empty table.
+    /// An empty table without a limit.
     pub fn new() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+
+    /// An empty table holding at most `limit` handles.
+    pub fn with_limit(limit: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             next_id: AtomicU64::new(1),
+            count: AtomicUsize::new(0),
+            limit,
         }
+    }
+
+    /// A slot for one more handle, or `None` if the table is full.
+    pub fn reserve(&self) -> Option<Reservation<'_, H>> {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Reservation {
+                table: self,
+                filled: false,
+            })
+    }
+
+    fn release_slot(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     fn shard(&self, id: u64) -> &RwLock<HashMap<u64, Arc<H>>> {
         &self.shards[(id as usize) % SHARDS]
     }
 
-    /// Stores `handle` under a new id and returns the id.
+    /// Stores `handle` under a new id and returns the id, whatever the
+    /// limit (tests; the daemon goes through [`reserve`](Self::reserve)).
+    #[cfg(test)]
     pub fn insert(&self, handle: H) -> u64 {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.store(handle)
+    }
+
+    fn store(&self, handle: H) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.shard(id)
             .write()
@@ -68,16 +133,18 @@ impl<H> HandleTable<H> {
         if !matches(shard.get(&id)?) {
             return None;
         }
-        shard.remove(&id)
+        let removed = shard.remove(&id);
+        self.release_slot();
+        removed
     }
 
     /// Drops every handle.
     pub fn clear(&self) {
         for shard in &self.shards {
-            shard
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+            for _ in shard.drain() {
+                self.release_slot();
+            }
         }
     }
 
@@ -125,6 +192,24 @@ mod tests {
             t.remove_if(a, |_| true).is_none(),
             "double release finds nothing"
         );
+    }
+
+    #[test]
+    fn reservations_stop_at_the_limit_and_come_back_on_release_or_drop() {
+        let t = HandleTable::with_limit(2);
+        let a = t.reserve().unwrap().insert(1u8);
+        let pending = t.reserve().unwrap();
+        assert!(t.reserve().is_none(), "full with a reservation outstanding");
+        drop(pending);
+        let b = t.reserve().unwrap().insert(2u8);
+        assert!(t.reserve().is_none());
+        t.remove_if(a, |_| true).unwrap();
+        assert!(t.reserve().is_some());
+        t.clear();
+        assert_eq!(t.len(), 0);
+        assert!(t.get(b).is_none());
+        let (x, y) = (t.reserve(), t.reserve());
+        assert!(x.is_some() && y.is_some(), "clear gives every slot back");
     }
 
     #[test]

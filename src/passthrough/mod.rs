@@ -95,6 +95,9 @@ impl InodeData {
 
 type Inode = Arc<Node<InodeData>>;
 
+/// A reserved slot in the handle table.
+type HandleSlot<'a> = handles::Reservation<'a, Handle>;
+
 /// An open file or directory.
 #[derive(Debug)]
 struct Handle {
@@ -104,8 +107,9 @@ struct Handle {
     fd: OwnedFd,
     /// Host open flags actually used.
     flags: i32,
-    /// For directories: the `getdents64` buffer, whose lock also serialises
-    /// seek + read on the shared directory position.
+    /// For directories: the `getdents64` buffer (empty until the first
+    /// READDIR and after the end), whose lock also serialises seek + read
+    /// on the shared directory position.
     dir: Option<Mutex<Vec<u8>>>,
 }
 
@@ -176,10 +180,14 @@ impl PassthroughFs {
         if switch_creds {
             creds::drop_supplementary_groups();
         }
+        let handles = match config.max_handles {
+            0 => HandleTable::new(),
+            n => HandleTable::with_limit(n),
+        };
         Ok(Self {
             cfg: config,
             inodes,
-            handles: HandleTable::new(),
+            handles,
             proc,
             root_sync,
             writeback: AtomicBool::new(false),

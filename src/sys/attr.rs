@@ -4,6 +4,7 @@
 //! (through `/proc/self/fd` or `AT_EMPTY_PATH`); the `f*` ones need a
 //! descriptor opened for I/O.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -45,6 +46,29 @@ pub fn chmod_fd(proc: &ProcSelfFd, fd: BorrowedFd<'_>, mode: u32) -> io::Result<
     // SAFETY: `name` is NUL-terminated and outlives the call.
     cvt(unsafe { libc::fchmodat(proc.dir().as_raw_fd(), name.as_cstr().as_ptr(), mode, 0) })
         .map(drop)
+}
+
+/// chmod of `name` in `dir`, a file that is not a symlink (checked by
+/// the caller: `fchmodat` follows one).
+pub fn chmod_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
+}
+
+/// Gives `name` in `dir` (not following a symlink) to group `gid`.
+pub fn chgrp_at(dir: BorrowedFd<'_>, name: &CStr, gid: u32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; -1 leaves
+    // the owner unchanged.
+    cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            u32::MAX,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
 }
 
 /// chown of the file `fd` refers to (symlinks included, not followed);

@@ -110,6 +110,39 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The gid of `group`: a number, or a name looked up in the group
+/// database (`getgrnam_r`; reads `/etc/group` or NSS, so call it before
+/// the sandbox). `Ok(None)` if there is no such group.
+pub fn group_id(group: &str) -> io::Result<Option<u32>> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(Some(gid));
+    }
+    let name = std::ffi::CString::new(group).map_err(|_| super::errno(libc::EINVAL))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: an all-zero group is a valid value for the call to fill.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; `grp`, `buf` (with its length)
+        // and `found` are valid for writing and outlive the call.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        match rc {
+            0 if found.is_null() => return Ok(None),
+            0 => return Ok(Some(grp.gr_gid)),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            errno => return Err(super::errno(errno)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +151,13 @@ mod tests {
     /// test harness thread with switched credentials.
     fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         std::thread::spawn(f).join().unwrap()
+    }
+
+    #[test]
+    fn groups_are_found_by_name_or_number() {
+        assert_eq!(group_id("0").unwrap(), Some(0));
+        assert_eq!(group_id("root").unwrap(), Some(0));
+        assert_eq!(group_id("no-such-group-epochfsd").unwrap(), None);
     }
 
     #[test]

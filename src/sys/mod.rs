@@ -11,11 +11,13 @@
 //! in a directory), [`attr`] (mode, owner, times, size), [`datapath`] (sync,
 //! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
 //! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
-//! open_by_handle_at), [`rlimit`] (the open file limit), [`signal`] (blocking and waiting for
-//! signals) and [`confine`]
-//! (namespaces, mounts, chroot: the `--sandbox` building blocks).
+//! open_by_handle_at), [`rlimit`] (the open file limit), [`signal`]
+//! (blocking and waiting for signals), [`confine`] (namespaces, mounts,
+//! chroot: the `--sandbox` building blocks), [`caps`] (capability sets) and
+//! [`sigsys`] (the `--seccomp trap` handler).
 
 pub mod attr;
+pub mod caps;
 pub mod confine;
 pub mod creds;
 pub mod datapath;
@@ -25,6 +27,7 @@ pub mod namei;
 pub mod open;
 pub mod rlimit;
 pub mod signal;
+pub mod sigsys;
 pub mod stat;
 pub mod xattr;
 

@@ -138,6 +138,30 @@ impl DaemonProcess {
         self.child.id()
     }
 
+    /// The process that serves: the daemon itself, or with a pid
+    /// namespace the child it forked (pid 1 inside), which the started
+    /// process waits for.
+    pub fn server_pid(&self) -> u32 {
+        let pid = self.pid();
+        let children = format!("/proc/{pid}/task/{pid}/children");
+        std::fs::read_to_string(children)
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|c| c.parse().ok()))
+            .unwrap_or(pid)
+    }
+
+    /// `/proc/PID/status` of the serving process, field `name` (e.g.
+    /// `CapEff`), without the name.
+    pub fn status_field(&self, name: &str) -> String {
+        let path = format!("/proc/{}/status", self.server_pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {path}"))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

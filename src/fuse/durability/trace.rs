@@ -90,7 +90,7 @@ impl EpochTrace {
         let line = self.format(stamp, answered, errno);
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(err) = file.write_all(line.as_bytes()) {
-            log::warn!("cannot write the epoch trace: {err}");
+            crate::warn_limited!("cannot write the epoch trace: {err}");
         }
     }
 

@@ -149,6 +149,8 @@ impl<F: FileSystem> Server<F> {
     }
 
     pub(crate) fn do_statfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
+        #[cfg(feature = "test-hooks")]
+        self.options.hooks.before_statfs()?;
         let st = self.fs.statfs(&req.ctx, req.nodeid)?;
         let out = StatfsOut { st: kstatfs(&st) };
         reply_ok(w, req.unique, &[out.as_bytes()])
