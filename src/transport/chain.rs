@@ -89,6 +89,13 @@ impl ChainBuffers {
         };
         Ok((reader, writer))
     }
+
+    /// The host segments of the chain parsed last: readable, then writable.
+    /// For checks (the fuzz targets compare them with the guest memory map);
+    /// they point into guest memory that may be gone by now.
+    pub fn segments(&self) -> (&[libc::iovec], &[libc::iovec]) {
+        (&self.readable, &self.writable)
+    }
 }
 
 /// Copies the first `buf.len()` bytes of the chain's readable part into
