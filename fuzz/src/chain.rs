@@ -126,7 +126,12 @@ pub fn run(data: &[u8]) {
     // A writable descriptor over readable bytes changes what later reads
     // see; the reads are then checked for their lengths only.
     let aliased = aliasing(&descs);
-    let file = memfd();
+    // Reads of the chain go to `sink`; writes into the chain come from
+    // `source`, which keeps its pattern.
+    let files = Files {
+        source: memfd(),
+        sink: memfd(),
+    };
     let mut model = Model::new(streams.writable_len);
     let mut read_pos = 0;
     while !input.is_empty() {
@@ -134,7 +139,7 @@ pub fn run(data: &[u8]) {
         op.apply(
             &mut reader,
             &mut writer,
-            &file,
+            &files,
             readable,
             &mut read_pos,
             &mut model,
@@ -303,6 +308,12 @@ fn covered(maps: &[(usize, usize)], mut start: usize, end: usize) -> bool {
     true
 }
 
+/// The files the zero-copy operations use.
+struct Files {
+    source: OwnedFd,
+    sink: OwnedFd,
+}
+
 fn memfd() -> OwnedFd {
     // SAFETY: a plain syscall with a NUL-terminated name.
     let fd = unsafe { libc::memfd_create(c"chain-fuzz".as_ptr(), 0) };
@@ -391,7 +402,7 @@ impl Op {
         &self,
         reader: &mut impl Reader,
         writer: &mut impl Writer,
-        file: &OwnedFd,
+        files: &Files,
         readable: &[u8],
         read_pos: &mut usize,
         model: &mut Model,
@@ -420,13 +431,18 @@ impl Op {
                     return;
                 };
                 let n = reader
-                    .write_to_file_at(file.as_fd(), count, Some(offset))
+                    .write_to_file_at(files.sink.as_fd(), count, Some(offset))
                     .expect("pwritev into a memfd");
                 assert_eq!(n, count.min(readable.len() - *read_pos), "bytes to file");
                 let mut back = vec![0u8; n];
                 // SAFETY: `back` is valid for `n` bytes; the fd is open.
                 let got = unsafe {
-                    libc::pread(file.as_raw_fd(), back.as_mut_ptr().cast(), n, offset as i64)
+                    libc::pread(
+                        files.sink.as_raw_fd(),
+                        back.as_mut_ptr().cast(),
+                        n,
+                        offset as i64,
+                    )
                 };
                 assert_eq!(got, n as isize);
                 if !aliased {
@@ -473,7 +489,7 @@ impl Op {
             }
             Op::WriteFromFile { count, offset } => {
                 let n = writer
-                    .read_from_file_at(file.as_fd(), count, offset)
+                    .read_from_file_at(files.source.as_fd(), count, offset)
                     .expect("preadv from a memfd");
                 let in_file = FILE_LEN.saturating_sub(offset as usize);
                 let expect = count.min(model.capacity - model.pos).min(in_file);
