@@ -36,6 +36,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -83,6 +84,10 @@ pub fn run(data: &[u8]) {
         .prefix("epochfsd-fuzz-")
         .tempdir_in(parent)
         .expect("create the fuzzing directory");
+    // The passthrough sets the process umask to 0; keep other users out of
+    // the directories above the share all the same.
+    fs::set_permissions(top.path(), fs::Permissions::from_mode(0o700))
+        .expect("restrict the fuzzing directory");
     let outer = top.path().join("outer");
     let share = outer.join("share");
     fs::create_dir(&outer).expect("create outer directory");
