@@ -31,6 +31,9 @@ if [ -x .ci/loom.sh ]; then
     .ci/loom.sh
 fi
 
+step "coverage-guided fuzzing, AFL++ on stable: 60 s per target, fails on a crash (docs/fuzzing.md)"
+scripts/fuzz.sh --secs 60
+
 step "building the release daemon"
 cargo build --release --locked
 

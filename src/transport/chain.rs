@@ -59,10 +59,16 @@ impl ChainBuffers {
         self.readable.clear();
         self.writable.clear();
         let (mut read_total, mut write_total) = (0u64, 0u64);
+        // A writable descriptor of length 0 adds no segment and no byte, yet
+        // a readable one after it still breaks the order (and
+        // `peek_readable`, which stops at the first writable descriptor,
+        // would disagree with the reader).
+        let mut seen_writable = false;
         for desc in descs {
             let (list, total) = if desc.is_write_only() {
+                seen_writable = true;
                 (&mut self.writable, &mut write_total)
-            } else if self.writable.is_empty() && write_total == 0 {
+            } else if !seen_writable {
                 (&mut self.readable, &mut read_total)
             } else {
                 return Err(ChainError::ReadableAfterWritable);
@@ -89,6 +95,13 @@ impl ChainBuffers {
             _mem: PhantomData,
         };
         Ok((reader, writer))
+    }
+
+    /// The host segments of the chain parsed last: readable, then writable.
+    /// For checks (the fuzz targets compare them with the guest memory map);
+    /// they point into guest memory that may be gone by now.
+    pub fn segments(&self) -> (&[libc::iovec], &[libc::iovec]) {
+        (&self.readable, &self.writable)
     }
 }
 
@@ -380,6 +393,21 @@ mod tests {
             .parse(&mem, [desc(0, 16, WRITE_ONLY), desc(0x100, 16, 0)])
             .err();
         assert!(matches!(err, Some(ChainError::ReadableAfterWritable)));
+    }
+
+    #[test]
+    fn readable_after_an_empty_writable_descriptor_is_rejected() {
+        // Found by the chain fuzz target: the empty writable descriptor left
+        // no trace, so parse accepted the chain while peek_readable (which
+        // stops at the first writable descriptor) saw no header.
+        let mem = memory();
+        let mut bufs = ChainBuffers::default();
+        let descs = [desc(0x5000, 0, WRITE_ONLY), desc(0x1c01, 0x121, 0)];
+
+        let err = bufs.parse(&mem, descs).err();
+
+        assert!(matches!(err, Some(ChainError::ReadableAfterWritable)));
+        assert!(!peek_readable(&mem, descs, &mut [0u8; 40]));
     }
 
     #[test]
