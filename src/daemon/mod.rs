@@ -9,6 +9,7 @@
 //! started and the filesystem built, so every mount id and file handle is
 //! taken inside the sandbox and no host path is resolved after it.
 
+mod logging;
 mod sandbox;
 mod signals;
 mod socket;
@@ -25,6 +26,7 @@ use crate::device::{DeviceOptions, FsBackend};
 use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
 
+pub use logging::{init as init_logging, SYSLOG_SOCKETS};
 pub use sandbox::SandboxError;
 pub use socket::SocketError;
 use socket::SocketFile;
@@ -89,8 +91,12 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
     apply_nofile_limit(config.rlimit_nofile)?;
     let outside = open_outside(&config)?;
-    let sandboxed =
-        sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
+    let id_maps = sandbox::IdMaps {
+        uid: &config.uid_map,
+        gid: &config.gid_map,
+    };
+    let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
+        .map_err(DaemonError::Sandbox)?;
     let server = Arc::new(build_server(&config, sandboxed, outside.trace)?);
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
     let backend = FsBackend::new(Arc::clone(&server), device_options(&config), mem.clone())
@@ -106,6 +112,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     );
     let shutdown = ShutdownSlot::default();
     handle_signals(stop, &server, &shutdown, &outside.socket_file);
+    // The socket listens since it was bound (or was handed over listening):
+    // tell the launcher, which may wait for this line before it starts the
+    // VMM. Always on stderr, whatever the log goes to.
+    eprintln!("{}", crate::cli::READY_LINE);
     daemon
         .start(&mut listener)
         .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
@@ -131,7 +141,8 @@ fn build_server(
     sandboxed: sandbox::Sandboxed,
     trace: Option<EpochTrace>,
 ) -> Result<FsServer, DaemonError> {
-    let fs_config = filesystem_config(config, sandboxed.root_dir);
+    let mut fs_config = filesystem_config(config, sandboxed.root_dir);
+    fs_config.single_id_namespace = sandboxed.single_id;
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
     let server = Server::new(fs, server_options(config));
@@ -189,7 +200,8 @@ fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), Daemo
 /// Binds the listening socket and creates the epoch trace: both are host
 /// paths, out of reach once the sandbox is entered.
 fn open_outside(config: &Config) -> Result<Outside, DaemonError> {
-    let (listener, socket_file) = socket::listen(&config.socket).map_err(DaemonError::Listen)?;
+    let (listener, socket_file) = socket::listen(&config.socket, config.socket_group.as_deref())
+        .map_err(DaemonError::Listen)?;
     let trace = match &config.trace_epochs {
         Some(path) => Some(
             EpochTrace::create(path).map_err(|source| DaemonError::Trace {
@@ -259,6 +271,8 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
         readonly: config.readonly,
         announce_submounts: config.announce_submounts,
         allow_direct_io: config.allow_direct_io,
+        preserve_noatime: config.preserve_noatime,
+        single_id_namespace: false,
         inode_file_handles: match config.inode_file_handles {
             InodeFileHandles::Never => HandlePolicy::Never,
             InodeFileHandles::Prefer => HandlePolicy::Prefer,
@@ -272,6 +286,9 @@ fn server_options(config: &Config) -> ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
         posix_acl: config.posix_acl,
+        killpriv_v2: config.killpriv_v2,
+        readdirplus: config.readdirplus,
+        allow_mmap: config.allow_mmap,
         syncfs_host: config.syncfs == crate::cli::SyncfsMode::Host,
         syncfs_drain: config.syncfs == crate::cli::SyncfsMode::Drain,
         epoch_shards: config.num_request_queues,

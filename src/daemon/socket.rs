@@ -50,6 +50,20 @@ pub enum SocketError {
         #[source]
         source: io::Error,
     },
+    /// `--socket-group` names no group.
+    #[error("--socket-group {0:?}: no such group")]
+    UnknownGroup(String),
+    /// The socket cannot be given to the `--socket-group`.
+    #[error("cannot give the socket {path:?} to group {group:?} (mode 0660)")]
+    Group {
+        /// The socket path.
+        path: PathBuf,
+        /// The group asked for.
+        group: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// `bind`/`listen` failed, or the bound file cannot be found again.
     #[error("cannot listen on {path:?}")]
     Bind {
@@ -95,6 +109,37 @@ impl SocketFile {
     }
 }
 
+impl SocketFile {
+    /// chown to `group` (a name or a number) and chmod 0660, by the
+    /// directory descriptor and name recorded at bind time.
+    fn give_to_group(&self, path: &Path, group: &str) -> Result<(), SocketError> {
+        let gid = group_id(group)?;
+        let failed = |source| SocketError::Group {
+            path: path.to_path_buf(),
+            group: group.to_string(),
+            source,
+        };
+        let bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(b) = bound.as_ref() else {
+            return Ok(());
+        };
+        sys::attr::chown_at(b.dir.as_fd(), &b.name, None, Some(gid)).map_err(failed)?;
+        sys::attr::chmod_at(b.dir.as_fd(), &b.name, 0o660).map_err(failed)?;
+        log::info!("socket {path:?} given to group {group} ({gid}), mode 0660");
+        Ok(())
+    }
+}
+
+/// The id of `group`: a group name, or a number.
+fn group_id(group: &str) -> Result<u32, SocketError> {
+    let unknown = || SocketError::UnknownGroup(group.to_string());
+    let name = CString::new(group).map_err(|_| unknown())?;
+    match sys::creds::group_id(&name) {
+        Ok(Some(gid)) => Ok(gid),
+        _ => group.parse().map_err(|_| unknown()),
+    }
+}
+
 impl Drop for SocketFile {
     fn drop(&mut self) {
         self.remove();
@@ -120,11 +165,18 @@ impl Bound {
 }
 
 /// The listener for `source`, and the file to remove later (none for an
-/// inherited descriptor).
-pub(crate) fn listen(source: &SocketSource) -> Result<(Listener, SocketFile), SocketError> {
+/// inherited descriptor). With `group` (`--socket-group`, only for a
+/// socket the daemon creates) the file goes to that group, mode 0660.
+pub(crate) fn listen(
+    source: &SocketSource,
+    group: Option<&str>,
+) -> Result<(Listener, SocketFile), SocketError> {
     match source {
         SocketSource::Path(path) => {
             let (listener, file) = bind(path)?;
+            if let Some(group) = group {
+                file.give_to_group(path, group)?;
+            }
             Ok((Listener::from(listener), file))
         }
         SocketSource::Fd(fd) => {
@@ -239,6 +291,23 @@ mod tests {
         std::fs::write(&path, b"data").unwrap();
         assert!(matches!(bind(&path), Err(SocketError::Bind { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"data");
+    }
+
+    #[test]
+    fn socket_group_gets_the_socket_with_mode_0660() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if sys::creds::geteuid() != 0 {
+            return; // only root may give a file to any group
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s");
+        let (_listener, file) = listen(&SocketSource::Path(path.clone()), Some("12345")).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.gid(), 12345);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        drop(file);
+        let err = listen(&SocketSource::Path(path), Some("no-such-group-here"));
+        assert!(matches!(err, Err(SocketError::UnknownGroup(_))));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (through `/proc/self/fd` or `AT_EMPTY_PATH`); the `f*` ones need a
 //! descriptor opened for I/O.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -45,6 +46,36 @@ pub fn chmod_fd(proc: &ProcSelfFd, fd: BorrowedFd<'_>, mode: u32) -> io::Result<
     // SAFETY: `name` is NUL-terminated and outlives the call.
     cvt(unsafe { libc::fchmodat(proc.dir().as_raw_fd(), name.as_cstr().as_ptr(), mode, 0) })
         .map(drop)
+}
+
+/// chmod of `name` in `dir` (not following a symlink there: the kernel
+/// refuses to chmod symlinks, so `name` must not be one).
+pub fn chmod_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
+}
+
+/// chown of `name` in `dir`, not following a symlink; `None` leaves that
+/// id unchanged.
+pub fn chown_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> io::Result<()> {
+    let uid = uid.unwrap_or(u32::MAX);
+    let gid = gid.unwrap_or(u32::MAX);
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
 }
 
 /// chown of the file `fd` refers to (symlinks included, not followed);
