@@ -420,3 +420,103 @@ fn print_capabilities_lists_separate_options() {
         r#"{"type":"fs","features":["separate-options"]}"#
     );
 }
+
+/// Runs the daemon in a private mount namespace whose `/dev/log` is the
+/// datagram socket at `log_socket` (this host has no syslog daemon, and the
+/// test must not create one in the host's `/dev`).
+fn with_dev_log(log_socket: &Path) -> impl FnOnce(&mut Command) {
+    use std::ffi::CString;
+    let source = CString::new(log_socket.to_str().unwrap()).unwrap();
+    move |cmd: &mut Command| {
+        // SAFETY: only raw syscalls on pointers prepared before the fork
+        // (the CStrings live in the closure), all async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let check = |rc: libc::c_int| {
+                    if rc < 0 {
+                        Err(std::io::Error::last_os_error())
+                    } else {
+                        Ok(rc)
+                    }
+                };
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                let none = std::ptr::null();
+                check(libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/dev".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ))?;
+                let fd = check(libc::open(
+                    c"/dev/log".as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY,
+                    0o666,
+                ))?;
+                libc::close(fd);
+                check(libc::mount(
+                    source.as_ptr(),
+                    c"/dev/log".as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ))?;
+                Ok(())
+            });
+        }
+    }
+}
+
+#[test]
+fn syslog_gets_the_log_also_from_inside_the_sandbox() {
+    use std::os::unix::net::UnixDatagram;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // needs a mount namespace for its own /dev/log
+    }
+    let s = Scratch::new();
+    let log_socket = s.root.path().join("syslog.sock");
+    let syslog = UnixDatagram::bind(&log_socket).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let argv = "--syslog --socket-path SOCK --shared-dir DIR --sandbox namespace";
+    let mut d = launch(&s, &s.words(argv), None, with_dev_log(&log_socket));
+    d.wait_ready();
+    let c = serve_one_file(&s, &s.socket, "f");
+    let pid = d.child.id();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    // "frontend connected" is logged after the sandbox was entered.
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("frontend connected"))
+    {
+        let n = syslog.recv(&mut buf).expect("a syslog message within 10 s");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(&format!("epochfsd[{pid}]:"))),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("sandbox namespace")),
+        "{lines:?}"
+    );
+    let stderr = d.stderr();
+    assert!(
+        !stderr.contains("INFO"),
+        "log lines went to stderr: {stderr}"
+    );
+    assert!(stderr.contains(READY_LINE));
+    exits_cleanly(d, Some(c));
+}

@@ -49,6 +49,19 @@ pub enum DaemonError {
     /// The vhost-user machinery failed.
     #[error("vhost-user daemon failed: {0}")]
     VhostUser(String),
+    /// The frontend set up a virtqueue this daemon does not have (the
+    /// vhost-user-backend crate refuses any SET_VRING_* for a queue index
+    /// past its queue count) or with a size past the maximum.
+    #[error(
+        "the VMM's vhost-user set-up was refused: it asked for a queue this daemon does not \
+         have (more than --num-request-queues {queues} request queues: match QEMU's \
+         num-request-queues= / cloud-hypervisor's num_queues= to it) or a queue size \
+         above 1024"
+    )]
+    FrontendSetup {
+        /// `--num-request-queues`.
+        queues: usize,
+    },
     /// Signal handling could not be set up.
     #[error("cannot set up signal handling")]
     Signals(#[source] std::io::Error),
@@ -132,7 +145,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         handler.send_exit_event();
     }
     info!("{}", server.syncfs_report());
-    connection_result(result)
+    connection_result(result, config.num_request_queues)
 }
 
 /// The filesystem and FUSE server, built inside the sandbox.
@@ -180,7 +193,10 @@ fn handle_signals(
 }
 
 /// How the connection ended: a frontend going away is a normal end.
-fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), DaemonError> {
+fn connection_result(
+    result: vhost_user_backend::Result<()>,
+    num_request_queues: usize,
+) -> Result<(), DaemonError> {
     match result {
         Ok(()) => {
             info!("frontend disconnected");
@@ -189,6 +205,11 @@ fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), Daemo
         Err(err) if is_disconnect(&err) => {
             info!("frontend disconnected");
             Ok(())
+        }
+        Err(vhost_user_backend::Error::HandleRequest(vhost::vhost_user::Error::InvalidParam)) => {
+            Err(DaemonError::FrontendSetup {
+                queues: num_request_queues,
+            })
         }
         Err(err) => {
             warn!("connection ended with an error: {err}");
