@@ -258,7 +258,7 @@ start_daemon() {
         set -- "${BIN[${D_KIND[i]}]}" $cmd
         if [ -n "$LISTEN_FD" ]; then
             # The launcher binds the socket and passes it listening (libvirt, Kata).
-            set -- python3 -c 'import os, socket, sys
+            set -- /usr/bin/python3 -c 'import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1]); s.listen(16)
 os.dup2(s.fileno(), int(sys.argv[2])); os.set_inheritable(int(sys.argv[2]), True)
