@@ -265,6 +265,8 @@ os.dup2(s.fileno(), int(sys.argv[2])); os.set_inheritable(int(sys.argv[2]), True
 os.execv(sys.argv[3], sys.argv[3:])' "$sock" "$LISTEN_FD" "$@"
         fi
         if [ -n "$DAEMON_USER" ]; then
+            # mktemp made the run directory 0700: let the user through.
+            chmod o+x "$RUNDIR"
             chmod 0777 "${D_SHARE[i]}" "$(dirname "$sock")"
             set -- setpriv --reuid="$DAEMON_USER" --regid="$DAEMON_USER" --clear-groups -- "$@"
         fi

@@ -159,15 +159,12 @@ fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, St
             confine::unshare(namespaces),
         )?;
     } else {
-        step(
-            "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
-            confine::unshare(namespaces | libc::CLONE_NEWUSER),
-        )?;
         let own = |id| IdMap {
             inside: id,
             outside: id,
             count: 1,
         };
+        // Checked before anything changes.
         let uid_line = single_own_line(maps.uid, uid).ok_or((
             "writing uid_map: only one line mapping the daemon's own uid can be \
              written without newuidmap, which epochfsd does not use",
@@ -178,6 +175,10 @@ fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, St
              written without newgidmap, which epochfsd does not use",
             sys::errno(libc::EPERM),
         ))?;
+        step(
+            "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            confine::unshare(namespaces | libc::CLONE_NEWUSER),
+        )?;
         step(
             "writing the user namespace id maps",
             write_id_maps(uid_line.unwrap_or(own(uid)), gid_line.unwrap_or(own(gid))),
@@ -249,4 +250,39 @@ fn finish(mut proc: ProcSelfFd) -> Result<ProcSelfFd, StepError> {
     step("prctl(PR_SET_NO_NEW_PRIVS)", confine::set_no_new_privs())?;
     step("changing into the kept /proc/self/fd", proc.make_cwd())?;
     Ok(proc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(inside: u32, outside: u32, count: u32) -> IdMap {
+        IdMap {
+            inside,
+            outside,
+            count,
+        }
+    }
+
+    #[test]
+    fn only_one_line_of_the_daemons_own_id_is_written_directly() {
+        assert_eq!(single_own_line(&[], 1000), Some(None));
+        let session = map(0, 1000, 1);
+        assert_eq!(single_own_line(&[session], 1000), Some(Some(session)));
+        assert_eq!(single_own_line(&[map(0, 1001, 1)], 1000), None);
+        assert_eq!(single_own_line(&[map(0, 1000, 2)], 1000), None);
+        let subuid = map(1, 100000, 65536);
+        assert_eq!(single_own_line(&[session, subuid], 1000), None);
+    }
+
+    #[test]
+    fn a_namespace_of_one_id_cannot_switch_users() {
+        let maps = |uid: &[IdMap], gid: &[IdMap]| maps_single_id(IdMaps { uid, gid });
+        assert!(maps(&[], &[]));
+        assert!(maps(&[map(0, 1000, 1)], &[map(0, 1000, 1)]));
+        assert!(!maps(
+            &[map(0, 1000, 1), map(1, 100000, 65536)],
+            &[map(0, 1000, 65536)]
+        ));
+    }
 }
