@@ -31,6 +31,14 @@
 #                  these: a scenario marked `# NEEDS-MOUNT: no` mounts what it needs
 #   --kernel-args "K=V ..."  appended to the guest kernel command line; unknown
 #                  K=V parameters reach /init, hence the scenario, as environment
+#   --daemon-cmd "ARGV"  the first daemon's whole argument list instead of the
+#                  default one (a launcher's exact argv), with @SOCK@ and @SHARE@
+#                  standing for its socket and share; split at spaces
+#   --listen-fd N  bind and listen on the first daemon's socket here and hand it
+#                  to the daemon as descriptor N (for --fd=N argv, as libvirt and
+#                  Kata do)
+#   --daemon-user U  run the first daemon as user U (setpriv; the share is made
+#                  writable for it)
 #
 # Environment: EPOCHFSD_BIN (use this binary, skip cargo build), VIRTIOFSD_BIN, KERNEL (default
 # guest-tests/work/kernel/vmlinuz, the 6.12 cloud kernel install-deps.sh unpacked), EXTRA_BINS (see build-initramfs.sh), QEMU_EXTRA
@@ -52,7 +60,7 @@ usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 SCENARIO=$1; shift
 case "$SCENARIO" in -h|--help) usage ;; esac
 QUEUES=1 SMP=1 MEM=1024 DAEMON_ARGS="" TIMEOUT=600 SHARED_DIR="" NO_DAEMON=0 DAEMON_KIND=epochfsd
-TAG=share KERNEL_ARGS=""
+TAG=share KERNEL_ARGS="" DAEMON_CMD="" LISTEN_FD="" DAEMON_USER=""
 declare -a EXTRA_SPECS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -67,6 +75,9 @@ while [ $# -gt 0 ]; do
         --tag) TAG=$2; shift 2 ;;
         --extra-daemon) EXTRA_SPECS+=("$2"); shift 2 ;;
         --kernel-args) KERNEL_ARGS=$2; shift 2 ;;
+        --daemon-cmd) DAEMON_CMD=$2; shift 2 ;;
+        --listen-fd) LISTEN_FD=$2; shift 2 ;;
+        --daemon-user) DAEMON_USER=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage ;;
     esac
@@ -242,7 +253,25 @@ start_daemon() {
     local i=$1 sock=${D_SOCK[$1]} log_file=${D_LOG[$1]} pid rc
     local base=(--socket-path "$sock" --shared-dir "${D_SHARE[i]}")
     # shellcheck disable=SC2086  # D_ARGS is split on purpose
-    if [ "${D_KIND[i]}" = virtiofsd ]; then
+    if [ "$i" = 0 ] && [ -n "$DAEMON_CMD" ]; then
+        local cmd=${DAEMON_CMD//@SOCK@/$sock}
+        cmd=${cmd//@SHARE@/${D_SHARE[i]}}
+        set -- "${BIN[${D_KIND[i]}]}" $cmd
+        if [ -n "$LISTEN_FD" ]; then
+            # The launcher binds the socket and passes it listening (libvirt, Kata).
+            set -- /usr/bin/python3 -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(16)
+os.dup2(s.fileno(), int(sys.argv[2])); os.set_inheritable(int(sys.argv[2]), True)
+os.execv(sys.argv[3], sys.argv[3:])' "$sock" "$LISTEN_FD" "$@"
+        fi
+        if [ -n "$DAEMON_USER" ]; then
+            # mktemp made the run directory 0700: let the user through.
+            chmod o+x "$RUNDIR"
+            chmod 0777 "${D_SHARE[i]}" "$(dirname "$sock")"
+            set -- setpriv --reuid="$DAEMON_USER" --regid="$DAEMON_USER" --clear-groups -- "$@"
+        fi
+    elif [ "${D_KIND[i]}" = virtiofsd ]; then
         set -- "${BIN[virtiofsd]}" "${base[@]}" --sandbox none ${D_ARGS[i]}
     else
         set -- "${BIN[epochfsd]}" "${base[@]}" --num-request-queues "${D_QUEUES[i]}" ${D_ARGS[i]}

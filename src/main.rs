@@ -16,24 +16,36 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return fatal(&err),
     };
-    env_logger::Builder::new()
-        .filter_level(config.log_level)
-        .format_timestamp_millis()
-        .init();
+    let syslog = config.syslog;
+    epochfsd::daemon::init_logging(config.log_level, syslog);
+    for notice in &config.notices {
+        log::warn!("{notice}");
+    }
     match epochfsd::daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fatal(&err),
+        Err(err) => {
+            if syslog {
+                log::error!("{}", describe(&err));
+            }
+            fatal(&err)
+        }
     }
 }
 
-/// Prints `err` and its chain of causes, and returns a failure status.
-fn fatal(err: &dyn std::error::Error) -> ExitCode {
+/// `err` and its chain of causes on one line.
+fn describe(err: &dyn std::error::Error) -> String {
     let mut message = format!("epochfsd: {err}");
     let mut source = err.source();
     while let Some(cause) = source {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    eprintln!("{message}");
+    message
+}
+
+/// Prints `err` on stderr (where launchers collect the daemon's output)
+/// and returns a failure status.
+fn fatal(err: &dyn std::error::Error) -> ExitCode {
+    eprintln!("{}", describe(err));
     ExitCode::FAILURE
 }

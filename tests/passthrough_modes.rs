@@ -40,14 +40,51 @@ fn is_root() -> bool {
 
 // ---- INIT ----
 
-#[test]
-fn init_offers_killpriv_v2_dont_mask_setxattr_ext_and_supp_group() {
-    let (_d, c) = start();
+fn init_flags_with(args: &[&str]) -> u64 {
+    let (_d, c) = common::start(1, args);
     let out = c.init_out.unwrap();
-    let flags = u64::from(out.flags) | (u64::from(out.flags2) << 32);
+    u64::from(out.flags) | (u64::from(out.flags2) << 32)
+}
+
+#[test]
+fn init_offers_killpriv_v2_only_with_killpriv_v2() {
+    let v2 = init_flags::HANDLE_KILLPRIV_V2;
+    assert_eq!(
+        init_flags_with(&[]) & v2,
+        0,
+        "off by default, as in virtiofsd"
+    );
+    assert_ne!(init_flags_with(&["--killpriv-v2"]) & v2, 0);
+    assert_eq!(
+        init_flags_with(&["--killpriv-v2", "--no-killpriv-v2"]) & v2,
+        0
+    );
+    assert_ne!(init_flags_with(&["-o", "killpriv_v2"]) & v2, 0);
+}
+
+#[test]
+fn init_offers_readdirplus_unless_no_readdirplus() {
+    let plus = init_flags::DO_READDIRPLUS | init_flags::READDIRPLUS_AUTO;
+    assert_eq!(init_flags_with(&[]) & plus, plus);
+    assert_eq!(init_flags_with(&["--no-readdirplus"]) & plus, 0);
+    assert_eq!(init_flags_with(&["-o", "no_readdirplus"]) & plus, 0);
+}
+
+#[test]
+fn init_offers_direct_io_mmap_only_with_allow_mmap() {
+    let mmap = init_flags::DIRECT_IO_ALLOW_MMAP;
+    assert_eq!(init_flags_with(&["--cache", "never"]) & mmap, 0);
+    assert_ne!(
+        init_flags_with(&["--cache", "never", "--allow-mmap"]) & mmap,
+        0
+    );
+}
+
+#[test]
+fn init_offers_dont_mask_setxattr_ext_and_supp_group() {
+    let flags = init_flags_with(&[]);
 
     for (flag, name) in [
-        (init_flags::HANDLE_KILLPRIV_V2, "HANDLE_KILLPRIV_V2"),
         (init_flags::DONT_MASK, "DONT_MASK"),
         (init_flags::SETXATTR_EXT, "SETXATTR_EXT"),
         (init_flags::CREATE_SUPP_GROUP, "CREATE_SUPP_GROUP"),
@@ -194,6 +231,27 @@ fn umask_from_the_request_is_applied() {
 
 // ---- killpriv ----
 
+/// A daemon that handles FUSE_HANDLE_KILLPRIV_V2 (`--killpriv-v2`).
+fn start_killpriv() -> (DaemonProcess, FuseClient) {
+    common::start(1, &["--killpriv-v2"])
+}
+
+#[test]
+fn kill_suidgid_flags_are_ignored_without_killpriv_v2() {
+    let (d, mut c) = start();
+    let (n, p) = suid_file(&d, &mut c, 0o6755);
+    let fh = c.open(n, RDWR).unwrap().fh;
+
+    c.write_flags(n, fh, 0, b"x", write_flags::WRITE_KILL_SUIDGID)
+        .unwrap();
+
+    assert_eq!(
+        mode_of(&p),
+        0o6755,
+        "not negotiated: the guest clears them itself"
+    );
+}
+
 fn suid_file(d: &DaemonProcess, c: &mut FuseClient, mode: u32) -> (u64, std::path::PathBuf) {
     let p = d.share().join("suid");
     fs::write(&p, b"0123456789").unwrap();
@@ -203,7 +261,7 @@ fn suid_file(d: &DaemonProcess, c: &mut FuseClient, mode: u32) -> (u64, std::pat
 
 #[test]
 fn write_with_kill_suidgid_clears_setuid_and_setgid() {
-    let (d, mut c) = start();
+    let (d, mut c) = start_killpriv();
     let (n, p) = suid_file(&d, &mut c, 0o6755);
     let fh = c.open(n, RDWR).unwrap().fh;
 
@@ -218,7 +276,7 @@ fn write_with_kill_suidgid_clears_setuid_and_setgid() {
 
 #[test]
 fn truncate_with_kill_suidgid_clears_setuid() {
-    let (d, mut c) = start();
+    let (d, mut c) = start_killpriv();
     let (n, p) = suid_file(&d, &mut c, 0o4755);
     let arg = abi::SetattrIn {
         valid: fattr::FATTR_SIZE | fattr::FATTR_KILL_SUIDGID,
@@ -234,7 +292,7 @@ fn truncate_with_kill_suidgid_clears_setuid() {
 
 #[test]
 fn setgid_without_group_exec_is_not_killed() {
-    let (d, mut c) = start();
+    let (d, mut c) = start_killpriv();
     let (n, p) = suid_file(&d, &mut c, 0o2745);
     let fh = c.open(n, RDWR).unwrap().fh;
 
@@ -249,7 +307,7 @@ fn chown_clears_setuid() {
     if !is_root() {
         return;
     }
-    let (d, mut c) = start();
+    let (d, mut c) = start_killpriv();
     let (n, p) = suid_file(&d, &mut c, 0o4755);
     let arg = abi::SetattrIn {
         valid: fattr::FATTR_UID | fattr::FATTR_KILL_SUIDGID,
@@ -265,7 +323,7 @@ fn chown_clears_setuid() {
 
 #[test]
 fn truncating_open_with_kill_flag_clears_setuid() {
-    let (d, mut c) = start();
+    let (d, mut c) = start_killpriv();
     let (n, p) = suid_file(&d, &mut c, 0o4755);
     let trunc = RDWR | libc::O_TRUNC as u32;
 

@@ -1,4 +1,4 @@
-//! Host mounts inside the share: `--announce-submounts` flags their roots
+//! Host mounts inside the share: `--announce-submounts` (the default) flags their roots
 //! with FUSE_ATTR_SUBMOUNT, and inode identity includes the mount id, so
 //! the same host inode seen through two mounts is two guest inodes.
 //!
@@ -86,8 +86,22 @@ fn setup(args: &[&str]) -> (DaemonProcess, FuseClient, Vec<Mount>) {
 }
 
 #[test]
-fn submount_roots_are_flagged_when_announced() {
-    let (_d, mut c, _m) = setup(&["--announce-submounts"]);
+fn submount_roots_are_flagged_by_default() {
+    submount_roots_are_flagged(&[]);
+}
+
+#[test]
+fn submount_roots_are_flagged_with_announce_submounts() {
+    submount_roots_are_flagged(&["--announce-submounts"]);
+}
+
+#[test]
+fn submount_roots_are_flagged_with_compat_announce_submounts() {
+    submount_roots_are_flagged(&["--no-announce-submounts", "-o", "announce_submounts"]);
+}
+
+fn submount_roots_are_flagged(args: &[&str]) {
+    let (_d, mut c, _m) = setup(args);
     let init = c.init_out.unwrap();
     assert_ne!(init.flags & init_flags::SUBMOUNTS as u32, 0);
 
@@ -107,8 +121,8 @@ fn submount_roots_are_flagged_when_announced() {
 }
 
 #[test]
-fn submounts_are_not_flagged_unless_announced() {
-    let (_d, mut c, _m) = setup(&[]);
+fn submounts_are_not_flagged_with_no_announce_submounts() {
+    let (_d, mut c, _m) = setup(&["--no-announce-submounts"]);
     let init = c.init_out.unwrap();
     assert_eq!(init.flags & init_flags::SUBMOUNTS as u32, 0);
 

@@ -10,6 +10,7 @@
 //! taken inside the sandbox and no host path is resolved after it.
 
 pub mod caps;
+mod logging;
 mod sandbox;
 mod seccomp;
 mod signals;
@@ -28,6 +29,7 @@ use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
 
 pub use caps::CapsError;
+pub use logging::{init as init_logging, SYSLOG_SOCKETS};
 pub use sandbox::SandboxError;
 pub use seccomp::SeccompError;
 pub use socket::SocketError;
@@ -57,6 +59,19 @@ pub enum DaemonError {
     /// The vhost-user machinery failed.
     #[error("vhost-user daemon failed")]
     VhostUser(#[source] VhostUserFailure),
+    /// The frontend set up a virtqueue this daemon does not have (the
+    /// vhost-user-backend crate refuses any SET_VRING_* for a queue index
+    /// past its queue count) or with a size past the maximum.
+    #[error(
+        "the VMM's vhost-user set-up was refused: it asked for a queue this daemon does not \
+         have (more than --num-request-queues {queues} request queues: match QEMU's \
+         num-request-queues= / cloud-hypervisor's num_queues= to it) or a queue size \
+         above 1024"
+    )]
+    FrontendSetup {
+        /// `--num-request-queues`.
+        queues: usize,
+    },
     /// Signal handling could not be set up.
     #[error("cannot set up signal handling")]
     Signals(#[source] std::io::Error),
@@ -105,8 +120,12 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
     apply_nofile_limit(config.rlimit_nofile)?;
     let outside = open_outside(&config)?;
-    let sandboxed =
-        sandbox::enter(config.sandbox, &config.shared_dir).map_err(DaemonError::Sandbox)?;
+    let id_maps = sandbox::IdMaps {
+        uid: &config.uid_map,
+        gid: &config.gid_map,
+    };
+    let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
+        .map_err(DaemonError::Sandbox)?;
     let (server, file_handles) = build_server(&config, sandboxed, outside.trace)?;
     let server = Arc::new(server);
     // Still one thread: what is limited here holds for every thread.
@@ -125,6 +144,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     );
     let shutdown = ShutdownSlot::default();
     handle_signals(stop, &server, &shutdown, &outside.socket_file);
+    // The socket listens since it was bound (or was handed over listening):
+    // tell the launcher, which may wait for this line before it starts the
+    // VMM. Always on stderr, whatever the log goes to.
+    eprintln!("{}", crate::cli::READY_LINE);
     daemon
         .start(&mut listener)
         .map_err(|e| DaemonError::VhostUser(VhostUserFailure(e)))?;
@@ -144,7 +167,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         handler.send_exit_event();
     }
     info!("{}", server.syncfs_report());
-    connection_result(result)
+    connection_result(result, config.num_request_queues)
 }
 
 /// Longest the daemon waits, once it was told to stop, for its threads to
@@ -177,7 +200,8 @@ fn build_server(
     sandboxed: sandbox::Sandboxed,
     trace: Option<EpochTrace>,
 ) -> Result<(FsServer, bool), DaemonError> {
-    let fs_config = filesystem_config(config, sandboxed.root_dir);
+    let mut fs_config = filesystem_config(config, sandboxed.root_dir);
+    fs_config.single_id_namespace = sandboxed.single_id;
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
     let file_handles = fs.handle_policy() != HandlePolicy::Never;
@@ -233,7 +257,10 @@ fn handle_signals(
 }
 
 /// How the connection ended: a frontend going away is a normal end.
-fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), DaemonError> {
+fn connection_result(
+    result: vhost_user_backend::Result<()>,
+    num_request_queues: usize,
+) -> Result<(), DaemonError> {
     match result {
         Ok(()) => {
             info!("frontend disconnected");
@@ -242,6 +269,11 @@ fn connection_result(result: vhost_user_backend::Result<()>) -> Result<(), Daemo
         Err(err) if is_disconnect(&err) => {
             info!("frontend disconnected");
             Ok(())
+        }
+        Err(vhost_user_backend::Error::HandleRequest(vhost::vhost_user::Error::InvalidParam)) => {
+            Err(DaemonError::FrontendSetup {
+                queues: num_request_queues,
+            })
         }
         Err(err) => {
             warn!("connection ended with an error: {err}");
@@ -324,6 +356,8 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
         readonly: config.readonly,
         announce_submounts: config.announce_submounts,
         allow_direct_io: config.allow_direct_io,
+        preserve_noatime: config.preserve_noatime,
+        single_id_namespace: false,
         inode_file_handles: match config.inode_file_handles {
             InodeFileHandles::Never => HandlePolicy::Never,
             InodeFileHandles::Prefer => HandlePolicy::Prefer,
@@ -338,6 +372,9 @@ fn server_options(config: &Config) -> ServerOptions {
         writeback: config.writeback,
         announce_submounts: config.announce_submounts,
         posix_acl: config.posix_acl,
+        killpriv_v2: config.killpriv_v2,
+        readdirplus: config.readdirplus,
+        allow_mmap: config.allow_mmap,
         sync_mode: match config.syncfs {
             crate::cli::SyncfsMode::Targeted => crate::fuse::SyncMode::Targeted,
             crate::cli::SyncfsMode::Host => crate::fuse::SyncMode::Host,

@@ -5,8 +5,9 @@
 //! daemon could reach.
 //!
 //! * `namespace` (the default): new mount, network and IPC namespaces (and
-//!   a user namespace mapping only the daemon's own ids when it is not
-//!   root); every mount becomes a slave so nothing propagates back to the
+//!   a user namespace when it is not root, mapping the daemon's own ids to
+//!   themselves, or as `--uid-map`/`--gid-map` say); every mount becomes a
+//!   slave so nothing propagates back to the
 //!   host; the shared directory is bind-mounted onto itself and made the
 //!   root with `pivot_root`, and the old root is detached.
 //! * `chroot`: `chroot` into the shared directory (needs root).
@@ -33,7 +34,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::SandboxMode;
+use crate::cli::{IdMap, SandboxMode};
 use crate::sys;
 use crate::sys::confine;
 use crate::sys::open::ProcSelfFd;
@@ -58,15 +59,30 @@ pub(crate) struct Sandboxed {
     pub proc: ProcSelfFd,
     /// The shared directory as the daemon now sees it.
     pub root_dir: PathBuf,
+    /// The daemon's user namespace maps a single uid (or gid): it may
+    /// look like root there but cannot act as any other user.
+    pub single_id: bool,
+}
+
+/// `--uid-map` and `--gid-map`: the lines to write for the user namespace
+/// of the namespace sandbox (empty: the daemon's own id, to itself).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdMaps<'a> {
+    /// uid_map lines.
+    pub uid: &'a [IdMap],
+    /// gid_map lines.
+    pub gid: &'a [IdMap],
+}
+
+impl IdMaps<'_> {
+    fn is_empty(&self) -> bool {
+        self.uid.is_empty() && self.gid.is_empty()
+    }
 }
 
 /// The name of `mode` on the command line.
 fn mode_name(mode: SandboxMode) -> &'static str {
-    match mode {
-        SandboxMode::Namespace => "namespace",
-        SandboxMode::Chroot => "chroot",
-        SandboxMode::None => "none",
-    }
+    mode.name()
 }
 
 /// A failed step, before the mode is known.
@@ -78,9 +94,15 @@ fn step<T>(name: &'static str, result: io::Result<T>) -> Result<T, StepError> {
 }
 
 /// Enters the sandbox `mode` around `shared_dir` (canonical, absolute).
-pub(crate) fn enter(mode: SandboxMode, shared_dir: &Path) -> Result<Sandboxed, SandboxError> {
+pub(crate) fn enter(
+    mode: SandboxMode,
+    shared_dir: &Path,
+    maps: IdMaps<'_>,
+) -> Result<Sandboxed, SandboxError> {
+    let (euid, _) = sys::creds::thread_eids();
+    let single_id = mode == SandboxMode::Namespace && euid != 0 && maps_single_id(maps);
     let entered = match mode {
-        SandboxMode::Namespace => c_path(shared_dir).and_then(|dir| enter_namespace(&dir)),
+        SandboxMode::Namespace => c_path(shared_dir).and_then(|dir| enter_namespace(&dir, maps)),
         SandboxMode::Chroot => c_path(shared_dir).and_then(|dir| enter_chroot(&dir)),
         SandboxMode::None => step("opening /proc/self/fd", ProcSelfFd::open()),
     };
@@ -99,7 +121,17 @@ pub(crate) fn enter(mode: SandboxMode, shared_dir: &Path) -> Result<Sandboxed, S
         );
         PathBuf::from("/")
     };
-    Ok(Sandboxed { proc, root_dir })
+    Ok(Sandboxed {
+        proc,
+        root_dir,
+        single_id,
+    })
+}
+
+/// Whether the user namespace the maps make holds one uid or one gid only.
+fn maps_single_id(maps: IdMaps<'_>) -> bool {
+    let single = |lines: &[IdMap]| lines.len() <= 1 && lines.iter().all(|l| l.count == 1);
+    single(maps.uid) || single(maps.gid)
 }
 
 fn c_path(path: &Path) -> Result<CString, StepError> {
@@ -110,20 +142,48 @@ fn c_path(path: &Path) -> Result<CString, StepError> {
 }
 
 /// Mount namespace + `pivot_root` into `shared_dir`.
-fn enter_namespace(shared_dir: &CStr) -> Result<ProcSelfFd, StepError> {
+fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, StepError> {
     let (uid, gid) = sys::creds::thread_eids();
     let namespaces = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC;
+    if uid == 0 && !maps.is_empty() {
+        // As virtiofsd: root gets no user namespace, so there is nothing
+        // to apply the maps to.
+        return Err((
+            "applying --uid-map/--gid-map: they set up the user namespace an \
+             unprivileged daemon enters, and this daemon runs as root",
+            sys::errno(libc::EPERM),
+        ));
+    }
     if uid == 0 {
         step(
             "unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
             confine::unshare(namespaces),
         )?;
     } else {
+        let own = |id| IdMap {
+            inside: id,
+            outside: id,
+            count: 1,
+        };
+        // Checked before anything changes.
+        let uid_line = single_own_line(maps.uid, uid).ok_or((
+            "writing uid_map: only one line mapping the daemon's own uid can be \
+             written without newuidmap, which epochfsd does not use",
+            sys::errno(libc::EPERM),
+        ))?;
+        let gid_line = single_own_line(maps.gid, gid).ok_or((
+            "writing gid_map: only one line mapping the daemon's own gid can be \
+             written without newgidmap, which epochfsd does not use",
+            sys::errno(libc::EPERM),
+        ))?;
         step(
             "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
             confine::unshare(namespaces | libc::CLONE_NEWUSER),
         )?;
-        step("writing the user namespace id maps", map_own_ids(uid, gid))?;
+        step(
+            "writing the user namespace id maps",
+            write_id_maps(uid_line.unwrap_or(own(uid)), gid_line.unwrap_or(own(gid))),
+        )?;
     }
     step(
         "making every mount a slave (MS_SLAVE | MS_REC on /)",
@@ -147,12 +207,28 @@ fn enter_namespace(shared_dir: &CStr) -> Result<ProcSelfFd, StepError> {
     finish(proc)
 }
 
-/// Maps `uid`/`gid` to themselves in the user namespace just created (an
-/// unprivileged process may map only its own ids, after denying setgroups).
-fn map_own_ids(uid: u32, gid: u32) -> io::Result<()> {
+/// The one map line `lines` holds if it maps exactly the daemon's own
+/// `id` (`Some(None)` when there are no lines: the default applies);
+/// `None` when the lines need a privileged helper.
+fn single_own_line(lines: &[IdMap], id: u32) -> Option<Option<IdMap>> {
+    match lines {
+        [] => Some(None),
+        [line] if line.outside == id && line.count == 1 => Some(Some(*line)),
+        _ => None,
+    }
+}
+
+/// Writes the maps of the user namespace just created. An unprivileged
+/// process may map only its own ids, one line each, after denying
+/// setgroups.
+fn write_id_maps(uid: IdMap, gid: IdMap) -> io::Result<()> {
     std::fs::write("/proc/self/setgroups", "deny")?;
-    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
-    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+    std::fs::write("/proc/self/gid_map", gid.to_string())?;
+    std::fs::write("/proc/self/uid_map", uid.to_string())?;
+    if uid.inside != uid.outside || gid.inside != gid.outside {
+        log::info!("user namespace: uid_map {uid}, gid_map {gid}");
+    }
+    Ok(())
 }
 
 /// `chroot` into `shared_dir`.
@@ -175,4 +251,39 @@ fn finish(mut proc: ProcSelfFd) -> Result<ProcSelfFd, StepError> {
     step("prctl(PR_SET_NO_NEW_PRIVS)", confine::set_no_new_privs())?;
     step("changing into the kept /proc/self/fd", proc.make_cwd())?;
     Ok(proc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(inside: u32, outside: u32, count: u32) -> IdMap {
+        IdMap {
+            inside,
+            outside,
+            count,
+        }
+    }
+
+    #[test]
+    fn only_one_line_of_the_daemons_own_id_is_written_directly() {
+        assert_eq!(single_own_line(&[], 1000), Some(None));
+        let session = map(0, 1000, 1);
+        assert_eq!(single_own_line(&[session], 1000), Some(Some(session)));
+        assert_eq!(single_own_line(&[map(0, 1001, 1)], 1000), None);
+        assert_eq!(single_own_line(&[map(0, 1000, 2)], 1000), None);
+        let subuid = map(1, 100000, 65536);
+        assert_eq!(single_own_line(&[session, subuid], 1000), None);
+    }
+
+    #[test]
+    fn a_namespace_of_one_id_cannot_switch_users() {
+        let maps = |uid: &[IdMap], gid: &[IdMap]| maps_single_id(IdMaps { uid, gid });
+        assert!(maps(&[], &[]));
+        assert!(maps(&[map(0, 1000, 1)], &[map(0, 1000, 1)]));
+        assert!(!maps(
+            &[map(0, 1000, 1), map(1, 100000, 65536)],
+            &[map(0, 1000, 65536)]
+        ));
+    }
 }

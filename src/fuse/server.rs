@@ -42,6 +42,13 @@ pub struct ServerOptions {
     pub announce_submounts: bool,
     /// Offer FUSE_POSIX_ACL (the guest enforces ACLs read via xattrs).
     pub posix_acl: bool,
+    /// Offer FUSE_HANDLE_KILLPRIV_V2 (the daemon clears setuid/setgid as
+    /// the guest's WRITE, OPEN and SETATTR flags ask).
+    pub killpriv_v2: bool,
+    /// Offer READDIRPLUS (FUSE_DO_READDIRPLUS and FUSE_READDIRPLUS_AUTO).
+    pub readdirplus: bool,
+    /// Offer FUSE_DIRECT_IO_ALLOW_MMAP.
+    pub allow_mmap: bool,
     /// How SYNCFS makes the covered epochs durable.
     pub sync_mode: SyncMode,
     /// Shards of the epoch tracker (one per queue that admits requests).
@@ -58,6 +65,9 @@ impl Default for ServerOptions {
             writeback: false,
             announce_submounts: false,
             posix_acl: false,
+            killpriv_v2: false,
+            readdirplus: true,
+            allow_mmap: false,
             sync_mode: SyncMode::Targeted,
             epoch_shards: 1,
             #[cfg(feature = "test-hooks")]

@@ -49,6 +49,12 @@ pub struct Config {
     pub announce_submounts: bool,
     /// Honour `O_DIRECT` from the guest (otherwise it is dropped).
     pub allow_direct_io: bool,
+    /// Keep `O_NOATIME` on the guest's opens (otherwise it is dropped).
+    pub preserve_noatime: bool,
+    /// The daemon runs in a user namespace that maps one uid or gid only
+    /// (`--uid-map=:0:UID:1:`): it is root there but cannot act as any other
+    /// user, so every request runs as the daemon.
+    pub single_id_namespace: bool,
     /// Hold inodes as file handles instead of descriptors.
     pub inode_file_handles: super::HandlePolicy,
     /// Most open file and directory handles (0: no limit); past it

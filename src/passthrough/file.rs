@@ -35,7 +35,7 @@ impl PassthroughFs {
     /// flags in [`OPEN_FLAGS_KEPT`] survive: creation and link-following
     /// flags go (the node already exists, and the `/proc` magic link must
     /// be followed), so do kernel-internal bits `openat2` would refuse;
-    /// `O_DIRECT` goes unless allowed. With the writeback cache `O_WRONLY`
+    /// `O_DIRECT` goes unless allowed, `O_NOATIME` unless preserved. With the writeback cache `O_WRONLY`
     /// becomes `O_RDWR` (the guest reads pages to fill partial writes) and
     /// `O_APPEND` goes (the guest computes the append offset itself).
     fn host_open_flags(&self, flags: u32) -> i32 {
@@ -43,6 +43,12 @@ impl PassthroughFs {
         let mut f = flags as i32 & OPEN_FLAGS_KEPT;
         if !self.cfg.allow_direct_io {
             f &= !libc::O_DIRECT;
+        }
+        if !self.cfg.preserve_noatime {
+            // The host refuses O_NOATIME to callers that do not own the
+            // file (the daemon, when it does not run as root); virtiofsd
+            // drops it too unless --preserve-noatime.
+            f &= !libc::O_NOATIME;
         }
         if self.writeback() {
             if f & libc::O_ACCMODE == libc::O_WRONLY {

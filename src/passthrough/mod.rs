@@ -176,7 +176,7 @@ impl PassthroughFs {
             },
         );
         sys::creds::set_umask(0);
-        let switch_creds = sys::creds::geteuid() == 0;
+        let switch_creds = sys::creds::geteuid() == 0 && !config.single_id_namespace;
         if switch_creds {
             creds::drop_supplementary_groups();
         }

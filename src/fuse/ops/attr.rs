@@ -56,7 +56,8 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let setattr: SetattrIn = args.obj()?;
         let handle = (setattr.valid & fattr::FATTR_FH != 0).then_some(setattr.fh);
-        let attr = decode_setattr(&setattr);
+        let mut attr = decode_setattr(&setattr);
+        attr.valid.kill_suidgid &= self.handles_killpriv();
         let (st, timeout) = self.fs.setattr(&req.ctx, req.nodeid, &attr, handle)?;
         reply_attr(w, req.unique, &st, timeout)
     }

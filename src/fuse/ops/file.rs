@@ -52,7 +52,7 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let open: OpenIn = args.obj()?;
         let (handle, opts) = self.fs.open(&req.ctx, req.nodeid, open.flags)?;
-        if kills_privs(open.flags, open.open_flags) {
+        if self.handles_killpriv() && kills_privs(open.flags, open.open_flags) {
             self.kill_privs_or_release(req, req.nodeid, handle)?;
         }
         reply_ok(w, req.unique, &[open_out(handle, opts).as_bytes()])
@@ -103,7 +103,7 @@ impl<F: FileSystem> Server<F> {
             create.flags,
             create.umask,
         )?;
-        if kills_privs(create.flags, create.open_flags) {
+        if self.handles_killpriv() && kills_privs(create.flags, create.open_flags) {
             if let Err(e) = self.kill_privs_or_release(req, entry.inode, handle) {
                 self.fs.forget(entry.inode, 1);
                 return Err(e);
@@ -161,7 +161,8 @@ impl<F: FileSystem> Server<F> {
         if write.size > self.options.max_write {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        let kill_priv = write.write_flags & write_flags::WRITE_KILL_SUIDGID != 0;
+        let kill_priv =
+            self.handles_killpriv() && write.write_flags & write_flags::WRITE_KILL_SUIDGID != 0;
         let src: &mut dyn ZeroCopyReader = r;
         let written = self.fs.write(
             &req.ctx,

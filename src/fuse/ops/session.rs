@@ -37,21 +37,22 @@ const PAGE_SIZE: u32 = 4096;
 ///   worker thread until some other request released the lock. The cost:
 ///   locks taken in the guest are not seen by host processes or by other
 ///   guests sharing the same directory.
-/// * `POSIX_ACL` unless `--posix-acl` (see `offered_flags`).
+/// * `POSIX_ACL` unless `--posix-acl`, `HANDLE_KILLPRIV_V2` unless
+///   `--killpriv-v2` (virtiofsd's default: without it the guest kernel
+///   clears setuid/setgid bits itself with a SETATTR of the mode),
+///   `DO_READDIRPLUS`/`READDIRPLUS_AUTO` with `--no-readdirplus`,
+///   `DIRECT_IO_ALLOW_MMAP` unless `--allow-mmap` (see `offered_flags`).
 /// * `HANDLE_KILLPRIV` (v1): v2 replaces it.
 const OFFERED: u64 = flags::ASYNC_READ
     | flags::ATOMIC_O_TRUNC
     | flags::EXPORT_SUPPORT
     | flags::BIG_WRITES
     | flags::AUTO_INVAL_DATA
-    | flags::DO_READDIRPLUS
-    | flags::READDIRPLUS_AUTO
     | flags::ASYNC_DIO
     | flags::PARALLEL_DIROPS
     | flags::MAX_PAGES
     | flags::CACHE_SYMLINKS
     | flags::DONT_MASK
-    | flags::HANDLE_KILLPRIV_V2
     | flags::SETXATTR_EXT
     | flags::CREATE_SUPP_GROUP
     | flags::INIT_EXT;
@@ -109,6 +110,13 @@ impl<F: FileSystem> Server<F> {
         self.negotiated.load(Ordering::Acquire) & flag != 0
     }
 
+    /// Whether the guest agreed to FUSE_HANDLE_KILLPRIV_V2 (`--killpriv-v2`):
+    /// only then do its KILL_SUIDGID flags on WRITE, OPEN, CREATE and
+    /// SETATTR make the daemon clear setuid/setgid.
+    pub(crate) fn handles_killpriv(&self) -> bool {
+        self.negotiated(flags::HANDLE_KILLPRIV_V2)
+    }
+
     fn offered_flags(&self) -> u64 {
         let mut offered = OFFERED;
         if self.options.writeback {
@@ -119,6 +127,15 @@ impl<F: FileSystem> Server<F> {
         }
         if self.options.posix_acl {
             offered |= flags::POSIX_ACL;
+        }
+        if self.options.killpriv_v2 {
+            offered |= flags::HANDLE_KILLPRIV_V2;
+        }
+        if self.options.readdirplus {
+            offered |= flags::DO_READDIRPLUS | flags::READDIRPLUS_AUTO;
+        }
+        if self.options.allow_mmap {
+            offered |= flags::DIRECT_IO_ALLOW_MMAP;
         }
         offered
     }
