@@ -24,6 +24,8 @@ mod poll;
 mod pool;
 mod request;
 mod standin;
+#[cfg(test)]
+mod tests;
 
 pub use backend::{DeviceOptions, FsBackend};
 pub use layout::{auto_request_threads, LayoutError, ThreadLayout};
