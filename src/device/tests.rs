@@ -684,3 +684,52 @@ fn a_request_added_while_the_thread_polls_is_served_without_a_kick() {
         assert_eq!(rig.completion(1, unkicked), Some(ATTR_REPLY_LEN));
     });
 }
+
+#[test]
+fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job() {
+    let mem = memory();
+    let rig = Rig::new(&mem, options(2, 2));
+    rig.init();
+    // Workers for queue 1, parked once they are done; one for queue 2,
+    // held in an FSYNC.
+    let heads: Vec<u16> = (10..)
+        .take(INLINE_BATCH + 1)
+        .map(|tag| rig.getattr(1, tag))
+        .collect();
+    rig.kick(1).unwrap();
+    rig.wait_completed(1, &heads);
+    rig.fs().hold(99);
+    let fsync = rig.push(2, Opcode::Fsync, ROOT_ID, 99, FsyncIn::default().as_bytes());
+    rig.kick(2).unwrap();
+    rig.fs()
+        .wait_until("FSYNC 99 in the filesystem", |log| log.inside == [99]);
+    let core = Arc::downgrade(rig.backend.core());
+    let workers: Vec<_> = rig
+        .backend
+        .core()
+        .pools
+        .iter()
+        .map(|pool| pool.worker_count())
+        .collect();
+    assert!(workers[0].running() > 0);
+    assert_eq!(workers[1].running(), 1);
+    let Rig {
+        guest,
+        server,
+        backend,
+    } = rig;
+
+    drop(backend);
+
+    wait_for("the watchdog to let the core go", || {
+        core.strong_count() == 0
+    });
+    wait_for("the parked workers to end", || workers[0].running() == 0);
+    assert_eq!(workers[1].running(), 1);
+    server.filesystem().release();
+    wait_for("the busy worker to end", || workers[1].running() == 0);
+    assert_eq!(
+        guest.completion(2, fsync),
+        Some(size_of::<OutHeader>() as u32)
+    );
+}
