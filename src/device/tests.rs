@@ -189,6 +189,18 @@ impl FileSystem for Recorder {
     }
 }
 
+/// Lets a held request go if the test fails while it is held, so that a
+/// queue thread blocked in it does not keep a thread scope from ending.
+struct ReleaseOnPanic<'a>(&'a Recorder);
+
+impl Drop for ReleaseOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.release();
+        }
+    }
+}
+
 fn current_thread() -> String {
     thread::current().name().unwrap_or_default().to_owned()
 }
@@ -587,6 +599,7 @@ fn a_request_blocked_on_the_queue_thread_does_not_hold_its_queues() {
 
     let epoll = rig.epoll();
     thread::scope(|s| {
+        let _unblock = ReleaseOnPanic(rig.fs());
         let queue_thread = thread::Builder::new()
             .name("test-queue".into())
             .spawn_scoped(s, move || epoll.kick(1))
@@ -700,10 +713,6 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
     rig.wait_completed(1, &heads);
     rig.fs().hold(99);
     let fsync = rig.push(2, Opcode::Fsync, ROOT_ID, 99, FsyncIn::default().as_bytes());
-    rig.kick(2).unwrap();
-    rig.fs()
-        .wait_until("FSYNC 99 in the filesystem", |log| log.inside == [99]);
-    let core = Arc::downgrade(rig.backend.core());
     let workers: Vec<_> = rig
         .backend
         .core()
@@ -711,8 +720,18 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
         .iter()
         .map(|pool| pool.worker_count())
         .collect();
-    assert!(workers[0].running() > 0);
-    assert_eq!(workers[1].running(), 1);
+    let epoll = rig.epoll();
+    thread::scope(|s| {
+        // Kicked from a thread of its own: if the FSYNC ran on the queue
+        // thread, it would block the test.
+        let _unblock = ReleaseOnPanic(rig.fs());
+        s.spawn(move || epoll.kick(2).unwrap());
+        rig.fs()
+            .wait_until("FSYNC 99 in the filesystem", |log| log.inside == [99]);
+        assert!(workers[0].running() > 0);
+        assert_eq!(workers[1].running(), 1);
+    });
+    let core = Arc::downgrade(rig.backend.core());
     let Rig {
         guest,
         server,
