@@ -126,6 +126,14 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     }
 }
 
+#[cfg(test)]
+impl<F> FsBackend<F> {
+    /// The state the device's threads share, for tests that watch it.
+    pub(super) fn core(&self) -> &Arc<Core<F>> {
+        &self.core
+    }
+}
+
 impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
     type Bitmap = ();
     type Vring = VringRwLock;

@@ -42,7 +42,7 @@ pub(crate) const HIPRIO_QUEUE: usize = 0;
 /// a guest keeping a few requests in flight is best served by one thread;
 /// past this many the requests are piling up and go to the workers, where
 /// they run in parallel. (Measurements: `docs/benchmarks.md`.)
-const INLINE_BATCH: usize = 32;
+pub(super) const INLINE_BATCH: usize = 32;
 
 /// Largest READ or WRITE (bytes moved) a thread that serves several queues
 /// still serves itself: while it copies, its other queues wait, and moving

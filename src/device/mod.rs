@@ -14,7 +14,9 @@
 //! threads round robin. A request queue's thread pops descriptor chains,
 //! serves a short pass of quick requests itself and hands the rest to that
 //! queue's pool, whose workers are started on demand up to the configured
-//! limit and stay parked when idle.
+//! limit and stay parked when idle. Dropping the device ends the watchdog
+//! and, with the last reference to the shared core, every worker (a busy
+//! one after its current request).
 
 mod backend;
 mod config_space;
@@ -24,6 +26,8 @@ mod poll;
 mod pool;
 mod request;
 mod standin;
+#[cfg(test)]
+mod tests;
 
 pub use backend::{DeviceOptions, FsBackend};
 pub use layout::{auto_request_threads, LayoutError, ThreadLayout};

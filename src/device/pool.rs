@@ -13,6 +13,11 @@
 //! earlier ones; only requests that cannot wait on others or on a disk
 //! flush qualify (the caller decides). As soon as requests pile up they go
 //! to workers, so a slow request then holds one worker and nothing else.
+//!
+//! Dropping the [`QueuePool`] (the device going away) closes it: parked
+//! workers wake and end, busy ones end after their current job, and jobs
+//! not started yet are dropped unanswered (there is no device left to
+//! answer them on).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,8 +35,10 @@ struct PoolState {
     idle: usize,
     /// Wake-ups handed out by submitters and not yet consumed by a worker.
     wakeups: usize,
-    /// Workers started so far.
+    /// Workers started and not yet ended.
     workers: usize,
+    /// The pool was dropped: workers end instead of taking jobs.
+    closed: bool,
 }
 
 struct Shared<F> {
@@ -65,6 +72,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                     idle: 0,
                     wakeups: 0,
                     workers: 0,
+                    closed: false,
                 }),
                 ready: Condvar::new(),
                 server,
@@ -113,9 +121,10 @@ impl<F: FileSystem + 'static> QueuePool<F> {
     fn spawn_worker(&self, worker_id: usize) {
         let shared = Arc::clone(&self.shared);
         let name = format!("fs-q{}-w{}", shared.queue_index, worker_id);
-        let spawned = thread::Builder::new()
-            .name(name)
-            .spawn(move || shared.work());
+        let spawned = thread::Builder::new().name(name).spawn(move || {
+            shared.work();
+            shared.lock().workers -= 1;
+        });
         if let Err(err) = spawned {
             error!("cannot start a worker thread: {err}");
             let mut state = self.shared.lock();
@@ -129,11 +138,43 @@ impl<F: FileSystem + 'static> QueuePool<F> {
     }
 }
 
-impl<F: FileSystem + 'static> Shared<F> {
+/// A view of a pool's worker count that outlives the pool (tests).
+#[cfg(test)]
+pub(crate) struct WorkerCount<F>(Arc<Shared<F>>);
+
+#[cfg(test)]
+impl<F> WorkerCount<F> {
+    /// Workers started and not yet ended.
+    pub(crate) fn running(&self) -> usize {
+        self.0.lock().workers
+    }
+}
+
+#[cfg(test)]
+impl<F> QueuePool<F> {
+    /// The pool's worker count, readable after the pool is gone.
+    pub(crate) fn worker_count(&self) -> WorkerCount<F> {
+        WorkerCount(Arc::clone(&self.shared))
+    }
+}
+
+impl<F> Drop for QueuePool<F> {
+    /// Closes the pool: every worker ends once it is not inside a job.
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        drop(state);
+        self.shared.ready.notify_all();
+    }
+}
+
+impl<F> Shared<F> {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+impl<F: FileSystem + 'static> Shared<F> {
     fn work(&self) {
         let mut buffers = WorkerBuffers::new(self.queue_size);
         while let Some(job) = self.next_job() {
@@ -143,10 +184,13 @@ impl<F: FileSystem + 'static> Shared<F> {
         }
     }
 
-    /// Blocks until a job is available.
+    /// Blocks until a job is available; `None` once the pool is closed.
     fn next_job(&self) -> Option<Job> {
         let mut state = self.lock();
         loop {
+            if state.closed {
+                return None;
+            }
             if let Some(job) = state.jobs.pop_front() {
                 return Some(job);
             }

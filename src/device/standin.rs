@@ -81,6 +81,12 @@ impl ThreadState {
     pub(crate) fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// Whether a stand-in serves the thread's queues now.
+    #[cfg(test)]
+    pub(crate) fn is_stood_in(&self) -> bool {
+        self.stood_in.load(Ordering::SeqCst)
+    }
 }
 
 /// What the watchdog serves: the device core, seen through this trait so
