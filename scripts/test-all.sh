@@ -31,8 +31,8 @@ if [ -x .ci/loom.sh ]; then
     .ci/loom.sh
 fi
 
-step "coverage-guided fuzzing, AFL++ on stable: 60 s per target, fails on a crash (docs/fuzzing.md)"
-scripts/fuzz.sh --secs 60
+step "coverage-guided fuzzing, AFL++ on stable: 30 s per target, fails on a crash (docs/fuzzing.md)"
+scripts/fuzz.sh --secs 30
 
 step "building the release daemon"
 cargo build --release --locked
@@ -63,6 +63,11 @@ MANYFILES_EXPECT=exhaust MANYFILES_SIZE="20 1000" guest-tests/run.sh manyfiles -
 
 step "pjdfstest in the guest, epochfsd and upstream virtiofsd 1.14 side by side"
 guest-tests/pjdfstest-compare.sh --no-doc
+
+echo
+
+step "deployment: install-deps leaves the host alone, vmm-configs, libvirt 9.0 and 11.x launching epochfsd, the container image"
+scripts/test-deploy.sh --ci
 
 echo
 echo "all tests passed"
