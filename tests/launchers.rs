@@ -288,13 +288,14 @@ fn deprecated_socket_flag_serves_with_a_warning() {
 }
 
 #[test]
-fn seccomp_kill_starts_with_a_warning_that_no_filter_is_installed() {
+fn seccomp_kill_starts_without_a_warning_and_serves() {
+    // The launcher served a file through the frontend under the filter.
     let (_s, d) = socket_path_launcher("--socket-path SOCK --shared-dir DIR --seccomp kill");
-    assert!(
-        d.stderr().contains("no seccomp filter is installed"),
-        "{}",
-        d.stderr()
-    );
+    let stderr = d.stderr();
+    assert!(stderr.contains(READY_LINE), "{stderr}");
+    assert!(stderr.contains("seccomp filter installed"), "{stderr}");
+    assert!(!stderr.contains("no seccomp filter"), "{stderr}");
+    exits_cleanly(d, None);
 }
 
 #[test]
