@@ -94,6 +94,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             threads: (0..threads).map(|_| ThreadState::default()).collect(),
             layout,
             recheck: look_every,
+            inline_pause: options.handoff * super::drain::INLINE_PAUSE_HANDOFFS,
+            started: std::time::Instant::now(),
         });
         let watchdog = Watchdog::start(Arc::clone(&core), look_every);
         Ok(FsBackend {

@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, error};
 use vhost_user_backend::{VringRwLock, VringT};
@@ -44,6 +44,13 @@ pub(crate) const HIPRIO_QUEUE: usize = 0;
 /// they run in parallel. (Measurements: `docs/benchmarks.md`.)
 pub(super) const INLINE_BATCH: usize = 32;
 
+/// How long a queue thread that needed a stand-in hands every request to
+/// workers, in hand-off times: on storage where requests keep blocking, a
+/// stand-in (a thread start and a wake-up) for every request would cost
+/// more than the worker hand-off it was meant to save; after the pause the
+/// thread tries serving requests itself again.
+pub(crate) const INLINE_PAUSE_HANDOFFS: u32 = 100;
+
 /// Largest READ or WRITE (bytes moved) a thread that serves several queues
 /// still serves itself: while it copies, its other queues wait, and moving
 /// more takes longer than waking a worker. A thread serving one queue
@@ -62,6 +69,10 @@ pub(crate) struct Core<F> {
     pub(crate) threads: Vec<ThreadState>,
     /// How often a stand-in checks whether its thread is back.
     pub(crate) recheck: Duration,
+    /// How long a thread that needed a stand-in serves nothing itself.
+    pub(crate) inline_pause: Duration,
+    /// The clock of the inline pauses.
+    pub(crate) started: Instant,
 }
 
 /// A request thread's drain in progress.
@@ -196,6 +207,7 @@ impl<F: FileSystem + 'static> Core<F> {
             return 0;
         };
         let shared = self.layout.shares_thread(queue);
+        let paused = state.inline_paused(|| self.now_ns());
         let mut pending = state.pending();
         let popped = self.pop_pass(state, queue, vring, |job| pending.push_back(job));
         // Keep the quick requests of a short pass, in order; hand off the rest.
@@ -203,7 +215,7 @@ impl<F: FileSystem + 'static> Core<F> {
             let Some(job) = pending.pop_front() else {
                 break;
             };
-            if popped <= INLINE_BATCH && runs_inline(job.head.as_ref(), shared) {
+            if !paused && popped <= INLINE_BATCH && runs_inline(job.head.as_ref(), shared) {
                 pending.push_back(job);
             } else {
                 drain.handed_off = true;
@@ -328,9 +340,23 @@ fn runs_inline(head: Option<&RequestHead>, shared_thread: bool) -> bool {
     })
 }
 
+impl<F> Core<F> {
+    /// Nanoseconds on the device's clock (never 0).
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).map_or(u64::MAX, |ns| ns.max(1))
+    }
+}
+
 impl<F: FileSystem + 'static> StandInHost for Core<F> {
     fn threads(&self) -> &[ThreadState] {
         &self.threads
+    }
+
+    fn stood_in_for(&self, thread: usize) {
+        let pause = u64::try_from(self.inline_pause.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(state) = self.threads.get(thread) {
+            state.pause_inline(self.now_ns().saturating_add(pause));
+        }
     }
 
     fn stand_in(&self, thread: usize, stuck: u64) {

@@ -63,6 +63,11 @@ pub(crate) struct ThreadState {
     pub(crate) vrings: OnceLock<Vec<VringRwLock>>,
     /// A stand-in serves the thread's queues now.
     stood_in: AtomicBool,
+    /// Until when (nanoseconds on the device's clock, 0: not) the thread
+    /// serves nothing itself: set when a stand-in had to take over, so that
+    /// on storage where requests keep blocking the thread hands them to
+    /// workers instead of needing a stand-in for each one.
+    inline_paused_until_ns: AtomicU64,
 }
 
 impl ThreadState {
@@ -87,6 +92,19 @@ impl ThreadState {
     pub(crate) fn is_stood_in(&self) -> bool {
         self.stood_in.load(Ordering::SeqCst)
     }
+
+    /// Whether the thread serves nothing itself at `now_ns` (read lazily:
+    /// the clock is only looked at while a pause is set).
+    pub(crate) fn inline_paused(&self, now_ns: impl FnOnce() -> u64) -> bool {
+        let until = self.inline_paused_until_ns.load(Ordering::Relaxed);
+        until != 0 && now_ns() < until
+    }
+
+    /// Makes the thread hand every request to workers until `until_ns`.
+    pub(crate) fn pause_inline(&self, until_ns: u64) {
+        self.inline_paused_until_ns
+            .store(until_ns, Ordering::Relaxed);
+    }
 }
 
 /// What the watchdog serves: the device core, seen through this trait so
@@ -96,6 +114,8 @@ pub(crate) trait StandInHost: Send + Sync + 'static {
     fn threads(&self) -> &[ThreadState];
     /// Serves thread `thread`'s queues until its counter leaves `stuck`.
     fn stand_in(&self, thread: usize, stuck: u64);
+    /// A stand-in is about to serve `thread`'s queues.
+    fn stood_in_for(&self, thread: usize);
 }
 
 /// Parking state of the watchdog.
@@ -224,6 +244,7 @@ fn start_stand_in<H: StandInHost>(host: &Arc<H>, thread: usize, stuck: u64) {
         return;
     }
     debug!("queue thread {thread} is blocked in a request; a stand-in serves its queues");
+    host.stood_in_for(thread);
     let owned = Arc::clone(host);
     let spawned = thread::Builder::new()
         .name(format!("fs-standin-{thread}"))

@@ -630,6 +630,14 @@ fn a_request_blocked_on_the_queue_thread_does_not_hold_its_queues() {
     assert_eq!(rig.fs().thread_of(100).as_deref(), Some("test-queue"));
     let thread = &rig.backend.core().threads[1];
     wait_for("the stand-in to end", || !thread.is_stood_in());
+    // A thread that needed a stand-in hands requests to workers for a while.
+    rig.getattr(1, 104);
+    rig.kick(1).unwrap();
+    wait_for("the request after the stand-in", || {
+        rig.fs().thread_of(104).is_some()
+    });
+    assert!(is_worker_of(1, rig.fs().thread_of(104)));
+    std::thread::sleep(Duration::from_millis(1) * super::drain::INLINE_PAUSE_HANDOFFS);
     rig.getattr(1, 103);
     rig.kick(1).unwrap();
     assert_eq!(rig.fs().thread_of(103), Some(current_thread()));
