@@ -315,20 +315,7 @@ fn the_ready_line_comes_before_the_frontend_connects() {
 
 /// Whether `nobody` may create a user namespace on this host.
 fn user_namespaces_allowed() -> bool {
-    let mut probe = Command::new("/bin/true");
-    probe.uid(NOBODY).gid(NOBODY);
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes one syscall.
-    unsafe {
-        probe.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWUSER) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    probe.status().is_ok_and(|st| st.success())
+    common::userns::user_namespaces_allowed_for(NOBODY, NOBODY)
 }
 
 #[test]

@@ -314,20 +314,7 @@ fn as_nobody(cmd: &mut Command) {
 
 /// Whether `nobody` may create a user namespace on this host.
 fn user_namespaces_allowed() -> bool {
-    let mut probe = Command::new("/bin/true");
-    as_nobody(&mut probe);
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes one syscall.
-    unsafe {
-        probe.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWUSER) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    probe.status().is_ok_and(|st| st.success())
+    common::userns::user_namespaces_allowed_for(NOBODY, NOBODY)
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod fuse_client_ext;
 pub mod fuse_client_namespace;
 pub mod malformed;
 pub mod slowfs;
+pub mod userns;
 pub mod vmm;
 
 use std::path::Path;
