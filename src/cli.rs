@@ -292,6 +292,12 @@ pub struct Cli {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub test_fail_syncfs: Option<i32>,
+
+    /// Test builds only: the targeted flush fails with EIO for a file of
+    /// exactly this many bytes.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_fail_flush_size: Option<u64>,
 }
 
 /// Where the vhost-user connection comes from.
@@ -460,6 +466,7 @@ impl TryFrom<Cli> for Config {
                 slow_write_offset: cli.test_slow_write_offset,
                 slow_write: std::time::Duration::from_millis(cli.test_slow_write_ms),
                 fail_syncfs: cli.test_fail_syncfs,
+                fail_flush_size: cli.test_fail_flush_size,
             },
         })
     }

@@ -166,6 +166,8 @@ fn build_server(
     let fs_config = filesystem_config(config, sandboxed.root_dir);
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
+    #[cfg(feature = "test-hooks")]
+    fs.set_test_fail_flush_size(config.hooks.fail_flush_size.unwrap_or(0));
     let server = Server::new(fs, server_options(config));
     Ok(match trace {
         Some(trace) => server.with_trace(trace),

@@ -16,6 +16,9 @@ pub struct TestHooks {
     pub slow_write: Duration,
     /// SYNCFS fails with this errno after waiting for its epochs.
     pub fail_syncfs: Option<i32>,
+    /// The targeted flush's fsync of a regular file of exactly this size
+    /// fails with EIO (set on the filesystem by the daemon).
+    pub fail_flush_size: Option<u64>,
 }
 
 impl TestHooks {

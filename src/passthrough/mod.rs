@@ -127,6 +127,13 @@ pub struct PassthroughFs {
     /// File handle policy in force (`Prefer` drops to `Never` at start
     /// when handles cannot work).
     handle_policy: HandlePolicy,
+    /// Test builds: the targeted flush fails with EIO for files of this
+    /// size (0: never).
+    #[cfg(any(test, feature = "test-hooks"))]
+    fail_flush_size: std::sync::atomic::AtomicU64,
+    /// Unit tests: fsyncs of the targeted flush that succeeded.
+    #[cfg(test)]
+    fsyncs_done: std::sync::atomic::AtomicU64,
 }
 
 impl PassthroughFs {
@@ -186,6 +193,10 @@ impl PassthroughFs {
             switch_creds,
             mounts,
             handle_policy,
+            #[cfg(any(test, feature = "test-hooks"))]
+            fail_flush_size: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            fsyncs_done: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -468,6 +479,10 @@ impl FileSystem for PassthroughFs {
 
     fn sync_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
         self.do_sync_inodes(files, dirs)
+    }
+
+    fn syncfs_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+        self.do_syncfs_inodes(files, dirs)
     }
 
     fn setxattr(
