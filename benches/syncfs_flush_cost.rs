@@ -53,6 +53,7 @@ struct Options {
     virtiofsd: Option<PathBuf>,
     json: Option<PathBuf>,
     modes: Option<Vec<String>>,
+    fsync_files: usize,
 }
 
 fn parse_size(s: &str) -> usize {
@@ -90,6 +91,7 @@ fn options() -> Options {
         virtiofsd: None,
         json: None,
         modes: None,
+        fsync_files: if full { 300 } else { 0 },
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -116,6 +118,7 @@ fn options() -> Options {
             "--virtiofsd" => o.virtiofsd = Some(val().into()),
             "--json" => o.json = Some(val().into()),
             "--modes" => o.modes = Some(val().split(',').map(String::from).collect()),
+            "--fsync-files" => o.fsync_files = val().parse().unwrap(),
             _ => panic!("unknown argument {a}"),
         }
     }
@@ -254,6 +257,67 @@ fn sample(d: &mut Daemon, tag: &str, n: usize, size: usize, want_dirty_kib: u64)
     }
 }
 
+/// fs_mark -S 1 on the host side: CREATE, WRITE 4 KiB, FSYNC, RELEASE per
+/// file, `n` files; returns files per second.
+fn fsync_rate(d: &mut Daemon, tag: &str, n: usize) -> f64 {
+    let c = &mut d.client;
+    let name = format!("fsync-{tag}");
+    let dir = c.mkdir(ROOT_ID, name.as_bytes(), 0o755).expect("MKDIR");
+    let data = [0x5au8; 4096];
+    let mut nodes = Vec::with_capacity(n + 1);
+    let t = Instant::now();
+    for i in 0..n {
+        let (e, o) = c
+            .create(
+                dir.nodeid,
+                format!("f{i}").as_bytes(),
+                libc::O_RDWR as u32,
+                0o644,
+            )
+            .expect("CREATE");
+        c.write(e.nodeid, o.fh, 0, &data).expect("WRITE");
+        c.fsync(e.nodeid, o.fh, false).expect("FSYNC");
+        c.release(e.nodeid, o.fh, libc::O_RDWR as u32)
+            .expect("RELEASE");
+        nodes.push((e.nodeid, 1));
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    nodes.push((dir.nodeid, 1));
+    for chunk in nodes.chunks(512) {
+        c.batch_forget(chunk);
+    }
+    let _ = std::fs::remove_dir_all(d.share.join(&name));
+    rate
+}
+
+/// The FSYNC-per-file table: every daemon, interleaved, `reps` rounds.
+fn fsync_table(o: &Options, daemons: &mut [Daemon]) {
+    println!(
+        "\n## FSYNC per file (CREATE, WRITE 4 KiB, FSYNC, RELEASE; {} files per run, {} rounds)\n",
+        o.fsync_files, o.reps
+    );
+    println!("| daemon | files/s median (range) |");
+    println!("| --- | ---: |");
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); daemons.len()];
+    for rep in 0..o.reps {
+        for k in 0..daemons.len() {
+            let i = (k + rep) % daemons.len();
+            let r = fsync_rate(&mut daemons[i], &format!("{rep}"), o.fsync_files);
+            rates[i].push(r);
+        }
+    }
+    for (d, r) in daemons.iter().zip(rates.iter_mut()) {
+        let m = median(r);
+        println!(
+            "| {} | {m:.0} ({:.0}..{:.0}) |",
+            d.label,
+            r[0],
+            r[r.len() - 1]
+        );
+    }
+    println!();
+}
+
 fn fmt_ms(d: f64) -> String {
     if d >= 100.0 {
         format!("{d:.0}")
@@ -342,24 +406,27 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    print!("| host | files | size |");
-    for l in &labels {
-        print!(" {l} ms |");
-    }
-    for l in labels.iter().filter(|l| *l != "host") {
-        print!(" {l} vs host |");
-    }
-    println!();
-    print!("| --- | ---: | ---: |");
-    for _ in 0..labels.len() * 2 - usize::from(labels.iter().any(|l| l == "host")) {
-        print!(" ---: |");
-    }
-    println!();
     for &neighbour in &o.passes {
         let mut daemons: Vec<Daemon> = specs
             .iter()
             .map(|(l, b, a)| Daemon::spawn(l, b, a, &o.dir))
             .collect();
+        if !neighbour && o.fsync_files > 0 {
+            fsync_table(&o, &mut daemons);
+        }
+        print!("| host | files | size |");
+        for l in &labels {
+            print!(" {l} ms |");
+        }
+        for l in labels.iter().filter(|l| *l != "host") {
+            print!(" {l} vs host |");
+        }
+        println!();
+        print!("| --- | ---: | ---: |");
+        for _ in 0..labels.len() * 2 - usize::from(labels.iter().any(|l| l == "host")) {
+            print!(" ---: |");
+        }
+        println!();
         let mut nb = neighbour.then(|| start_neighbour(&o.dir, o.neighbour_mib));
         if nb.is_some() {
             std::thread::sleep(Duration::from_secs(2));
@@ -431,5 +498,6 @@ fn main() {
             }
         }
         daemons.clear();
+        println!();
     }
 }

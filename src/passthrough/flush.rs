@@ -55,7 +55,13 @@ impl PassthroughFs {
                 lock(&first_err).get_or_insert(e);
             }
         };
-        let helpers = targets.len().min(FLUSH_THREADS).saturating_sub(1);
+        // A thread costs more than it saves for a handful of inodes (the
+        // first fsync commits the others' journal entries too).
+        let helpers = targets
+            .len()
+            .div_ceil(INODES_PER_THREAD)
+            .min(FLUSH_THREADS)
+            .saturating_sub(1);
         if helpers == 0 {
             work();
         } else {
@@ -181,6 +187,9 @@ impl PassthroughFs {
 /// (docs/benchmarks.md, "SYNCFS flush cost"): 1,000 dirty 4 KiB files take
 /// about 2 s one by one, 40-90 ms with 8-16 at a time.
 pub(crate) const FLUSH_THREADS: usize = 16;
+/// At least this many inodes per flush thread: a SYNCFS after one new file
+/// (the file, its directory) stays on the worker's thread.
+const INODES_PER_THREAD: usize = 4;
 
 type FlushTarget = (u64, Arc<Node<InodeData>>, i32);
 
