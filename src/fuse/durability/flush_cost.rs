@@ -15,10 +15,11 @@
 //!   without a sample of its own borrows the nearest bucket's (for
 //!   `syncfs(2)` preferring a smaller set: a lower bound, so a wrong guess
 //!   is corrected by one measurement).
-//! * A `syncfs(2)` sample much above the estimate replaces it at once (a
-//!   neighbour appeared: the next SYNCFS must not pay it again), and so does
-//!   a re-measurement of a stale estimate; otherwise the averages move by a
-//!   quarter of the difference.
+//! * A sample more than twice or less than half the estimate replaces it at
+//!   once (a neighbour appeared: the next SYNCFS must not pay it again; or
+//!   the guest went from small files to large ones, which the inode count
+//!   alone does not show), and so does a re-measurement of a stale
+//!   estimate; otherwise the averages move by a quarter of the difference.
 //! * Estimates of the path not taken go stale. After [`PROBE_AFTER`]
 //!   decisions in a bucket without a sample of the other path, the model
 //!   re-measures it once: the targeted flush always (it only costs the
@@ -76,8 +77,10 @@ impl Average {
         });
     }
 
+    /// Is `sample` more than [`JUMP`] times above or below the value?
     fn jumps(&self, sample: f64) -> bool {
-        self.value.is_some_and(|v| sample > v * JUMP)
+        self.value
+            .is_some_and(|v| sample > v * JUMP || sample * JUMP < v)
     }
 }
 
@@ -177,8 +180,9 @@ impl FlushCostModel {
         let bk = &mut self.buckets[bucket(inodes)];
         match path {
             FlushPath::Targeted => {
-                let stale = bk.since_targeted > PROBE_AFTER;
-                bk.targeted.add(ns / inodes.max(1) as f64, stale);
+                let per_inode = ns / inodes.max(1) as f64;
+                let replace = bk.since_targeted > PROBE_AFTER || bk.targeted.jumps(per_inode);
+                bk.targeted.add(per_inode, replace);
                 bk.since_targeted = 0;
             }
             FlushPath::Syncfs => {
@@ -239,6 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn larger_files_move_the_estimate_at_once() {
+        let mut m = FlushCostModel::new();
+        // 1000 files of 4 KiB: targeted 100 ms, syncfs(2) 120 ms.
+        m.observe(FlushPath::Targeted, 1000, 100 * MS);
+        m.observe(FlushPath::Syncfs, 1000, 120 * MS);
+        assert_eq!(path(&mut m, 1000), FlushPath::Targeted);
+        // 1000 files of 1 MiB: targeted 2.3 s, syncfs(2) 1.6 s.
+        m.observe(FlushPath::Targeted, 1000, 2300 * MS);
+        assert_eq!(path(&mut m, 1000), FlushPath::Syncfs);
+        m.observe(FlushPath::Syncfs, 1000, 1600 * MS);
+        assert_eq!(path(&mut m, 1000), FlushPath::Syncfs);
+    }
+
+    #[test]
     fn a_tie_goes_to_the_targeted_flush() {
         let mut m = FlushCostModel::new();
         m.observe(FlushPath::Syncfs, 100, 100 * MS);
@@ -279,9 +297,13 @@ mod tests {
         m.observe(FlushPath::Syncfs, 1, 8 * MS);
         m.observe(FlushPath::Syncfs, 1, 12 * MS);
         assert_eq!(m.syncfs_estimate(1), Some(9e6));
-        // More than twice the estimate: taken as it is.
+        // More than twice the estimate, or less than half: taken as it is.
         m.observe(FlushPath::Syncfs, 1, 100 * MS);
         assert_eq!(m.syncfs_estimate(1), Some(100e6));
+        m.observe(FlushPath::Syncfs, 1, 10 * MS);
+        assert_eq!(m.syncfs_estimate(1), Some(10e6));
+        m.observe(FlushPath::Targeted, 1, 40 * MS);
+        assert_eq!(m.targeted_estimate(1), Some(40e6));
     }
 
     #[test]
