@@ -340,6 +340,13 @@ pub trait FileSystem: Send + Sync {
         self.syncfs(ctx, ROOT_ID)
     }
 
+    /// Bytes of dirty page cache that a syncfs(2) would have to write back
+    /// now (an upper bound is fine), if known: what SYNCFS's choice between
+    /// syncing each inode and syncing the filesystem weighs.
+    fn host_dirty_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Sets an extended attribute.
     fn setxattr(
         &self,

@@ -246,6 +246,12 @@ mod tests {
     }
 
     #[test]
+    fn host_dirty_bytes_are_read_from_meminfo() {
+        let (_tmp, fs) = new_fs();
+        assert!(fs.host_dirty_bytes().is_some());
+    }
+
+    #[test]
     fn sync_inodes_fsyncs_every_one_of_many_inodes() {
         let (_tmp, fs, nodes) = many_files(usize::MAX);
         let before = fs.fsyncs_done.load(Ordering::Relaxed);

@@ -127,6 +127,10 @@ pub struct PassthroughFs {
     /// File handle policy in force (`Prefer` drops to `Never` at start
     /// when handles cannot work).
     handle_policy: HandlePolicy,
+    /// `/proc/meminfo` (through the `/proc/self/fd` descriptor, so it works
+    /// inside the sandbox), for the host's dirty page cache; `None` if it
+    /// cannot be opened.
+    meminfo: Option<OwnedFd>,
     /// Test builds: the targeted flush fails with EIO for files of this
     /// size (0: never).
     #[cfg(any(test, feature = "test-hooks"))]
@@ -183,7 +187,13 @@ impl PassthroughFs {
         if switch_creds {
             creds::drop_supplementary_groups();
         }
+        let meminfo = sys::open::openat(proc.dir(), c"../../meminfo", libc::O_RDONLY, 0)
+            .map_err(|e| {
+                log::warn!("/proc/meminfo: {e}; SYNCFS cannot weigh the host's dirty data")
+            })
+            .ok();
         Ok(Self {
+            meminfo,
             cfg: config,
             inodes,
             handles: HandleTable::new(),
@@ -483,6 +493,11 @@ impl FileSystem for PassthroughFs {
 
     fn syncfs_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
         self.do_syncfs_inodes(files, dirs)
+    }
+
+    fn host_dirty_bytes(&self) -> Option<u64> {
+        let meminfo = self.meminfo.as_ref()?;
+        sys::stat::dirty_bytes(meminfo.as_fd()).ok()
     }
 
     fn setxattr(

@@ -247,7 +247,10 @@ impl Durability {
         let dirty = self.epochs.take_dirty(ticket);
         let inodes = dirty.files.len() + dirty.dirs.len();
         let host = self.mode == SyncMode::Host;
-        let decision = (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes));
+        // Read only when the cost model needs it (one pread of /proc/meminfo).
+        let host_dirty = (!host).then(|| fs.host_dirty_bytes()).flatten();
+        let decision =
+            (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, host_dirty));
         let started = Instant::now();
         let (flush, result) = match decision {
             _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, nodeid)),
@@ -267,12 +270,19 @@ impl Durability {
         let took = started.elapsed();
         // Only successful flushes say what a flush costs; the first SYNCFS
         // and overflows measure syncfs(2) too.
-        if result.is_ok() && !host && (inodes > 0 || !dirty.complete) {
-            let path = match flush {
-                Flush::Targeted { .. } => FlushPath::Targeted,
-                Flush::Host | Flush::ByCost { .. } => FlushPath::Syncfs,
-            };
-            self.cost().observe(path, inodes, took);
+        if result.is_ok() && !host {
+            match flush {
+                Flush::Targeted { .. } if inodes > 0 => {
+                    self.cost()
+                        .observe(FlushPath::Targeted, inodes, took, host_dirty)
+                }
+                Flush::ByCost { .. } => {
+                    self.cost()
+                        .observe(FlushPath::Syncfs, inodes, took, host_dirty)
+                }
+                Flush::Host => self.cost().observe_unknown_set(took, host_dirty),
+                Flush::Targeted { .. } => {}
+            }
         }
         self.stats.record(flush, took, result.is_ok());
         result
