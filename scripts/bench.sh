@@ -120,8 +120,10 @@ if [ "$FLUSH" = 1 ]; then
     mkdir -p "$TMPFS"
     if mountpoint -q "$TMPFS" || mount -t tmpfs -o size=4g tmpfs "$TMPFS"; then
         log "SYNCFS flush cost on tmpfs"
+        # No neighbour rows: tmpfs has no write-back (its pages never count
+        # as Dirty), so syncfs(2) has nothing more to do with one.
         cargo bench --quiet --bench syncfs_flush_cost -- --dir "$TMPFS" --reps 3 \
-            --neighbour alone,neighbour --neighbour-mib 1024 --fsync-files 0 \
+            --neighbour alone --fsync-files 0 \
             --virtiofsd "$VIRTIOFSD_BIN" --json "$RESULTS/flush-cost-tmpfs.jsonl" \
             > "$RESULTS/flush-cost-tmpfs.md"
         umount "$TMPFS" || true
