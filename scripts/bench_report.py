@@ -6,7 +6,9 @@ Usage: scripts/bench_report.py RESULTS_DIR DOC_PATH IMG_DIR
 RESULTS_DIR holds facts.txt (key=value lines), host.jsonl (host rig),
 alloc.jsonl (allocation rig) and guest/CONFIG/JOB.repN.json (fio JSON output of
 guest-tests/fio-compare.sh; CONFIG is virtiofsd, epochfsd-q1 or epochfsd-q4).
-The "## SYNCFS epochs" section of an existing DOC_PATH is kept as it is.
+The "## SYNCFS epochs" and "## SYNCFS flush cost" sections of an existing
+DOC_PATH are kept as they are (the latter comes from the syncfs_flush_cost
+bench and guest-tests/fsmark-compare.sh, pasted by hand).
 Plain python3, no third-party modules.
 """
 
@@ -18,6 +20,7 @@ import statistics
 import sys
 
 SYNCFS_HEADING = "## SYNCFS epochs"
+KEPT_HEADINGS = (SYNCFS_HEADING, "## SYNCFS flush cost")
 SYNCFS_PLACEHOLDER = "_Placeholder: the lead fills this section (SYNCFS epoch measurements)._"
 SMALL_IO = ("lookup+getattr", "read 4k random", "write 4k random", "create+unlink")
 
@@ -51,10 +54,8 @@ def keep_syncfs_section(doc_path):
     lines = open(doc_path).read().split("\n")
     out, inside = [], False
     for line in lines:
-        if line.strip() == SYNCFS_HEADING:
-            inside = True
-        elif inside and line.startswith("## "):
-            break
+        if line.startswith("## "):
+            inside = line.strip() in KEPT_HEADINGS
         if inside:
             out.append(line)
     if not out:

@@ -211,6 +211,58 @@ fn injected_flush_error_reaches_the_guest(threads: &str) {
     assert_eq!(r, Err(libc::EIO));
 }
 
+/// A SYNCFS covering 500 files flushes all of them (whichever flush the
+/// cost model picks); when the flush of one of them fails, the guest gets
+/// EIO, and the next SYNCFS retries the set and succeeds once it can.
+#[test]
+fn syncfs_of_many_files_flushes_all_and_reports_an_error_on_one() {
+    let (mut d, mut c, _nodeid, _fh) = start("2", &["--test-fail-flush-size", "4097"]);
+    // The first SYNCFS syncs the whole filesystem (nothing known yet).
+    c.syncfs(ROOT_ID).expect("first SYNCFS");
+    let files: Vec<(u64, u64)> = (0..500)
+        .map(|i| {
+            let (e, o) = c
+                .create(
+                    ROOT_ID,
+                    format!("m{i}").as_bytes(),
+                    libc::O_RDWR as u32,
+                    0o644,
+                )
+                .expect("CREATE");
+            c.write(e.nodeid, o.fh, 0, &[1; 4096]).expect("WRITE");
+            (e.nodeid, o.fh)
+        })
+        .collect();
+    c.syncfs(ROOT_ID).expect("SYNCFS of 500 files");
+
+    for (i, &(node, fh)) in files.iter().enumerate() {
+        let len = if i == 250 { 4097 } else { 4096 };
+        c.write(node, fh, 0, &vec![2; len]).expect("WRITE");
+    }
+    assert_eq!(c.syncfs(ROOT_ID), Err(libc::EIO), "one file failed");
+    // Still failing: the set was handed back and is retried.
+    assert_eq!(c.syncfs(ROOT_ID), Err(libc::EIO), "retried set");
+    c.truncate(files[250].0, 4096).expect("truncate");
+    c.syncfs(ROOT_ID).expect("SYNCFS after the failure");
+    for (i, (node, _)) in files.iter().enumerate() {
+        let data = std::fs::read(d.share().join(format!("m{i}"))).unwrap();
+        assert_eq!((data.len(), data[0]), (4096, 2), "m{i}, node {node}");
+    }
+
+    d.terminate();
+    d.wait_exit(Duration::from_secs(10)).expect("daemon exits");
+    let log = d.log();
+    let report = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("syncfs: "))
+        .unwrap_or_else(|| panic!("no syncfs report in\n{log}"));
+    assert!(
+        report.contains("syncfs: 3 served, 2 failed"),
+        "report: {report}"
+    );
+}
+
 fn getattr_behind_a_waiting_syncfs_on_the_same_queue_is_answered(threads: &str) {
     let (_d, mut c, nodeid, fh) = start(threads, &[]);
     let t0 = Instant::now();

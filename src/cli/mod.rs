@@ -317,6 +317,12 @@ pub struct Cli {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub test_forbidden_syscall: bool,
+
+    /// Test builds only: the targeted flush fails with EIO for a file of
+    /// exactly this many bytes.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_fail_flush_size: Option<u64>,
 }
 
 /// Where the vhost-user connection comes from.

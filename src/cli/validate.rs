@@ -171,6 +171,7 @@ impl TryFrom<Cli> for Config {
                 slow_write: std::time::Duration::from_millis(cli.test_slow_write_ms),
                 fail_syncfs: cli.test_fail_syncfs,
                 forbidden_syscall: cli.test_forbidden_syscall,
+                fail_flush_size: cli.test_fail_flush_size,
             },
         })
     }

@@ -205,6 +205,8 @@ fn build_server(
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
     let file_handles = fs.handle_policy() != HandlePolicy::Never;
+    #[cfg(feature = "test-hooks")]
+    fs.set_test_fail_flush_size(config.hooks.fail_flush_size.unwrap_or(0));
     let server = Server::new(fs, server_options(config));
     let server = match trace {
         Some(trace) => server.with_trace(trace),

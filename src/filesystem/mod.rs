@@ -332,6 +332,21 @@ pub trait FileSystem: Send + Sync {
         self.syncfs(ctx, ROOT_ID)
     }
 
+    /// Makes the listed inodes durable with syncfs(2) of every filesystem
+    /// holding one of them, for when that is cheaper than syncing each (the
+    /// same guarantee as [`sync_inodes`](Self::sync_inodes)). The default
+    /// syncs the root's filesystem.
+    fn syncfs_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+        self.syncfs(ctx, ROOT_ID)
+    }
+
+    /// Bytes of dirty page cache that a syncfs(2) would have to write back
+    /// now (an upper bound is fine), if known: what SYNCFS's choice between
+    /// syncing each inode and syncing the filesystem weighs.
+    fn host_dirty_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Sets an extended attribute.
     fn setxattr(
         &self,

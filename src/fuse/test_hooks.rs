@@ -19,6 +19,9 @@ pub struct TestHooks {
     /// STATFS first makes a system call outside the seccomp allowlist
     /// (`sys::sigsys::forbidden_call`), to show the filter's action.
     pub forbidden_syscall: bool,
+    /// The targeted flush's fsync of a regular file of exactly this size
+    /// fails with EIO (set on the filesystem by the daemon).
+    pub fail_flush_size: Option<u64>,
 }
 
 impl TestHooks {

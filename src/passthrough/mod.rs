@@ -131,6 +131,17 @@ pub struct PassthroughFs {
     /// File handle policy in force (`Prefer` drops to `Never` at start
     /// when handles cannot work).
     handle_policy: HandlePolicy,
+    /// `/proc/meminfo` (through the `/proc/self/fd` descriptor, so it works
+    /// inside the sandbox), for the host's dirty page cache; `None` if it
+    /// cannot be opened.
+    meminfo: Option<OwnedFd>,
+    /// Test builds: the targeted flush fails with EIO for files of this
+    /// size (0: never).
+    #[cfg(any(test, feature = "test-hooks"))]
+    fail_flush_size: std::sync::atomic::AtomicU64,
+    /// Unit tests: fsyncs of the targeted flush that succeeded.
+    #[cfg(test)]
+    fsyncs_done: std::sync::atomic::AtomicU64,
 }
 
 impl PassthroughFs {
@@ -184,7 +195,13 @@ impl PassthroughFs {
             0 => HandleTable::new(),
             n => HandleTable::with_limit(n),
         };
+        let meminfo = sys::open::openat(proc.dir(), c"../../meminfo", libc::O_RDONLY, 0)
+            .map_err(|e| {
+                log::warn!("/proc/meminfo: {e}; SYNCFS cannot weigh the host's dirty data")
+            })
+            .ok();
         Ok(Self {
+            meminfo,
             cfg: config,
             inodes,
             handles,
@@ -194,6 +211,10 @@ impl PassthroughFs {
             switch_creds,
             mounts,
             handle_policy,
+            #[cfg(any(test, feature = "test-hooks"))]
+            fail_flush_size: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            fsyncs_done: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -476,6 +497,15 @@ impl FileSystem for PassthroughFs {
 
     fn sync_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
         self.do_sync_inodes(files, dirs)
+    }
+
+    fn syncfs_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+        self.do_syncfs_inodes(files, dirs)
+    }
+
+    fn host_dirty_bytes(&self) -> Option<u64> {
+        let meminfo = self.meminfo.as_ref()?;
+        sys::stat::dirty_bytes(meminfo.as_fd()).ok()
     }
 
     fn setxattr(

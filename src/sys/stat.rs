@@ -158,3 +158,34 @@ mod tests {
         assert!(fstatvfs(f.as_fd()).unwrap().f_bsize > 0);
     }
 }
+
+/// The host's dirty page cache in bytes (`Dirty:` of `/proc/meminfo`, read
+/// through `meminfo`, a descriptor of that file), every filesystem together.
+pub fn dirty_bytes(meminfo: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut buf = [0u8; 4096];
+    let n = super::datapath::pread(meminfo, &mut buf, 0)?;
+    parse_dirty_kib(&buf[..n])
+        .map(|kib| kib.saturating_mul(1024))
+        .ok_or_else(|| super::errno(libc::EINVAL))
+}
+
+fn parse_dirty_kib(meminfo: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(meminfo).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Dirty:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod dirty_tests {
+    use super::*;
+
+    #[test]
+    fn dirty_is_parsed_from_meminfo() {
+        let text = b"MemTotal:  100 kB\nDirty:      2048 kB\nWriteback: 0 kB\n";
+        assert_eq!(parse_dirty_kib(text), Some(2048));
+        assert_eq!(parse_dirty_kib(b"MemTotal: 1 kB\n"), None);
+        let f = std::fs::File::open("/proc/meminfo").unwrap();
+        use std::os::fd::AsFd;
+        dirty_bytes(f.as_fd()).unwrap();
+    }
+}

@@ -21,16 +21,18 @@
 //! belong beside it.
 
 pub(crate) mod admission;
+pub(crate) mod flush_cost;
 pub(crate) mod stats;
 pub mod trace;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use zerocopy::FromBytes;
 
 use self::admission::{joins_epoch, Admission, Role};
+use self::flush_cost::{FlushCostModel, FlushPath};
 use self::stats::{Flush, SyncfsCounters, SyncfsReport};
 use self::trace::{EpochTrace, TraceStamp};
 use super::abi::{CopyFileRangeIn, LinkIn, Opcode, OpenIn, RenameIn};
@@ -62,6 +64,9 @@ pub(crate) struct Durability {
     trace: Option<EpochTrace>,
     stats: SyncfsCounters,
     mode: SyncMode,
+    /// Measured costs of the targeted flush and of syncfs(2), to pick the
+    /// cheaper one.
+    cost: Mutex<FlushCostModel>,
 }
 
 impl Durability {
@@ -75,6 +80,7 @@ impl Durability {
             trace: None,
             stats: SyncfsCounters::default(),
             mode,
+            cost: Mutex::new(FlushCostModel::new()),
         }
     }
 
@@ -210,6 +216,10 @@ impl Durability {
         Ok(())
     }
 
+    fn cost(&self) -> std::sync::MutexGuard<'_, FlushCostModel> {
+        self.cost.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The full-drain baseline: keeps closing epochs until one closes with
     /// nothing in flight, so it also waits for requests that came after it.
     fn drain(&self, mut ticket: OwnedSyncTicket) -> OwnedSyncTicket {
@@ -235,17 +245,46 @@ impl Durability {
         ticket: &OwnedSyncTicket,
     ) -> io::Result<()> {
         let dirty = self.epochs.take_dirty(ticket);
+        let inodes = dirty.files.len() + dirty.dirs.len();
+        let host = self.mode == SyncMode::Host;
+        // Read only when the cost model needs it (one pread of /proc/meminfo).
+        let host_dirty = (!host).then(|| fs.host_dirty_bytes()).flatten();
+        let decision =
+            (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, host_dirty));
         let started = Instant::now();
-        let (flush, result) = if self.mode == SyncMode::Host || !dirty.complete {
-            (Flush::Host, fs.syncfs(ctx, nodeid))
-        } else {
-            let flush = Flush::Targeted {
-                files: dirty.files.len(),
-                dirs: dirty.dirs.len(),
-            };
-            (flush, fs.sync_inodes(ctx, &dirty.files, &dirty.dirs))
+        let (flush, result) = match decision {
+            _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, nodeid)),
+            Some(d) if d.path == FlushPath::Syncfs => (
+                Flush::ByCost { probe: d.probe },
+                fs.syncfs_inodes(ctx, &dirty.files, &dirty.dirs),
+            ),
+            _ => (
+                Flush::Targeted {
+                    files: dirty.files.len(),
+                    dirs: dirty.dirs.len(),
+                    probe: decision.is_some_and(|d| d.probe),
+                },
+                fs.sync_inodes(ctx, &dirty.files, &dirty.dirs),
+            ),
         };
-        self.stats.record(flush, started.elapsed(), result.is_ok());
+        let took = started.elapsed();
+        // Only successful flushes say what a flush costs; the first SYNCFS
+        // and overflows measure syncfs(2) too.
+        if result.is_ok() && !host {
+            match flush {
+                Flush::Targeted { .. } if inodes > 0 => {
+                    self.cost()
+                        .observe(FlushPath::Targeted, inodes, took, host_dirty)
+                }
+                Flush::ByCost { .. } => {
+                    self.cost()
+                        .observe(FlushPath::Syncfs, inodes, took, host_dirty)
+                }
+                Flush::Host => self.cost().observe_unknown_set(took, host_dirty),
+                Flush::Targeted { .. } => {}
+            }
+        }
+        self.stats.record(flush, took, result.is_ok());
         result
     }
 }

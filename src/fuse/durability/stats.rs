@@ -16,6 +16,9 @@ pub(crate) struct SyncfsCounters {
     served: AtomicU64,
     failed: AtomicU64,
     fallbacks: AtomicU64,
+    by_cost: AtomicU64,
+    targeted: AtomicU64,
+    probes: AtomicU64,
     files_flushed: AtomicU64,
     dirs_flushed: AtomicU64,
     flush_ns: AtomicU64,
@@ -24,10 +27,19 @@ pub(crate) struct SyncfsCounters {
 /// How one SYNCFS flushed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Flush {
-    /// syncfs(2) on the host filesystems.
+    /// syncfs(2) on the host filesystem: the dirty set is unknown (first
+    /// SYNCFS, overflow) or `--syncfs host`.
     Host,
-    /// fsync of exactly these many files and directories.
-    Targeted { files: usize, dirs: usize },
+    /// syncfs(2) of the filesystems holding a known dirty set, because the cost model expected it to be cheaper (or, with
+    /// `probe`, to measure it again).
+    ByCost { probe: bool },
+    /// fsync of exactly these many files and directories (`probe`: chosen
+    /// to measure it again although syncfs(2) looked cheaper).
+    Targeted {
+        files: usize,
+        dirs: usize,
+        probe: bool,
+    },
 }
 
 impl SyncfsCounters {
@@ -38,7 +50,13 @@ impl SyncfsCounters {
             Flush::Host => {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
             }
-            Flush::Targeted { files, dirs } => {
+            Flush::ByCost { probe, .. } => {
+                self.by_cost.fetch_add(1, Ordering::Relaxed);
+                self.probes.fetch_add(u64::from(probe), Ordering::Relaxed);
+            }
+            Flush::Targeted { files, dirs, probe } => {
+                self.targeted.fetch_add(1, Ordering::Relaxed);
+                self.probes.fetch_add(u64::from(probe), Ordering::Relaxed);
                 self.files_flushed
                     .fetch_add(files as u64, Ordering::Relaxed);
                 self.dirs_flushed.fetch_add(dirs as u64, Ordering::Relaxed);
@@ -54,6 +72,9 @@ impl SyncfsCounters {
             served: self.served.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            by_cost: self.by_cost.load(Ordering::Relaxed),
+            targeted: self.targeted.load(Ordering::Relaxed),
+            probes: self.probes.load(Ordering::Relaxed),
             files_flushed: self.files_flushed.load(Ordering::Relaxed),
             dirs_flushed: self.dirs_flushed.load(Ordering::Relaxed),
             flush_ns: self.flush_ns.load(Ordering::Relaxed),
@@ -73,6 +94,13 @@ pub struct SyncfsReport {
     /// SYNCFS that synced whole host filesystems (first one, overflow,
     /// `--syncfs host`).
     pub fallbacks: u64,
+    /// SYNCFS that called syncfs(2) on a known dirty set because the cost
+    /// model expected it to be cheaper than the targeted flush.
+    pub by_cost: u64,
+    /// SYNCFS that fsynced their dirty set (the targeted flush).
+    pub targeted: u64,
+    /// Flushes of either kind run to re-measure a stale cost estimate.
+    pub probes: u64,
     /// Files fsynced by targeted flushes.
     pub files_flushed: u64,
     /// Directories fsynced by targeted flushes.
@@ -87,6 +115,7 @@ impl fmt::Display for SyncfsReport {
         write!(
             f,
             "syncfs: {} served, {} failed, {} host fallbacks, {} files + {} dirs flushed, \
+             {} targeted, {} syncfs(2) by cost, {} cost probes, \
              {:.3} s flushing; epochs: current {}, {} closed, {} waits totalling {:.3} s, \
              {} dirty-set overflows",
             self.served,
@@ -94,6 +123,9 @@ impl fmt::Display for SyncfsReport {
             self.fallbacks,
             self.files_flushed,
             self.dirs_flushed,
+            self.targeted,
+            self.by_cost,
+            self.probes,
             self.flush_ns as f64 / 1e9,
             e.current_epoch,
             e.epochs_closed,
@@ -113,23 +145,38 @@ mod tests {
         let c = SyncfsCounters::default();
         c.record(Flush::Host, Duration::from_millis(2), true);
         c.record(
-            Flush::Targeted { files: 3, dirs: 1 },
+            Flush::Targeted {
+                files: 3,
+                dirs: 1,
+                probe: false,
+            },
             Duration::from_millis(1),
             true,
         );
         c.record(
-            Flush::Targeted { files: 2, dirs: 0 },
+            Flush::Targeted {
+                files: 2,
+                dirs: 0,
+                probe: true,
+            },
             Duration::from_millis(1),
             false,
+        );
+        c.record(
+            Flush::ByCost { probe: false },
+            Duration::from_millis(3),
+            true,
         );
 
         let r = c.snapshot(EpochStats::default());
 
-        assert_eq!((r.served, r.failed, r.fallbacks), (2, 1, 1));
+        assert_eq!((r.served, r.failed, r.fallbacks), (3, 1, 1));
+        assert_eq!((r.targeted, r.by_cost, r.probes), (2, 1, 1));
         assert_eq!((r.files_flushed, r.dirs_flushed), (5, 1));
-        assert_eq!(r.flush_ns, 4_000_000);
-        assert!(r
-            .to_string()
-            .starts_with("syncfs: 2 served, 1 failed, 1 host fallbacks, 5 files + 1 dirs"));
+        assert_eq!(r.flush_ns, 7_000_000);
+        assert!(r.to_string().starts_with(
+            "syncfs: 3 served, 1 failed, 1 host fallbacks, 5 files + 1 dirs flushed, \
+             2 targeted, 1 syncfs(2) by cost, 1 cost probes"
+        ));
     }
 }
