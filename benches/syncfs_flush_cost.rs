@@ -187,26 +187,11 @@ impl Drop for Daemon {
 
 /// Host process that keeps `mib` MiB of the filesystem holding `dir` dirty.
 fn start_neighbour(dir: &Path, mib: u64) -> Child {
-    let file = dir.join("neighbour.bin");
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "while :; do dd if=/dev/zero of='{}' bs=1M count={mib} conv=notrunc status=none; done",
-            file.display()
-        ))
-        .spawn()
-        .expect("start the neighbour")
+    common::neighbour::start_dirtier(dir, "neighbour.bin", mib)
 }
 
 fn dirty_kib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("Dirty:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    common::neighbour::dirty_kib()
 }
 
 struct SampleResult {

@@ -17,7 +17,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::daemon::{DaemonProcess, TestDirs};
@@ -190,29 +190,13 @@ fn latency_row(label: &str, sample: &mut Sample) -> String {
     )
 }
 
-/// Starts a host process that writes `mib` MiB into `dir` without syncing,
-/// over and over, to keep the host filesystem's page cache dirty.
+/// Host process that keeps `mib` MiB of the filesystem holding `dir` dirty.
 fn start_dirtier(dir: &Path, mib: u64) -> Child {
-    let file = dir.join("dirtier.bin");
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "while :; do dd if=/dev/zero of='{}' bs=1M count={mib} conv=notrunc status=none; done",
-            file.display()
-        ))
-        .spawn()
-        .expect("start the dirtying process")
+    common::neighbour::start_dirtier(dir, "dirtier.bin", mib)
 }
 
 fn dirty_kib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("Dirty:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    common::neighbour::dirty_kib()
 }
 
 /// SYNCFS latency (4 KiB WRITE then SYNCFS, nothing streaming) while
