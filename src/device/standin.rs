@@ -24,6 +24,10 @@
 //!   edge-triggered epoll set (it never consumes a kick: the stuck thread's
 //!   level-triggered epoll still sees it later and finds nothing left).
 //!   It ends as soon as the stuck thread's counter moves.
+//! * A thread that needed a stand-in then hands its requests to workers for
+//!   a while (the device's inline pause): on storage where every request
+//!   blocks, a stand-in per request would cost more than the hand-off it
+//!   saves.
 //!
 //! Two drainers of one queue (the thread and its stand-in) take chains off
 //! it and admit them under the thread's [`ThreadState::intake`] lock, so
