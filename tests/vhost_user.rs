@@ -62,6 +62,19 @@ fn offers_mq_and_reply_ack_protocol_features() {
 }
 
 #[test]
+fn offers_the_migration_protocol_features() {
+    let d = daemon();
+    let (mut f, _) = bare_frontend(&d);
+
+    let proto = f.get_protocol_features().unwrap();
+
+    assert!(
+        proto.contains(VhostUserProtocolFeatures::DEVICE_STATE),
+        "{proto:?}"
+    );
+}
+
+#[test]
 fn config_protocol_feature_is_not_offered_without_a_tag() {
     let d = daemon();
     let (mut f, _) = bare_frontend(&d);

@@ -602,3 +602,29 @@ fn shipped_vhost_user_json_lists_the_printed_features() {
     assert_eq!(json_features(&capabilities_json()), FEATURES);
     assert!(shipped.contains("\"type\": \"fs\""), "{shipped}");
 }
+
+#[test]
+fn migration_flags_default_to_find_paths_and_abort_and_take_virtiofsds_names() {
+    use crate::passthrough::{MigrationMode, MigrationOnError};
+    let base = ["--socket-path", "/tmp/s", "--shared-dir", "/tmp"];
+    let c = parse(&base).unwrap();
+    assert_eq!(c.migration.mode, MigrationMode::FindPaths);
+    assert_eq!(c.migration.on_error, MigrationOnError::Abort);
+    assert!(!c.migration.verify_handles && !c.migration.confirm_paths);
+    let mut args = base.to_vec();
+    args.extend([
+        "--migration-mode=file-handles",
+        "--migration-on-error",
+        "guest-error",
+        "--migration-verify-handles",
+        "--migration-confirm-paths",
+    ]);
+    let c = parse(&args).unwrap();
+    assert_eq!(c.migration.mode, MigrationMode::FileHandles);
+    assert_eq!(c.migration.on_error, MigrationOnError::GuestError);
+    assert!(c.migration.verify_handles && c.migration.confirm_paths);
+    let mut bad = vec!["epochfsd"];
+    bad.extend(base);
+    bad.push("--migration-mode=by-magic");
+    assert!(Cli::try_parse_from(bad).is_err());
+}

@@ -5,13 +5,17 @@
 //! high-priority queue are served inline. Which epoll thread serves which
 //! queue is the [`ThreadLayout`]'s business.
 
+use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log::{debug, error};
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost::vhost_user::message::{
+    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserProtocolFeatures,
+    VhostUserVirtioFeatures,
+};
 use vhost_user_backend::{VhostUserBackend, VringRwLock};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
@@ -24,6 +28,7 @@ use vmm_sys_util::event::{
 use super::config_space;
 use super::drain::{Core, Drain, HIPRIO_QUEUE};
 use super::layout::ThreadLayout;
+use super::migration::{InFlight, Transfer, DRAIN_TIMEOUT};
 use super::poll::Poller;
 use super::pool::QueuePool;
 use super::request::{self, GuestMem, WorkerBuffers};
@@ -61,6 +66,8 @@ pub struct FsBackend<F> {
     options: DeviceOptions,
     hiprio_buffers: Mutex<WorkerBuffers>,
     watchdog: Watchdog,
+    /// The migration state transfer under way.
+    transfer: Transfer,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
@@ -96,6 +103,9 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             recheck: look_every,
             inline_pause: options.handoff * super::drain::INLINE_PAUSE_HANDOFFS,
             started: std::time::Instant::now(),
+            in_flight: (0..=options.num_request_queues)
+                .map(|_| Arc::new(InFlight::default()))
+                .collect(),
         });
         let watchdog = Watchdog::start(Arc::clone(&core), look_every);
         Ok(FsBackend {
@@ -103,6 +113,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             options,
             hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
             watchdog,
+            transfer: Transfer::default(),
         })
     }
 
@@ -158,7 +169,8 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
         let mut features = VhostUserProtocolFeatures::MQ
             | VhostUserProtocolFeatures::REPLY_ACK
-            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS;
+            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
+            | VhostUserProtocolFeatures::DEVICE_STATE;
         if self.options.tag.is_some() {
             features |= VhostUserProtocolFeatures::CONFIG;
         }
@@ -192,6 +204,41 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
                 error!("cannot create an exit event: {err}");
                 None
             }
+        }
+    }
+
+    fn set_device_state_fd(
+        &self,
+        direction: VhostTransferStateDirection,
+        phase: VhostTransferStatePhase,
+        file: File,
+    ) -> io::Result<Option<File>> {
+        self.transfer.start(
+            &self.core.server,
+            &self.core.in_flight,
+            direction,
+            phase,
+            file,
+        )?;
+        Ok(None)
+    }
+
+    fn check_device_state(&self) -> io::Result<()> {
+        self.transfer.check()
+    }
+
+    fn stop_vring(&self, queue_index: u32) -> io::Result<()> {
+        // GET_VRING_BASE: the VMM reads the ring indexes next (to migrate
+        // them, or to restart the device), so every request popped from
+        // this queue must have its answer on the used ring first.
+        let in_flight = usize::try_from(queue_index)
+            .ok()
+            .and_then(|q| self.core.in_flight.get(q));
+        match in_flight {
+            Some(q) if !q.wait_idle(DRAIN_TIMEOUT) => Err(io::Error::other(format!(
+                "queue {queue_index}: requests still in flight after {DRAIN_TIMEOUT:?}"
+            ))),
+            _ => Ok(()),
         }
     }
 

@@ -24,6 +24,7 @@ use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 use super::layout::ThreadLayout;
+use super::migration::InFlight;
 use super::poll::Poller;
 use super::pool::QueuePool;
 use super::request::{Chain, GuestMem, Job};
@@ -73,6 +74,8 @@ pub(crate) struct Core<F> {
     pub(crate) inline_pause: Duration,
     /// The clock of the inline pauses.
     pub(crate) started: Instant,
+    /// Requests in flight, per queue (index = queue number).
+    pub(crate) in_flight: Vec<Arc<InFlight>>,
 }
 
 /// A request thread's drain in progress.
@@ -255,6 +258,10 @@ impl<F: FileSystem + 'static> Core<F> {
         vring: &VringRwLock,
         mut sink: impl FnMut(Job),
     ) -> usize {
+        let Some(in_flight) = self.in_flight.get(queue) else {
+            error!("queue {queue} has no in-flight counter; not served");
+            return 0;
+        };
         let mem = self.mem.memory();
         let _intake = state.intake();
         let mut popped = 0;
@@ -266,6 +273,7 @@ impl<F: FileSystem + 'static> Core<F> {
             let Some(chain) = chain else { break };
             let (head, admission) = self.admit(queue, &mem, &chain);
             sink(Job {
+                _in_flight: in_flight.enter(),
                 mem: mem.clone(),
                 chain,
                 vring: vring.clone(),

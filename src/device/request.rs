@@ -5,6 +5,7 @@ use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::DescriptorChain;
 use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
 
+use super::migration::InFlightToken;
 use super::DeviceError;
 use crate::filesystem::FileSystem;
 use crate::fuse::{Admission, Outcome, RequestHead, Scratch, Server};
@@ -31,6 +32,9 @@ pub(crate) struct Job {
     pub head: Option<RequestHead>,
     /// Epoch bookkeeping decided from `head` when the chain was popped.
     pub admission: Admission,
+    /// Counts the request in flight until the job is dropped (after its
+    /// answer is on the used ring).
+    pub _in_flight: InFlightToken,
 }
 
 /// Per-thread memory reused for every request the thread serves.

@@ -15,8 +15,10 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub mod state;
 mod types;
 
+pub use state::{StateError, StateReader, StateWriter};
 pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};
 
 /// Node id of the root of the shared directory, fixed by the FUSE protocol.
@@ -467,6 +469,21 @@ pub trait FileSystem: Send + Sync {
         umask: u32,
     ) -> io::Result<(Entry, u64, OpenOptions)> {
         Err(enosys())
+    }
+
+    /// Migration source: writes what a destination on the same shared
+    /// directory needs to go on serving this guest (known inodes with
+    /// their lookup counts, open handles). Called with the queues stopped
+    /// and no request in flight.
+    fn save_state(&self, out: &mut StateWriter) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
+    }
+
+    /// Migration destination: replaces the (empty) tables with what
+    /// [`save_state`](Self::save_state) wrote on the source. Called before
+    /// the queues start.
+    fn load_state(&self, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
     }
 }
 

@@ -40,8 +40,10 @@ mod handles;
 mod inode_file;
 mod inode_table;
 mod lookup;
+mod migration;
 mod names;
 mod ranges;
+mod restore;
 mod xattr;
 
 #[cfg(test)]
@@ -56,13 +58,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, Whence, ZeroCopyReader,
-    ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, StateError, Whence,
+    ZeroCopyReader, ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
 
-pub use config::{CachePolicy, Config, Error};
+pub use config::{CachePolicy, Config, Error, MigrationConfig, MigrationMode, MigrationOnError};
 use handles::HandleTable;
 pub use inode_file::HandlePolicy;
 use inode_file::{InodeFile, MountFds, PathFd};
@@ -239,6 +241,16 @@ impl PassthroughFs {
         self.handle_policy
     }
 
+    /// Whether the daemon makes `name_to_handle_at`/`open_by_handle_at`
+    /// calls: to hold inodes, or for migration (file-handles mode,
+    /// `--migration-verify-handles`). The seccomp filter allows them only
+    /// then.
+    pub fn uses_file_handle_calls(&self) -> bool {
+        self.handle_policy != HandlePolicy::Never
+            || self.cfg.migration.mode == MigrationMode::FileHandles
+            || self.cfg.migration.verify_handles
+    }
+
     /// Number of open file and directory handles.
     pub fn handle_count(&self) -> usize {
         self.handles.len()
@@ -299,6 +311,14 @@ impl FileSystem for PassthroughFs {
     fn destroy(&self) {
         self.handles.clear();
         self.inodes.clear();
+    }
+
+    fn save_state(&self, out: &mut crate::filesystem::StateWriter) -> Result<(), StateError> {
+        self.save_migration_state(out)
+    }
+
+    fn load_state(&self, input: &mut crate::filesystem::StateReader<'_>) -> Result<(), StateError> {
+        self.load_migration_state(input)
     }
 
     fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {

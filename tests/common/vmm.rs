@@ -198,8 +198,10 @@ impl TestVmm {
             proto.contains(VhostUserProtocolFeatures::MQ),
             "daemon must offer MQ (offered {proto:?})"
         );
-        let want_proto =
-            proto & (VhostUserProtocolFeatures::MQ | VhostUserProtocolFeatures::REPLY_ACK);
+        let want_proto = proto
+            & (VhostUserProtocolFeatures::MQ
+                | VhostUserProtocolFeatures::REPLY_ACK
+                | VhostUserProtocolFeatures::DEVICE_STATE);
         frontend
             .set_protocol_features(want_proto)
             .expect("SET_PROTOCOL_FEATURES");
@@ -791,6 +793,18 @@ impl TestVmm {
             out.extend_from_slice(&self.read_guest(a, l as usize));
         }
         out
+    }
+
+    /// Stops every queue the way a VMM does before it migrates the device
+    /// (GET_VRING_BASE on each); returns the ring indexes the daemon
+    /// reports.
+    pub fn stop_queues(&mut self) -> Vec<u16> {
+        (0..self.queues.len())
+            .map(|i| {
+                let base = self.frontend.get_vring_base(i).expect("GET_VRING_BASE");
+                u16::try_from(base).expect("ring index fits u16")
+            })
+            .collect()
     }
 
     /// Number of chains placed on `queue` and not yet completed.
