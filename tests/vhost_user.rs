@@ -68,10 +68,17 @@ fn offers_the_migration_protocol_features() {
 
     let proto = f.get_protocol_features().unwrap();
 
+    let features = f.get_features().unwrap();
+
     assert!(
         proto.contains(VhostUserProtocolFeatures::DEVICE_STATE),
         "{proto:?}"
     );
+    assert!(
+        proto.contains(VhostUserProtocolFeatures::LOG_SHMFD),
+        "{proto:?}"
+    );
+    assert_ne!(features & (1 << 26), 0, "VHOST_F_LOG_ALL ({features:#x})");
 }
 
 #[test]

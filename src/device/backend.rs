@@ -16,7 +16,8 @@ use vhost::vhost_user::message::{
     VhostTransferStateDirection, VhostTransferStatePhase, VhostUserProtocolFeatures,
     VhostUserVirtioFeatures,
 };
-use vhost_user_backend::{VhostUserBackend, VringRwLock};
+use vhost_user_backend::bitmap::BitmapMmapRegion;
+use vhost_user_backend::VhostUserBackend;
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use vm_memory::GuestMemoryAtomic;
@@ -31,7 +32,7 @@ use super::layout::ThreadLayout;
 use super::migration::{InFlight, Transfer, DRAIN_TIMEOUT};
 use super::poll::Poller;
 use super::pool::QueuePool;
-use super::request::{self, GuestMem, WorkerBuffers};
+use super::request::{self, GuestMem, Vring, WorkerBuffers};
 use super::standin::{ThreadState, Watchdog};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
@@ -68,6 +69,9 @@ pub struct FsBackend<F> {
     watchdog: Watchdog,
     /// The migration state transfer under way.
     transfer: Transfer,
+    /// The VMM acked `VHOST_F_LOG_ALL`: mark what the daemon writes into
+    /// guest memory in the dirty log.
+    dirty_log: Arc<AtomicBool>,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
@@ -80,6 +84,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         mem: GuestMemoryAtomic<GuestMem>,
     ) -> Result<Self, DeviceError> {
         let layout = ThreadLayout::new(options.num_request_queues, options.queue_threads)?;
+        let dirty_log = Arc::new(AtomicBool::new(false));
         let pools = (0..options.num_request_queues)
             .map(|i| {
                 QueuePool::new(
@@ -87,6 +92,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                     i + 1,
                     MAX_QUEUE_SIZE,
                     options.workers_per_queue,
+                    Arc::clone(&dirty_log),
                 )
             })
             .collect();
@@ -114,6 +120,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
             watchdog,
             transfer: Transfer::default(),
+            dirty_log,
         })
     }
 
@@ -124,14 +131,14 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Serves the high-priority queue on its own thread: every request
     /// there is a FORGET (or refused at once), none can block in the host.
-    fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
+    fn serve_hiprio(&self, vring: &Vring) -> Result<(), DeviceError> {
         let mut buffers = self
             .hiprio_buffers
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         self.core.drain_hiprio(vring, |job| {
-            if let Err(err) = request::run(&self.core.server, job, &mut buffers) {
+            if let Err(err) = request::run(&self.core.server, job, &mut buffers, &self.dirty_log) {
                 result = Err(err);
             }
         })?;
@@ -148,8 +155,8 @@ impl<F> FsBackend<F> {
 }
 
 impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
-    type Bitmap = ();
-    type Vring = VringRwLock;
+    type Bitmap = BitmapMmapRegion;
+    type Vring = Vring;
 
     fn num_queues(&self) -> usize {
         self.options.num_request_queues + 1
@@ -164,13 +171,22 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
             | (1 << VIRTIO_RING_F_INDIRECT_DESC)
             | (1 << VIRTIO_RING_F_EVENT_IDX)
             | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+            | VhostUserVirtioFeatures::LOG_ALL.bits()
+    }
+
+    fn acked_features(&self, features: u64) {
+        let log = features & VhostUserVirtioFeatures::LOG_ALL.bits() != 0;
+        if self.dirty_log.swap(log, Ordering::AcqRel) != log {
+            log::info!("dirty page logging {}", if log { "on" } else { "off" });
+        }
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
         let mut features = VhostUserProtocolFeatures::MQ
             | VhostUserProtocolFeatures::REPLY_ACK
             | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
-            | VhostUserProtocolFeatures::DEVICE_STATE;
+            | VhostUserProtocolFeatures::DEVICE_STATE
+            | VhostUserProtocolFeatures::LOG_SHMFD;
         if self.options.tag.is_some() {
             features |= VhostUserProtocolFeatures::CONFIG;
         }
@@ -250,7 +266,7 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         &self,
         device_event: u16,
         evset: EventSet,
-        vrings: &[VringRwLock],
+        vrings: &[Vring],
         thread_id: usize,
     ) -> io::Result<()> {
         if evset != EventSet::IN {
