@@ -6,7 +6,12 @@
 # keeps descriptors open across the move and checks them afterwards.
 #
 # Usage: guest-tests/migration.sh [--queues N] [--mode find-paths|file-handles]
-#            [--timeout SECS] [--daemon-args "..."]
+#            [--timeout SECS] [--daemon-args "..."] [--daemon epochfsd|virtiofsd] [--back]
+#
+# --back migrates a second time, from the destination to a new QEMU and
+# daemon in the first one's place, before the guest checks its files.
+# --daemon virtiofsd runs upstream virtiofsd (scripts/install-virtiofsd.sh, or
+# VIRTIOFSD_BIN) on both sides instead, for comparison: one queue only.
 #
 # Output: PASS/FAIL lines (guest and host), the measured times from QMP
 # `query-migrate` (total, downtime, setup) and the daemons' state size and
@@ -19,25 +24,32 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS=""
+QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --queues) QUEUES=$2; shift 2 ;;
         --mode) MODE=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --daemon-args) DAEMON_ARGS=$2; shift 2 ;;
+        --daemon) KIND=$2; shift 2 ;;
+        --back) BACK=1; shift ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
         *) echo "migration.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 case "$MODE" in find-paths|file-handles) ;; *) echo "migration.sh: --mode find-paths|file-handles" >&2; exit 2 ;; esac
 [[ $QUEUES =~ ^[1-9][0-9]*$ ]] || { echo "migration.sh: --queues N" >&2; exit 2; }
+case "$KIND" in
+    epochfsd) ;;
+    virtiofsd) [ "$QUEUES" = 1 ] || { echo "migration.sh: virtiofsd serves one queue" >&2; exit 2; } ;;
+    *) echo "migration.sh: --daemon epochfsd|virtiofsd" >&2; exit 2 ;;
+esac
 
 npass=0 nfail=0
 pass() { echo "PASS: $1"; npass=$((npass + 1)); }
 fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
 log() { echo "migration.sh: $*" >&2; }
-summary() { echo "guest migration (epochfsd, queues=$QUEUES, mode=$MODE): $npass passed, $nfail failed"; }
+summary() { echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK): $npass passed, $nfail failed"; }
 die() { fail "$1" "$2"; summary; exit 1; }
 
 # ---- prerequisites ------------------------------------------------------------------
@@ -46,14 +58,16 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
 fi
 KERNEL=${KERNEL:-$(readlink -f "$HERE/work/kernel/vmlinuz" 2>/dev/null)}
 [ -r "$KERNEL" ] || die kernel "no guest kernel (run guest-tests/install-deps.sh or set KERNEL=)"
-if [ -z "${EPOCHFSD_BIN:-}" ]; then
+if [ "$KIND" = virtiofsd ]; then
+    VIRTIOFSD_BIN=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} || die build "scripts/install-virtiofsd.sh failed"
+elif [ -z "${EPOCHFSD_BIN:-}" ]; then
     (cd "$REPO" && cargo build --release --quiet) || die build "cargo build --release failed"
     EPOCHFSD_BIN=$REPO/target/release/epochfsd
 fi
 INITRD=$("$HERE/build-initramfs.sh") || die initramfs "guest-tests/build-initramfs.sh failed"
 
 mkdir -p "$HERE/work/runs"
-RUNDIR=$(mktemp -d "$HERE/work/runs/migration-q$QUEUES-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+RUNDIR=$(mktemp -d "$HERE/work/runs/migration-$KIND-q$QUEUES-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
 SOCKDIR=$(mktemp -d /tmp/epochfsd-mig.XXXXXX)   # sun_path is 108 bytes
 SHARE=$RUNDIR/share
 mkdir -p "$SHARE"
@@ -96,9 +110,14 @@ EOF
 # ---- daemons and QEMUs --------------------------------------------------------------
 start_daemon() {   # NAME
     local sock=$SOCKDIR/$1.sock
+    local common=(--socket-path "$sock" --shared-dir "$SHARE" --migration-mode "$MODE")
     # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
-    "$EPOCHFSD_BIN" --socket-path "$sock" --shared-dir "$SHARE" --num-request-queues "$QUEUES" \
-        --migration-mode "$MODE" $DAEMON_ARGS > "$RUNDIR/daemon-$1.log" 2>&1 &
+    if [ "$KIND" = virtiofsd ]; then
+        "$VIRTIOFSD_BIN" "${common[@]}" --sandbox none $DAEMON_ARGS > "$RUNDIR/daemon-$1.log" 2>&1 &
+    else
+        "$EPOCHFSD_BIN" "${common[@]}" --num-request-queues "$QUEUES" $DAEMON_ARGS \
+            > "$RUNDIR/daemon-$1.log" 2>&1 &
+    fi
     PIDS+=($!)
     for _ in $(seq 1 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
     die daemon-start "no socket from the $1 daemon; log: $(tail -5 "$RUNDIR/daemon-$1.log")"
@@ -128,45 +147,59 @@ wait_console() {
     return 1
 }
 
+# migrate FROM TO: QMP migrate from QEMU FROM to QEMU TO (started with
+# -incoming on migrate-TO.sock); PASS/FAIL and the measured times.
+migrate() {
+    local from=$1 to=$2 info="" status="" _
+    local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
+    qmp "$SOCKDIR/qmp-$to.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $to"
+    qmp "$SOCKDIR/qmp-$from.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $from"
+    qmp "$SOCKDIR/qmp-$from.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}" > /dev/null ||
+        die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
+    for _ in $(seq 1 "$TIMEOUT"); do
+        info=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
+        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
+        case "$status" in completed|failed|cancelled) break ;; esac
+        sleep 1
+    done
+    echo "$info" > "$RUNDIR/query-migrate-$from-$to.json"
+    if [ "$status" = completed ]; then
+        pass "migration-$from-to-$to-completed"
+        python3 -c 'import json,sys; m=json.loads(sys.argv[2]); print("INFO: %s: total-time %s ms, downtime %s ms, setup-time %s ms, RAM transferred %s bytes" % (sys.argv[1], m.get("total-time"), m.get("downtime"), m.get("setup-time"), m.get("ram",{}).get("transferred")))' "$from -> $to" "$info"
+    else
+        fail "migration-$from-to-$to-completed" "status '$status': $info; $from daemon: $(grep -i migration "$RUNDIR/daemon-$from.log" | tail -3); $to daemon: $(grep -i migration "$RUNDIR/daemon-$to.log" | tail -3)"
+    fi
+    grep -h "migration: state" "$RUNDIR/daemon-$from.log" "$RUNDIR/daemon-$to.log" | sed "s/^/INFO: /"
+    qmp "$SOCKDIR/qmp-$from.sock" quit > /dev/null 2>&1
+}
+
 start_daemon src
 start_daemon dst
 start_qemu src
-start_qemu dst -incoming "unix:$SOCKDIR/migrate.sock"
+start_qemu dst -incoming "unix:$SOCKDIR/migrate-dst.sock"
 log "run directory $RUNDIR"
 
 wait_console src MIGRATION-READY "$TIMEOUT" ||
     die guest-ready "the guest did not get ready; console: $(tail -5 "$RUNDIR/console-src.log")"
 grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-src.log"
-
-caps='{"capabilities":[{"capability":"return-path","state":true}]}'
-qmp "$SOCKDIR/qmp-dst.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on the destination"
-qmp "$SOCKDIR/qmp-src.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on the source"
-qmp "$SOCKDIR/qmp-src.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate.sock\"}" > /dev/null ||
-    die migrate "QMP migrate refused: see $RUNDIR"
-status=""
-for _ in $(seq 1 "$TIMEOUT"); do
-    info=$(qmp "$SOCKDIR/qmp-src.sock" query-migrate)
-    status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
-    case "$status" in completed|failed|cancelled) break ;; esac
-    sleep 1
-done
-echo "$info" > "$RUNDIR/query-migrate.json"
-if [ "$status" = completed ]; then
-    pass migration-completed
-    python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print("INFO: total-time %s ms, downtime %s ms, setup-time %s ms, RAM transferred %s bytes" % (m.get("total-time"), m.get("downtime"), m.get("setup-time"), m.get("ram",{}).get("transferred")))' "$info"
-else
-    fail migration-completed "status '$status': $info; source daemon: $(grep -i migration "$RUNDIR/daemon-src.log" | tail -3); destination daemon: $(grep -i migration "$RUNDIR/daemon-dst.log" | tail -3)"
+migrate src dst
+last=dst
+if [ "$BACK" = 1 ]; then
+    # Back to the first host: a new daemon and QEMU in its place.
+    sleep 2
+    start_daemon back
+    start_qemu back -incoming "unix:$SOCKDIR/migrate-back.sock"
+    migrate dst back
+    last=back
 fi
-grep -h "migration: state" "$RUNDIR"/daemon-*.log | sed 's/^/INFO: /'
-qmp "$SOCKDIR/qmp-src.sock" quit > /dev/null 2>&1
 touch "$SHARE/.migrated"
 
-if wait_console dst SCENARIO-DONE "$TIMEOUT"; then
-    grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-dst.log"
-    npass=$((npass + $(grep -c '^PASS' "$RUNDIR/console-dst.log")))
-    nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-dst.log")))
+if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
+    grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-$last.log"
+    npass=$((npass + $(grep -c '^PASS' "$RUNDIR/console-$last.log")))
+    nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-$last.log")))
 else
-    fail guest-after-the-move "no SCENARIO-DONE on the destination; console: $(tail -5 "$RUNDIR/console-dst.log" | tr '\n' '|')"
+    fail guest-after-the-move "no SCENARIO-DONE on the last destination; console: $(tail -5 "$RUNDIR/console-$last.log" | tr '\n' '|')"
 fi
 nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
 if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; then
