@@ -1,8 +1,8 @@
 //! Dirty-page logging for live migration (VHOST_F_LOG_ALL with
 //! VHOST_USER_PROTOCOL_F_LOG_SHMFD): while the VMM copies guest RAM, every
 //! page the daemon writes (READ payloads, reply headers, the used ring) is
-//! marked in the shared log, and nothing else; with logging off the
-//! replies mark nothing.
+//! marked in the shared log, and nothing else; with logging off nothing
+//! is marked.
 
 mod common;
 
@@ -60,7 +60,11 @@ fn used_ring_pages(c: &FuseClient) -> BTreeSet<u64> {
     pages(start, end - start).collect()
 }
 
+/// Clears the log once the daemon is idle: after a request its queue
+/// thread polls for a moment, then re-enables notifications, which writes
+/// the used ring (and marks it while logging).
 fn clear(log: &DirtyLog) {
+    std::thread::sleep(std::time::Duration::from_millis(100));
     log.clear();
     assert!(log.dirty_pages().is_empty());
 }
@@ -138,7 +142,7 @@ fn a_write_request_marks_its_reply_but_not_its_payload() {
 }
 
 #[test]
-fn with_logging_off_no_reply_page_is_marked() {
+fn with_logging_off_nothing_is_marked() {
     let (_d, mut c, node, fh) = open_file();
     let log = c.vmm.start_dirty_log();
     c.vmm.stop_dirty_log();
@@ -147,9 +151,6 @@ fn with_logging_off_no_reply_page_is_marked() {
     let reply_pages = read_whole_file(&mut c, node, fh);
 
     let dirty = log.dirty_pages();
-    let marked: Vec<_> = reply_pages.intersection(&dirty).collect();
-    assert!(marked.is_empty(), "marked with logging off: {marked:?}");
-    // The vhost-user-backend crate marks its used-ring writes as long as
-    // the log is mapped, whatever LOG_ALL says: at most those pages.
-    assert!(dirty.is_subset(&used_ring_pages(&c)), "{dirty:?}");
+    assert_eq!(reply_pages.len(), 4, "the READ went through");
+    assert!(dirty.is_empty(), "marked with logging off: {dirty:?}");
 }

@@ -16,23 +16,23 @@ use vhost::vhost_user::message::{
     VhostTransferStateDirection, VhostTransferStatePhase, VhostUserProtocolFeatures,
     VhostUserVirtioFeatures,
 };
-use vhost_user_backend::bitmap::BitmapMmapRegion;
 use vhost_user_backend::VhostUserBackend;
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
-use vm_memory::GuestMemoryAtomic;
+use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryBackend};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
     new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
 };
 
 use super::config_space;
+use super::dirty_bitmap::DirtyBitmap;
 use super::drain::{Core, Drain, HIPRIO_QUEUE};
 use super::layout::ThreadLayout;
 use super::migration::{InFlight, Transfer, DRAIN_TIMEOUT};
 use super::poll::Poller;
 use super::pool::QueuePool;
-use super::request::{self, GuestMem, Vring, WorkerBuffers};
+use super::request::{self, GuestMem, Tracking, Vring, WorkerBuffers};
 use super::standin::{ThreadState, Watchdog};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
@@ -72,6 +72,8 @@ pub struct FsBackend<F> {
     /// The VMM acked `VHOST_F_LOG_ALL`: mark what the daemon writes into
     /// guest memory in the dirty log.
     dirty_log: Arc<AtomicBool>,
+    /// Dirty logging and the in-flight count of the high-priority queue.
+    hiprio_tracking: Tracking,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
@@ -85,6 +87,13 @@ impl<F: FileSystem + 'static> FsBackend<F> {
     ) -> Result<Self, DeviceError> {
         let layout = ThreadLayout::new(options.num_request_queues, options.queue_threads)?;
         let dirty_log = Arc::new(AtomicBool::new(false));
+        let in_flight: Vec<Arc<InFlight>> = (0..=options.num_request_queues)
+            .map(|_| Arc::new(InFlight::default()))
+            .collect();
+        let tracking = |queue: usize| Tracking {
+            dirty_log: Arc::clone(&dirty_log),
+            in_flight: Arc::clone(&in_flight[queue]),
+        };
         let pools = (0..options.num_request_queues)
             .map(|i| {
                 QueuePool::new(
@@ -92,10 +101,11 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                     i + 1,
                     MAX_QUEUE_SIZE,
                     options.workers_per_queue,
-                    Arc::clone(&dirty_log),
+                    tracking(i + 1),
                 )
             })
             .collect();
+        let hiprio_tracking = tracking(HIPRIO_QUEUE);
         let threads = layout.threads();
         let look_every = (options.handoff / 2).max(Duration::from_micros(50));
         let core = Arc::new(Core {
@@ -109,9 +119,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             recheck: look_every,
             inline_pause: options.handoff * super::drain::INLINE_PAUSE_HANDOFFS,
             started: std::time::Instant::now(),
-            in_flight: (0..=options.num_request_queues)
-                .map(|_| Arc::new(InFlight::default()))
-                .collect(),
+            in_flight,
+            dirty_log: Arc::clone(&dirty_log),
         });
         let watchdog = Watchdog::start(Arc::clone(&core), look_every);
         Ok(FsBackend {
@@ -121,6 +130,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             watchdog,
             transfer: Transfer::default(),
             dirty_log,
+            hiprio_tracking,
         })
     }
 
@@ -138,7 +148,9 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         self.core.drain_hiprio(vring, |job| {
-            if let Err(err) = request::run(&self.core.server, job, &mut buffers, &self.dirty_log) {
+            if let Err(err) =
+                request::run(&self.core.server, job, &mut buffers, &self.hiprio_tracking)
+            {
                 result = Err(err);
             }
         })?;
@@ -155,7 +167,7 @@ impl<F> FsBackend<F> {
 }
 
 impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
-    type Bitmap = BitmapMmapRegion;
+    type Bitmap = DirtyBitmap;
     type Vring = Vring;
 
     fn num_queues(&self) -> usize {
@@ -176,6 +188,9 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
 
     fn acked_features(&self, features: u64) {
         let log = features & VhostUserVirtioFeatures::LOG_ALL.bits() != 0;
+        for region in self.core.mem.memory().iter() {
+            region.bitmap().set_logging(log);
+        }
         if self.dirty_log.swap(log, Ordering::AcqRel) != log {
             log::info!("dirty page logging {}", if log { "on" } else { "off" });
         }

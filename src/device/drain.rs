@@ -27,7 +27,7 @@ use super::layout::ThreadLayout;
 use super::migration::InFlight;
 use super::poll::Poller;
 use super::pool::QueuePool;
-use super::request::{Chain, GuestMem, Job, Vring};
+use super::request::{self, Chain, GuestMem, Job, Vring};
 use super::standin::{StandInHost, ThreadState, Watchdog};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
@@ -76,6 +76,8 @@ pub(crate) struct Core<F> {
     pub(crate) started: Instant,
     /// Requests in flight, per queue (index = queue number).
     pub(crate) in_flight: Vec<Arc<InFlight>>,
+    /// The VMM logs dirty pages (acked `VHOST_F_LOG_ALL`).
+    pub(crate) dirty_log: Arc<AtomicBool>,
 }
 
 /// A request thread's drain in progress.
@@ -164,10 +166,21 @@ impl<F: FileSystem + 'static> Core<F> {
                 vring.disable_notification().map_err(DeviceError::Queue)?;
             }
             self.pop_pass(state, HIPRIO_QUEUE, vring, &mut serve);
-            if !event_idx || !vring.enable_notification().map_err(DeviceError::Queue)? {
+            if !event_idx || !self.enable_notification(vring)? {
                 return Ok(());
             }
         }
+    }
+
+    /// Re-enables notifications on `vring` (EVENT_IDX: writes `avail_event`
+    /// into the used ring, marked in the dirty log while logging); true when
+    /// it got a request meanwhile.
+    fn enable_notification(&self, vring: &Vring) -> Result<bool, DeviceError> {
+        let more = vring.enable_notification().map_err(DeviceError::Queue)?;
+        if self.dirty_log.load(Ordering::Acquire) {
+            request::mark_used_ring(vring, &self.mem.memory());
+        }
+        Ok(more)
     }
 
     /// Re-enables notifications on `vrings`; true when one of them got a
@@ -178,7 +191,7 @@ impl<F: FileSystem + 'static> Core<F> {
     ) -> Result<bool, DeviceError> {
         let mut more = false;
         for vring in vrings {
-            more |= vring.enable_notification().map_err(DeviceError::Queue)?;
+            more |= self.enable_notification(vring)?;
         }
         Ok(more)
     }
@@ -272,8 +285,8 @@ impl<F: FileSystem + 'static> Core<F> {
                 .pop_descriptor_chain(mem.clone());
             let Some(chain) = chain else { break };
             let (head, admission) = self.admit(queue, &mem, &chain);
+            in_flight.started();
             sink(Job {
-                _in_flight: in_flight.enter(),
                 mem: mem.clone(),
                 chain,
                 vring: vring.clone(),

@@ -12,7 +12,9 @@
 //! there fails the check, is logged with its reason, and changes nothing.
 //!
 //! Saving waits until every request taken off a queue has been answered
-//! ([`InFlight`]): a worker may still be finishing a request when the VMM
+//! ([`InFlight`]: counted up when the chain is popped, down when its answer
+//! is on the used ring; a job dropped unanswered only happens when the
+//! device goes away): a worker may still be finishing a request when the VMM
 //! stops the rings, and the state must not miss its effect (a new inode,
 //! an open handle) nor may its answer land in a ring the VMM has already
 //! read the index of.
@@ -43,15 +45,18 @@ pub(crate) struct InFlight {
     idle: Condvar,
 }
 
-/// One request in flight; dropping it (after the answer is on the used
-/// ring, or with the job when the device goes away) ends it.
-pub(crate) struct InFlightToken(Arc<InFlight>);
-
 impl InFlight {
-    /// Counts one more request in flight.
-    pub(crate) fn enter(self: &Arc<Self>) -> InFlightToken {
+    /// A request was taken off the queue.
+    pub(crate) fn started(&self) {
         self.count.fetch_add(1, Ordering::AcqRel);
-        InFlightToken(Arc::clone(self))
+    }
+
+    /// A request's answer is on the used ring.
+    pub(crate) fn finished(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.idle.notify_all();
+        }
     }
 
     /// Waits until no request is in flight; false after `timeout`.
@@ -72,15 +77,6 @@ impl InFlight {
             guard = g;
         }
         true
-    }
-}
-
-impl Drop for InFlightToken {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _guard = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.0.idle.notify_all();
-        }
     }
 }
 
@@ -199,20 +195,20 @@ mod tests {
     #[test]
     fn wait_idle_returns_once_the_last_request_ends() {
         let in_flight = Arc::new(InFlight::default());
-        let token = in_flight.enter();
+        in_flight.started();
         let waiter = {
             let in_flight = Arc::clone(&in_flight);
             std::thread::spawn(move || in_flight.wait_idle(Duration::from_secs(10)))
         };
         std::thread::sleep(Duration::from_millis(30));
-        drop(token);
+        in_flight.finished();
         assert!(waiter.join().unwrap());
     }
 
     #[test]
     fn wait_idle_gives_up_while_a_request_stays() {
         let in_flight = Arc::new(InFlight::default());
-        let _token = in_flight.enter();
+        in_flight.started();
         assert!(!in_flight.wait_idle(Duration::from_millis(30)));
     }
 }

@@ -20,6 +20,7 @@
 
 mod backend;
 mod config_space;
+mod dirty_bitmap;
 mod drain;
 pub mod layout;
 mod migration;

@@ -20,13 +20,12 @@
 //! answer them on).
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use log::error;
 
-use super::request::{self, Job, WorkerBuffers};
+use super::request::{self, Job, Tracking, WorkerBuffers};
 use crate::filesystem::FileSystem;
 use crate::fuse::Server;
 
@@ -49,8 +48,8 @@ struct Shared<F> {
     queue_index: usize,
     queue_size: usize,
     max_workers: usize,
-    /// The VMM logs dirty pages (a migration is under way).
-    dirty_log: Arc<AtomicBool>,
+    /// Dirty logging and the in-flight count of this queue.
+    tracking: Tracking,
 }
 
 /// The pool serving one request queue.
@@ -67,7 +66,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
         queue_index: usize,
         queue_size: usize,
         max_workers: usize,
-        dirty_log: Arc<AtomicBool>,
+        tracking: Tracking,
     ) -> Self {
         QueuePool {
             shared: Arc::new(Shared {
@@ -83,7 +82,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                 queue_index,
                 queue_size,
                 max_workers: max_workers.max(1),
-                dirty_log,
+                tracking,
             }),
             inline_buffers: Mutex::new(None),
         }
@@ -100,7 +99,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let buffers = slot.get_or_insert_with(|| WorkerBuffers::new(self.shared.queue_size));
-        if let Err(err) = request::run(&self.shared.server, job, buffers, &self.shared.dirty_log) {
+        if let Err(err) = request::run(&self.shared.server, job, buffers, &self.shared.tracking) {
             crate::error_limited!("queue {}: {err}", self.shared.queue_index);
         }
     }
@@ -183,7 +182,7 @@ impl<F: FileSystem + 'static> Shared<F> {
     fn work(&self) {
         let mut buffers = WorkerBuffers::new(self.queue_size);
         while let Some(job) = self.next_job() {
-            if let Err(err) = request::run(&self.server, job, &mut buffers, &self.dirty_log) {
+            if let Err(err) = request::run(&self.server, job, &mut buffers, &self.tracking) {
                 crate::error_limited!("queue {}: {err}", self.queue_index);
             }
         }

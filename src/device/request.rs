@@ -2,13 +2,15 @@
 //! and return the chain to the guest through the used ring.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use vhost_user_backend::bitmap::BitmapMmapRegion;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::DescriptorChain;
+use virtio_queue::QueueT;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryLoadGuard, GuestMemoryMmap};
 
-use super::migration::InFlightToken;
+use super::dirty_bitmap::DirtyBitmap;
+use super::migration::InFlight;
 use super::DeviceError;
 use crate::filesystem::FileSystem;
 use crate::fuse::{Admission, Outcome, RequestHead, Scratch, Server};
@@ -16,7 +18,7 @@ use crate::transport::ChainBuffers;
 
 /// Guest memory as the daemon maps it, with the dirty-page log the VMM
 /// hands over during a migration (`SET_LOG_BASE`; empty until then).
-pub type GuestMem = GuestMemoryMmap<BitmapMmapRegion>;
+pub type GuestMem = GuestMemoryMmap<DirtyBitmap>;
 
 /// A virtqueue over that memory.
 pub(crate) type Vring = VringRwLock<GuestMemoryAtomic<GuestMem>>;
@@ -39,9 +41,15 @@ pub(crate) struct Job {
     pub head: Option<RequestHead>,
     /// Epoch bookkeeping decided from `head` when the chain was popped.
     pub admission: Admission,
-    /// Counts the request in flight until the job is dropped (after its
-    /// answer is on the used ring).
-    pub _in_flight: InFlightToken,
+}
+
+/// What a queue's requests report to the device besides their answer.
+#[derive(Clone)]
+pub(crate) struct Tracking {
+    /// The VMM logs dirty pages (acked `VHOST_F_LOG_ALL`).
+    pub dirty_log: Arc<AtomicBool>,
+    /// The queue's requests in flight.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Per-thread memory reused for every request the thread serves.
@@ -63,8 +71,32 @@ impl WorkerBuffers {
 /// it wants to be told.
 /// With `dirty_log` on (the VMM acked `VHOST_F_LOG_ALL` for a migration),
 /// the guest memory written for the reply is marked in the dirty log; the
-/// used ring is marked by the queue code's own writes.
+/// used ring is marked by the queue code's own writes. The request stops
+/// counting as in flight once its answer is on the used ring.
 pub(crate) fn run<F: FileSystem>(
+    server: &Server<F>,
+    job: Job,
+    buffers: &mut WorkerBuffers,
+    tracking: &Tracking,
+) -> Result<(), DeviceError> {
+    let result = serve_and_complete(server, job, buffers, &tracking.dirty_log);
+    tracking.in_flight.finished();
+    result
+}
+
+/// Marks `vring`'s used ring (flags, index, elements, `avail_event`) in the
+/// dirty log: the device's writes there go through vm-memory, whose
+/// accesses mark nothing (see `super::dirty_bitmap`).
+pub(crate) fn mark_used_ring(vring: &Vring, mem: &GuestMem) {
+    let (used, size) = {
+        let state = vring.get_ref();
+        let queue = state.get_queue();
+        (queue.used_ring(), queue.size())
+    };
+    crate::transport::mark_dirty(mem, used, 6 + 8 * usize::from(size));
+}
+
+fn serve_and_complete<F: FileSystem>(
     server: &Server<F>,
     job: Job,
     buffers: &mut WorkerBuffers,
@@ -86,7 +118,11 @@ pub(crate) fn run<F: FileSystem>(
             0
         }
     };
-    complete(&job.vring, head, used_len)
+    let completed = complete(&job.vring, head, used_len);
+    if dirty_log.load(Ordering::Acquire) {
+        mark_used_ring(&job.vring, &job.mem);
+    }
+    completed
 }
 
 /// What serving a chain wrote into it.

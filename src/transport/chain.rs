@@ -8,7 +8,10 @@ use std::os::fd::BorrowedFd;
 
 use virtio_queue::desc::split::Descriptor;
 use vm_memory::bitmap::Bitmap;
-use vm_memory::{GuestAddress, GuestMemory, Permissions};
+use vm_memory::{
+    GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MmapRegion,
+    Permissions,
+};
 
 use super::segments::Cursor;
 use super::ChainError;
@@ -111,7 +114,7 @@ impl ChainBuffers {
     /// way vm-memory's own writes do: the reply and READ payloads reach
     /// guest memory through raw `iovec`s, which the bitmap does not see.
     /// Call after the writer is done, with the writer's high-water mark.
-    pub fn mark_written<M: GuestMemory + ?Sized>(&self, mem: &M, bytes: usize) {
+    pub fn mark_written<B: Bitmap>(&self, mem: &GuestMemoryMmap<B>, bytes: usize) {
         let mut left = bytes;
         for &(addr, len) in &self.writable_guest {
             if left == 0 {
@@ -119,13 +122,7 @@ impl ChainBuffers {
             }
             let take = left.min(len as usize);
             left -= take;
-            // The chain was resolved against this memory already.
-            let Ok(slices) = mem.get_slices(GuestAddress(addr), take, Permissions::Write) else {
-                continue;
-            };
-            for slice in slices.flatten() {
-                slice.bitmap().mark_dirty(0, slice.len());
-            }
+            mark_dirty(mem, addr, take);
         }
     }
 
@@ -134,6 +131,31 @@ impl ChainBuffers {
     /// they point into guest memory that may be gone by now.
     pub fn segments(&self) -> (&[libc::iovec], &[libc::iovec]) {
         (&self.readable, &self.writable)
+    }
+}
+
+/// Marks guest memory `[addr, addr + len)` dirty in the bitmaps of the
+/// regions it lies in (the migration log); a part outside guest memory is
+/// ignored. (The mappings' own bitmaps: what `GuestMemoryRegion::bitmap`
+/// gives is a slice of one, which may mark nothing.)
+pub fn mark_dirty<B: Bitmap>(mem: &GuestMemoryMmap<B>, addr: u64, len: usize) {
+    let mut done = 0usize;
+    while done < len {
+        let Some(at) = addr.checked_add(done as u64) else {
+            return;
+        };
+        let Some((region, offset)) = mem.to_region_addr(GuestAddress(at)) else {
+            return;
+        };
+        let in_region = region.len().saturating_sub(offset.0);
+        let n = (len - done).min(usize::try_from(in_region).unwrap_or(usize::MAX));
+        if n == 0 {
+            return;
+        }
+        // The mapping's bitmap itself, not the unit slice the region hands out.
+        let mapping: &MmapRegion<B> = region;
+        mapping.bitmap().mark_dirty(offset.0 as usize, n);
+        done += n;
     }
 }
 

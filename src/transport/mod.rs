@@ -14,7 +14,7 @@
 mod chain;
 mod segments;
 
-pub use chain::{peek_readable, ChainBuffers, ChainReader, ChainWriter};
+pub use chain::{mark_dirty, peek_readable, ChainBuffers, ChainReader, ChainWriter};
 
 /// Why a descriptor chain cannot be served.
 #[derive(Debug, thiserror::Error)]
