@@ -130,6 +130,11 @@ fn lookups_handles_and_io_continue_on_the_destination_file_handles_in_the_sandbo
 }
 
 #[test]
+fn lookups_handles_and_io_continue_on_the_destination_in_a_chroot() {
+    continues_on_the_destination(1, &["--sandbox", "chroot"]);
+}
+
+#[test]
 fn lookups_handles_and_io_continue_with_verified_handles_and_confirmed_paths() {
     continues_on_the_destination(
         2,
