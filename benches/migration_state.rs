@@ -132,7 +132,7 @@ fn run(o: &Options, kind: Kind, bin: &Path, extra: &[String]) -> Result<(), Stri
     src.timeout = Duration::from_secs(120);
     src.init().map_err(|e| format!("INIT: errno {e}"))?;
     let (node, dname, fname) = lookup_all(&mut src, o.inodes);
-    let _log = src.vmm.start_dirty_log();
+    let _log = common::dirty_log::DirtyLog::start(&mut src.vmm);
 
     let started = Instant::now();
     let state = save_state(&mut src.vmm)?;

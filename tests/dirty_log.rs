@@ -9,8 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 
+use common::dirty_log::DirtyLog;
 use common::fuse_client::FuseClient;
-use common::vmm::DirtyLog;
 use epochfsd::fuse::abi::{self, Opcode, ROOT_ID};
 use zerocopy::IntoBytes;
 
@@ -72,7 +72,7 @@ fn clear(log: &DirtyLog) {
 #[test]
 fn dirty_logging_marks_the_read_payload_reply_and_used_ring_pages_and_nothing_else() {
     let (_d, mut c, node, fh) = open_file();
-    let log = c.vmm.start_dirty_log();
+    let log = DirtyLog::start(&mut c.vmm);
     clear(&log);
 
     let reply_pages = read_whole_file(&mut c, node, fh);
@@ -104,7 +104,7 @@ fn dirty_logging_marks_the_read_payload_reply_and_used_ring_pages_and_nothing_el
 #[test]
 fn a_write_request_marks_its_reply_but_not_its_payload() {
     let (_d, mut c, node, fh) = open_file();
-    let log = c.vmm.start_dirty_log();
+    let log = DirtyLog::start(&mut c.vmm);
     clear(&log);
     let data = vec![1u8; PAYLOAD as usize];
     let arg = abi::WriteIn {
@@ -144,8 +144,8 @@ fn a_write_request_marks_its_reply_but_not_its_payload() {
 #[test]
 fn with_logging_off_nothing_is_marked() {
     let (_d, mut c, node, fh) = open_file();
-    let log = c.vmm.start_dirty_log();
-    c.vmm.stop_dirty_log();
+    let log = DirtyLog::start(&mut c.vmm);
+    DirtyLog::stop(&mut c.vmm);
     clear(&log);
 
     let reply_pages = read_whole_file(&mut c, node, fh);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dirty_log;
 pub mod fuse_client;
 pub mod fuse_client_ext;
 pub mod fuse_client_namespace;

@@ -38,43 +38,6 @@ pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
 pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 pub const VHOST_USER_F_PROTOCOL_FEATURES: u64 = 1 << 30;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
-/// The VMM logs dirty pages (a migration is under way).
-pub const VHOST_F_LOG_ALL: u64 = 1 << 26;
-
-/// A dirty-page log handed to the daemon with SET_LOG_BASE: bit N of the
-/// memfd stands for guest page N (4 KiB).
-pub struct DirtyLog {
-    file: File,
-    size: u64,
-}
-
-impl DirtyLog {
-    /// Guest page numbers whose bit is set.
-    pub fn dirty_pages(&self) -> std::collections::BTreeSet<u64> {
-        use std::os::unix::fs::FileExt;
-        let mut bytes = vec![0u8; self.size as usize];
-        self.file
-            .read_exact_at(&mut bytes, 0)
-            .expect("read the log");
-        let mut pages = std::collections::BTreeSet::new();
-        for (i, byte) in bytes.iter().enumerate() {
-            for bit in 0..8 {
-                if byte & (1 << bit) != 0 {
-                    pages.insert(i as u64 * 8 + bit);
-                }
-            }
-        }
-        pages
-    }
-
-    /// Clears every bit, as the VMM does after it copied the pages.
-    pub fn clear(&self) {
-        use std::os::unix::fs::FileExt;
-        let zeros = vec![0u8; self.size as usize];
-        self.file.write_all_at(&zeros, 0).expect("clear the log");
-    }
-}
-
 /// Guest physical base of region 1 when `two_regions` is set.
 pub const REGION1_BASE: u64 = 0x1_0000_0000;
 
@@ -176,7 +139,7 @@ pub struct TestVmm {
     cursor: (usize, u64),
 }
 
-fn memfd(size: u64) -> File {
+pub(crate) fn memfd(size: u64) -> File {
     let name = c"epochfsd-test-guest";
     // SAFETY: `name` is a valid NUL-terminated string; the result is checked.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
@@ -842,35 +805,6 @@ impl TestVmm {
                 u16::try_from(base).expect("ring index fits u16")
             })
             .collect()
-    }
-
-    /// Turns dirty-page logging on the way QEMU does when a migration
-    /// starts: SET_FEATURES with VHOST_F_LOG_ALL, then SET_LOG_BASE with a
-    /// fresh log (one bit per 4 KiB page of guest physical memory).
-    pub fn start_dirty_log(&mut self) -> DirtyLog {
-        let top = self.regions().iter().map(|r| r.1).max().unwrap_or(0);
-        let size = (top / PAGE).div_ceil(8).next_multiple_of(PAGE);
-        let file = memfd(size);
-        self.frontend
-            .set_features(self.acked_features | VHOST_F_LOG_ALL)
-            .expect("SET_FEATURES with LOG_ALL");
-        let region = vhost::VhostUserDirtyLogRegion {
-            mmap_size: size,
-            mmap_offset: 0,
-            mmap_handle: file.as_raw_fd(),
-        };
-        self.frontend
-            .set_log_base(0, Some(region))
-            .expect("SET_LOG_BASE");
-        DirtyLog { file, size }
-    }
-
-    /// Turns logging off again (SET_FEATURES without VHOST_F_LOG_ALL), as
-    /// QEMU does when a migration ends or is cancelled.
-    pub fn stop_dirty_log(&mut self) {
-        self.frontend
-            .set_features(self.acked_features)
-            .expect("SET_FEATURES without LOG_ALL");
     }
 
     /// Guest address and length of each writable buffer of completed
