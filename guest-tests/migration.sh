@@ -7,9 +7,14 @@
 #
 # Usage: guest-tests/migration.sh [--queues N] [--mode find-paths|file-handles]
 #            [--timeout SECS] [--daemon-args "..."] [--daemon epochfsd|virtiofsd] [--back]
+#            [--bad-destination]
 #
 # --back migrates a second time, from the destination to a new QEMU and
 # daemon in the first one's place, before the guest checks its files.
+# --bad-destination gives the destination's daemon another (empty) directory:
+# the migration must fail with the reason in that daemon's log, the source VM
+# must go on running (the guest then checks its files there) and nothing may
+# appear in the other directory.
 # --daemon virtiofsd runs upstream virtiofsd (scripts/install-virtiofsd.sh, or
 # VIRTIOFSD_BIN) on both sides instead, for comparison: one queue only.
 #
@@ -24,7 +29,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0
+QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0 BAD=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --queues) QUEUES=$2; shift 2 ;;
@@ -33,6 +38,7 @@ while [ $# -gt 0 ]; do
         --daemon-args) DAEMON_ARGS=$2; shift 2 ;;
         --daemon) KIND=$2; shift 2 ;;
         --back) BACK=1; shift ;;
+        --bad-destination) BAD=1; shift ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
         *) echo "migration.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -49,7 +55,7 @@ npass=0 nfail=0
 pass() { echo "PASS: $1"; npass=$((npass + 1)); }
 fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
 log() { echo "migration.sh: $*" >&2; }
-summary() { echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK): $npass passed, $nfail failed"; }
+summary() { echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK, bad-destination=$BAD): $npass passed, $nfail failed"; }
 die() { fail "$1" "$2"; summary; exit 1; }
 
 # ---- prerequisites ------------------------------------------------------------------
@@ -108,9 +114,9 @@ EOF
 }
 
 # ---- daemons and QEMUs --------------------------------------------------------------
-start_daemon() {   # NAME
+start_daemon() {   # NAME [SHARE]
     local sock=$SOCKDIR/$1.sock
-    local common=(--socket-path "$sock" --shared-dir "$SHARE" --migration-mode "$MODE")
+    local common=(--socket-path "$sock" --shared-dir "${2:-$SHARE}" --migration-mode "$MODE")
     # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
     if [ "$KIND" = virtiofsd ]; then
         "$VIRTIOFSD_BIN" "${common[@]}" --sandbox none $DAEMON_ARGS > "$RUNDIR/daemon-$1.log" 2>&1 &
@@ -173,8 +179,59 @@ migrate() {
     qmp "$SOCKDIR/qmp-$from.sock" quit > /dev/null 2>&1
 }
 
+# refused_migration: src -> dst must fail (the destination's daemon refuses
+# the state), the source must go on running and the other share stay empty.
+refused_migration() {
+    local info="" status="" _
+    local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
+    qmp "$SOCKDIR/qmp-dst.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on dst"
+    qmp "$SOCKDIR/qmp-src.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on src"
+    qmp "$SOCKDIR/qmp-src.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-dst.sock\"}" > /dev/null ||
+        die migrate "QMP migrate refused: see $RUNDIR"
+    for _ in $(seq 1 "$TIMEOUT"); do
+        info=$(qmp "$SOCKDIR/qmp-src.sock" query-migrate)
+        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
+        case "$status" in completed|failed|cancelled) break ;; esac
+        sleep 1
+    done
+    echo "$info" > "$RUNDIR/query-migrate-src-dst.json"
+    if [ "$status" = failed ]; then
+        pass migration-to-another-directory-fails
+        python3 -c 'import json,sys; print("INFO: QEMU says: %s" % json.loads(sys.argv[1]).get("error-desc"))' "$info"
+    else
+        fail migration-to-another-directory-fails "status '$status'"
+    fi
+    local why
+    why=$(grep -h "refused" "$RUNDIR/daemon-dst.log" | tail -1)
+    if [[ $why == *"different shared directory"* ]]; then
+        pass destination-daemon-names-the-reason
+        echo "INFO: ${why#*] }"
+    else
+        fail destination-daemon-names-the-reason "log: $(tail -3 "$RUNDIR/daemon-dst.log" | tr '\n' '|')"
+    fi
+    sleep 2
+    status=$(qmp "$SOCKDIR/qmp-src.sock" query-status |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",""))')
+    if [ "$status" = running ]; then
+        pass source-vm-keeps-running
+    else
+        fail source-vm-keeps-running "source status '$status'"
+    fi
+    if [ -z "$(ls -A "$RUNDIR/other-share")" ]; then
+        pass nothing-written-to-the-other-directory
+    else
+        fail nothing-written-to-the-other-directory "$(ls -A "$RUNDIR/other-share" | tr '\n' ' ')"
+    fi
+}
+
 start_daemon src
-start_daemon dst
+if [ "$BAD" = 1 ]; then
+    # A destination serving another directory: it must refuse the state.
+    mkdir -p "$RUNDIR/other-share"
+    start_daemon dst "$RUNDIR/other-share"
+else
+    start_daemon dst
+fi
 start_qemu src
 start_qemu dst -incoming "unix:$SOCKDIR/migrate-dst.sock"
 log "run directory $RUNDIR"
@@ -182,8 +239,13 @@ log "run directory $RUNDIR"
 wait_console src MIGRATION-READY "$TIMEOUT" ||
     die guest-ready "the guest did not get ready; console: $(tail -5 "$RUNDIR/console-src.log")"
 grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-src.log"
-migrate src dst
-last=dst
+if [ "$BAD" = 1 ]; then
+    refused_migration
+    last=src
+else
+    migrate src dst
+    last=dst
+fi
 if [ "$BACK" = 1 ]; then
     # Back to the first host: a new daemon and QEMU in its place.
     sleep 2
@@ -201,7 +263,7 @@ if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
 else
     fail guest-after-the-move "no SCENARIO-DONE on the last destination; console: $(tail -5 "$RUNDIR/console-$last.log" | tr '\n' '|')"
 fi
-nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
+[ "$last" = src ] || nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
 if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; then
     pass host-sees-the-write-after-the-move
 else
