@@ -230,6 +230,46 @@ fn an_unlinked_open_file_moves_with_file_handles() {
     drop(d);
 }
 
+/// The guest removed a file and has not sent FORGET yet (it rarely has,
+/// right after an unlink): nothing to find, and nothing to fail over.
+fn a_removed_file_not_yet_forgotten(extra: &[&str]) {
+    let (src_daemon, mut src) = source(1, extra);
+    let held = hold_files(&src_daemon, &mut src);
+    let share = src_daemon.share().to_path_buf();
+    src.release(held.file, held.fh, RDWR).unwrap();
+    let sub = src.lookup(held.dir, b"sub").unwrap().nodeid;
+    src.unlink(sub, b"file").unwrap();
+
+    let (d, mut dst) = migrate(&mut src, &share, 1, extra);
+
+    assert_eq!(dst.getattr(held.file).err(), Some(libc::ESTALE));
+    assert!(dst.getattr(held.dir).is_ok());
+    drop(d);
+}
+
+#[test]
+fn a_removed_file_the_guest_still_holds_does_not_fail_find_paths() {
+    a_removed_file_not_yet_forgotten(&["--migration-on-error", "abort"]);
+}
+
+#[test]
+fn a_removed_file_held_by_descriptor_does_not_fail_find_paths() {
+    a_removed_file_not_yet_forgotten(&["--inode-file-handles", "never", "--sandbox", "none"]);
+}
+
+#[test]
+fn an_unlinked_open_file_fails_find_paths_with_abort() {
+    let (src_daemon, mut src) = source(1, &[]);
+    hold_files(&src_daemon, &mut src);
+    let share = src_daemon.share().to_path_buf();
+    fs::remove_file(share.join("dir/sub/file")).unwrap();
+    let state = save_state(&mut src.vmm).expect("save");
+    let (d, mut c) = destination(&share, 1, &[]);
+    assert!(load_state(&mut c.vmm, &state).is_err());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(d.log().contains("no path (unlinked)"), "{}", d.log());
+}
+
 #[test]
 fn corrupt_truncated_or_foreign_states_are_refused_and_change_nothing() {
     let (src_daemon, mut src) = source(1, &[]);

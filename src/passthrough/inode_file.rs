@@ -49,9 +49,10 @@ pub enum InodeFile {
         mount: Arc<OwnedFd>,
     },
     /// A node a migration brought over whose inode could not be found
-    /// again on this host (`--migration-on-error=guest-error`): every use
-    /// answers `EIO`, never another file.
-    Lost,
+    /// again on this host: every use answers the errno (`EIO` under
+    /// `--migration-on-error=guest-error`; `ESTALE` for an inode already
+    /// removed on the source), never another file.
+    Lost(i32),
 }
 
 /// An `O_PATH` descriptor of an inode for the length of one request:
@@ -83,7 +84,7 @@ impl InodeFile {
                 sys::file_handle::open_by_handle(mount.as_fd(), handle, libc::O_PATH)
                     .map(PathFd::Owned)
             }
-            Self::Lost => Err(sys::errno(libc::EIO)),
+            Self::Lost(errno) => Err(sys::errno(*errno)),
         }
     }
 

@@ -144,7 +144,7 @@ impl PassthroughFs {
             path: None,
             handle: None,
         };
-        if matches!(node.value().file, InodeFile::Lost) {
+        if matches!(node.value().file, InodeFile::Lost(_)) {
             return lost;
         }
         let Ok(fd) = node.value().fd() else {

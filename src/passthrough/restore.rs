@@ -13,7 +13,7 @@
 //! nothing on it changes (`O_TRUNC`, `O_CREAT` and `O_EXCL` are dropped
 //! from the reopened handles' flags).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
@@ -75,21 +75,25 @@ impl PassthroughFs {
         let root_refcount = self.check_root(input)?;
         let next_node = input.u64("next node id")?;
         let count = input.count("node count", MIN_NODE_RECORD)?;
+        let saved_nodes = (0..count)
+            .map(|_| read_node(input))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_handle = input.u64("next handle id")?;
+        let saved_handles = read_handles(input)?;
+        input.finish()?;
+        let opened: HashSet<u64> = saved_handles.iter().map(|h| h.inode).collect();
         let mut found = Vec::with_capacity(count);
         let mut lost = 0usize;
-        for _ in 0..count {
-            let saved = read_node(input)?;
-            let node = self.find(&saved)?;
+        for saved in &saved_nodes {
+            let node = self.find(saved, opened.contains(&saved.id))?;
             lost += usize::from(node.key.is_none());
             found.push(node);
         }
-        let next_handle = input.u64("next handle id")?;
-        let handles = self.reopen_handles(input, &found)?;
-        input.finish()?;
+        let handles = self.reopen_handles(&saved_handles, &found)?;
         let (nodes, open) = (found.len(), handles.len());
         self.install(root_refcount, next_node, found, next_handle, handles)?;
         log::info!(
-            "migration state loaded: {} inodes ({lost} not found), {open} open handles",
+            "migration state loaded: {} inodes ({lost} not found or removed), {open} open handles",
             nodes + 1
         );
         Ok(())
@@ -121,8 +125,11 @@ impl PassthroughFs {
     }
 
     /// Finds the inode of `saved` again, or makes a lost node of it
-    /// (guest-error) or fails (abort).
-    fn find(&self, saved: &SavedNode<'_>) -> Result<Found, StateError> {
+    /// (guest-error) or fails (abort). An inode that had no name left at
+    /// save time and no open handle (the guest removed it and has not sent
+    /// FORGET yet) is gone on the source too: it answers `ESTALE` here,
+    /// whatever `--migration-on-error` says, as it would have there.
+    fn find(&self, saved: &SavedNode<'_>, has_handles: bool) -> Result<Found, StateError> {
         match self.locate(saved) {
             Ok(fd) => {
                 let st = sys::stat::statx_with_mount(fd.as_fd()).map_err(host("a found inode"))?;
@@ -146,6 +153,10 @@ impl PassthroughFs {
                     },
                 })
             }
+            Err(reason) if saved.path.is_none() && !has_handles => {
+                log::debug!("migration: {} was removed ({reason})", saved.describe());
+                Ok(lost_node(saved, libc::ESTALE))
+            }
             Err(reason) => self.not_found(saved, &reason),
         }
     }
@@ -156,15 +167,7 @@ impl PassthroughFs {
             MigrationOnError::Abort => Err(StateError::Refused(what)),
             MigrationOnError::GuestError => {
                 log::warn!("migration: {what}; the guest gets EIO on it");
-                Ok(Found {
-                    id: saved.id,
-                    key: None,
-                    refcount: saved.refcount,
-                    data: InodeData {
-                        file: InodeFile::Lost,
-                        file_type: saved.file_type,
-                    },
-                })
+                Ok(lost_node(saved, libc::EIO))
             }
         }
     }
@@ -220,19 +223,15 @@ impl PassthroughFs {
         Ok(fd)
     }
 
-    /// Reads the saved handles and reopens each on its (found) node.
+    /// Reopens each saved handle on its (found) node.
     fn reopen_handles(
         &self,
-        input: &mut StateReader<'_>,
+        saved: &[SavedHandle],
         nodes: &[Found],
     ) -> Result<Vec<(u64, Handle)>, StateError> {
-        let count = input.count("handle count", HANDLE_RECORD)?;
         let by_id: HashMap<u64, &InodeData> = nodes.iter().map(|n| (n.id, &n.data)).collect();
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            let id = input.u64("handle id")?;
-            let inode = input.u64("handle node")?;
-            let flags = input.i32("handle flags")?;
+        let mut out = Vec::with_capacity(saved.len());
+        for &SavedHandle { id, inode, flags } in saved {
             match self.reopen(&by_id, inode, flags) {
                 Ok(handle) => out.push((id, handle)),
                 Err(e) if self.cfg.migration.on_error == MigrationOnError::GuestError => {
@@ -309,6 +308,39 @@ impl PassthroughFs {
         }
         self.handles.raise_next_id(next_handle);
         Ok(())
+    }
+}
+
+/// One saved open handle.
+struct SavedHandle {
+    id: u64,
+    inode: u64,
+    flags: i32,
+}
+
+fn read_handles(input: &mut StateReader<'_>) -> Result<Vec<SavedHandle>, StateError> {
+    let count = input.count("handle count", HANDLE_RECORD)?;
+    (0..count)
+        .map(|_| {
+            Ok(SavedHandle {
+                id: input.u64("handle id")?,
+                inode: input.u64("handle node")?,
+                flags: input.i32("handle flags")?,
+            })
+        })
+        .collect()
+}
+
+/// A node that stands for no inode here and answers `errno` on every use.
+fn lost_node(saved: &SavedNode<'_>, errno: i32) -> Found {
+    Found {
+        id: saved.id,
+        key: None,
+        refcount: saved.refcount,
+        data: InodeData {
+            file: InodeFile::Lost(errno),
+            file_type: saved.file_type,
+        },
     }
 }
 
