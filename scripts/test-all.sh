@@ -23,8 +23,8 @@ cargo clippy --all-targets --locked -- -D warnings
 step "unit and integration tests"
 cargo test --locked --all-targets
 
-step "SYNCFS epoch and blocked-shutdown tests (test-only delay hooks, separate target dir)"
-CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown --test seccomp_actions
+step "SYNCFS epoch, blocked-shutdown and held-write migration tests (test-only delay hooks, separate target dir)"
+CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown --test seccomp_actions --test migration_held
 
 if [ -x .ci/loom.sh ]; then
     step "loom model checks of the epoch tracker"
@@ -51,6 +51,11 @@ guest-tests/syncfs-epochs.sh
 
 step "guest SYNCFS timeline on slow storage (slowfs holds the writes; release build, default flags, 1 and 4 queues)"
 guest-tests/syncfs-slowfs.sh
+
+step "guest live migration: 1 queue find-paths, 4 queues file-handles there and back, a destination on another directory"
+guest-tests/migration.sh --queues 1 --mode find-paths
+guest-tests/migration.sh --queues 4 --mode file-handles --back
+guest-tests/migration.sh --bad-destination
 
 step "guest: 100,000 files created, statted and removed (file handles keep the fd count bounded)"
 guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500
