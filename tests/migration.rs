@@ -214,6 +214,36 @@ fn a_file_replaced_under_its_name_is_not_taken_for_the_old_one() {
     assert!(err.contains("CHECK_DEVICE_STATE"), "{err}");
 }
 
+fn moved_out_of_the_share(extra: &[&str]) {
+    let (src_daemon, mut src) = source(1, extra);
+    hold_files(&src_daemon, &mut src);
+    let share = src_daemon.share().to_path_buf();
+    let state = save_state(&mut src.vmm).expect("save");
+    let outside = share.parent().unwrap().join("outside");
+    fs::rename(share.join("dir/sub/file"), &outside).unwrap();
+    let (d, mut c) = destination(&share, 1, extra);
+    assert!(
+        load_state(&mut c.vmm, &state).is_err(),
+        "the guest would reach {outside:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        d.log().contains("outside the shared directory"),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn a_file_moved_out_of_the_share_is_not_followed_by_its_handle() {
+    moved_out_of_the_share(&["--migration-mode", "file-handles", "--sandbox", "none"]);
+}
+
+#[test]
+fn a_file_moved_out_of_the_share_is_not_followed_by_its_handle_in_the_sandbox() {
+    moved_out_of_the_share(&["--migration-mode", "file-handles"]);
+}
+
 #[test]
 fn an_unlinked_open_file_moves_with_file_handles() {
     let extra = ["--migration-mode", "file-handles"];

@@ -201,7 +201,7 @@ impl PassthroughFs {
 
 /// `full` relative to the directory `prefix` (both absolute, as the
 /// kernel prints them), or `None` if it is not beneath it.
-fn relative_to<'a>(full: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+pub(super) fn relative_to<'a>(full: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let rest = if prefix == b"/" {
         full.strip_prefix(b"/")?
     } else {

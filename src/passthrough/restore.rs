@@ -20,7 +20,9 @@ use std::sync::Mutex;
 
 use super::inode_file::{self, InodeFile};
 use super::inode_table::InodeKey;
-use super::migration::{open_relative, parse_handle, FORMAT, HANDLE_RECORD, MIN_NODE_RECORD};
+use super::migration::{
+    open_relative, parse_handle, relative_to, FORMAT, HANDLE_RECORD, MIN_NODE_RECORD,
+};
 use super::{key_of, Handle, InodeData, MigrationMode, MigrationOnError, PassthroughFs, ROOT};
 use crate::filesystem::{StateError, StateReader};
 use crate::sys;
@@ -130,7 +132,7 @@ impl PassthroughFs {
     /// FORGET yet) is gone on the source too: it answers `ESTALE` here,
     /// whatever `--migration-on-error` says, as it would have there.
     fn find(&self, saved: &SavedNode<'_>, has_handles: bool) -> Result<Found, StateError> {
-        match self.locate(saved) {
+        match self.locate(saved, has_handles) {
             Ok(fd) => {
                 let st = sys::stat::statx_with_mount(fd.as_fd()).map_err(host("a found inode"))?;
                 let named = inode_file::name(fd.as_fd(), self.handle_policy);
@@ -174,11 +176,12 @@ impl PassthroughFs {
 
     /// An `O_PATH` descriptor of the saved inode, checked to be the same
     /// inode, or why there is none.
-    fn locate(&self, saved: &SavedNode<'_>) -> Result<OwnedFd, String> {
+    fn locate(&self, saved: &SavedNode<'_>, has_handles: bool) -> Result<OwnedFd, String> {
         let by_handle = || -> Result<OwnedFd, String> {
             let handle = saved.handle.as_ref().ok_or("no file handle was saved")?;
             let fd = sys::file_handle::open_by_handle(self.root_sync.as_fd(), handle, libc::O_PATH)
                 .map_err(|e| format!("by file handle: {e}"))?;
+            self.beneath_share(&fd, has_handles)?;
             self.same_inode(saved, fd, false)
         };
         let by_path = || -> Result<OwnedFd, String> {
@@ -194,6 +197,49 @@ impl PassthroughFs {
             // opens: those fall back to their path, checked the same way.
             MigrationMode::FileHandles => by_handle()
                 .or_else(|first| by_path().map_err(|second| format!("{first}; {second}"))),
+        }
+    }
+
+    /// Fails unless `fd` (opened by file handle) is beneath the share: a
+    /// handle names an inode anywhere on its filesystem, and neither the
+    /// state nor the host's renames may take the guest outside the share.
+    /// A file with a name must be reachable by that name beneath the share
+    /// (what the kernel prints for an inode outside the daemon's mount
+    /// cannot be trusted to show it); an unlinked one has none, and is
+    /// taken only when the guest has it open (`has_handles`): the guest
+    /// was reading it on the source already.
+    fn beneath_share(&self, fd: &OwnedFd, has_handles: bool) -> Result<(), String> {
+        let st = sys::stat::fstat(fd.as_fd()).map_err(|e| e.to_string())?;
+        if st.st_nlink == 0 {
+            return if has_handles {
+                Ok(())
+            } else {
+                Err("it is unlinked and not open".into())
+            };
+        }
+        let root = self.inode(ROOT).map_err(|e| e.to_string())?;
+        let root_fd = root.value().fd().map_err(|e| e.to_string())?;
+        let prefix = self
+            .proc
+            .current_path(root_fd.as_fd())
+            .map_err(|e| e.to_string())?;
+        let full = self
+            .proc
+            .current_path(fd.as_fd())
+            .map_err(|e| e.to_string())?;
+        let outside = || {
+            format!(
+                "its file handle leads outside the shared directory (to {})",
+                String::from_utf8_lossy(&full)
+            )
+        };
+        let rel = relative_to(&full, &prefix).ok_or_else(outside)?;
+        let by_name = open_relative(root_fd.as_fd(), rel).map_err(|_| outside())?;
+        let named = sys::stat::fstat(by_name.as_fd()).map_err(|e| e.to_string())?;
+        if (named.st_dev, named.st_ino) == (st.st_dev, st.st_ino) {
+            Ok(())
+        } else {
+            Err(outside())
         }
     }
 
