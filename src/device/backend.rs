@@ -19,7 +19,7 @@ use vhost::vhost_user::message::{
 use vhost_user_backend::VhostUserBackend;
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
-use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryBackend};
+use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryBackend, MmapRegion};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
     new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
@@ -189,7 +189,9 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
     fn acked_features(&self, features: u64) {
         let log = features & VhostUserVirtioFeatures::LOG_ALL.bits() != 0;
         for region in self.core.mem.memory().iter() {
-            region.bitmap().set_logging(log);
+            // The mapping's bitmap itself (a region hands out unit slices).
+            let mapping: &MmapRegion<DirtyBitmap> = region;
+            mapping.bitmap().set_logging(log);
         }
         if self.dirty_log.swap(log, Ordering::AcqRel) != log {
             log::info!("dirty page logging {}", if log { "on" } else { "off" });
