@@ -240,7 +240,7 @@ pub struct Cli {
     pub seccomp: SeccompMode,
 
     /// Capabilities to keep besides or drop from the default set once
-    /// confined: +cap,-cap (e.g. +mknod,-setfcap; `:` separates too).
+    /// confined: +cap,-cap (e.g. -mknod,-setfcap; `:` separates too).
     #[arg(long, value_name = "CAPS")]
     pub modcaps: Option<String>,
 
