@@ -10,11 +10,10 @@
 //! launchers (libvirt, Kata, cloud-hypervisor's docs) pass them; the rule
 //! is that none is accepted and silently ignored. A flag either works, or
 //! the daemon refuses to start with a message naming it (`--translate-uid`,
-//! `--xattrmap`, `--security-label`), or, where refusing would stop stock
-//! launchers for no safety gain, it starts and logs a warning saying what
-//! does not happen (`--seccomp kill|log|trap`, `--modcaps`: no filter is
-//! installed and capabilities are not changed yet; `-o flock`/`posix_lock`:
-//! locks stay in the guest). Those warnings are [`Config::notices`].
+//! `--security-label`), or, where refusing would stop stock launchers for
+//! no safety gain, it starts and logs a warning saying what does not happen
+//! (`-o flock`/`posix_lock`: locks stay in the guest). Those warnings are
+//! [`Config::notices`].
 //!
 //! Sub-modules: `modes` (value types), `compat` (the legacy `-o` syntax),
 //! `idmap` (`--uid-map`/`--gid-map` values), `capabilities`
@@ -173,8 +172,8 @@ pub struct Cli {
           default_missing_value = "always", value_name = "never|auto|always")]
     pub security_label: Option<Negotiation>,
 
-    /// Extended attribute name mapping rules (virtiofsd): not supported;
-    /// given, it stops the daemon at start.
+    /// Extended attribute name mapping rules, in virtiofsd's syntax
+    /// (implies --xattr); see docs/operations.md.
     #[arg(long, value_name = "RULES")]
     pub xattrmap: Option<String>,
 
@@ -361,6 +360,8 @@ pub struct Config {
     pub writeback: bool,
     /// Extended attributes.
     pub xattr: bool,
+    /// `--xattrmap` rules, parsed.
+    pub xattrmap: Option<crate::passthrough::xattrmap::XattrMap>,
     /// POSIX ACLs (enforced by the guest, stored as host ACLs).
     pub posix_acl: bool,
     /// Read-only export.

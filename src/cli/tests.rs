@@ -480,8 +480,6 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     for extra in [
         &["--translate-uid", "map:0:1000:1"][..],
         &["--translate-gid=guest:0:1000:1"],
-        &["--xattrmap", ":map::user.virtiofs.:"],
-        &["-o", "xattrmap=:map::user.virtiofs.:"],
         &["--security-label"],
         &["--security-label=auto"],
         &["-o", "security_label"],
@@ -494,6 +492,24 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     }
     let args = ["--fd=3", "--shared-dir", d, "--security-label=never"];
     assert!(parse(&args).is_ok());
+}
+
+#[test]
+fn xattrmap_rules_are_parsed_and_imply_xattr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for extra in [
+        &["--xattrmap", ":map::user.virtiofs.:"][..],
+        &["-o", "xattrmap=:map::user.virtiofs.:"],
+    ] {
+        let args = [&["--fd=3", "--shared-dir", d][..], extra].concat();
+        let config = parse(&args).unwrap();
+        assert!(config.xattr && config.xattrmap.is_some(), "{extra:?}");
+    }
+    let args = ["--fd=3", "--shared-dir", d, "--xattrmap", ":okay:all:::"];
+    let err = parse(&args).unwrap_err();
+    assert!(matches!(err, ConfigError::XattrMap(_)), "{err:?}");
+    assert!(err.to_string().contains("okay"), "{err}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::modes::{Negotiation, NofileLimit, QueueThreads, SandboxMode};
 use super::{
     Cli, Config, SocketSource, HANDOFF_US_RANGE, MAX_HANDLES, MAX_QUEUE_POLL_US, MAX_REQUEST_QUEUES,
 };
+use crate::passthrough::xattrmap::{XattrMap, XattrMapError};
 
 /// What is wrong with a command line.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,9 @@ pub enum ConfigError {
          they cannot be used with --sandbox {0}"
     )]
     IdMapSandbox(&'static str),
+    /// `--xattrmap` rules that do not parse.
+    #[error("--xattrmap: {0}")]
+    XattrMap(XattrMapError),
     /// An option epochfsd does not implement.
     #[error("{option} is not supported by epochfsd: {why}")]
     Unsupported {
@@ -127,6 +131,12 @@ impl TryFrom<Cli> for Config {
                 .map_err(|_| ConfigError::LogLevel(cli.log_level.clone()))?
         };
         let posix_acl = cli.posix_acl.unwrap_or_default() != Negotiation::Never;
+        let xattrmap = cli
+            .xattrmap
+            .as_deref()
+            .map(str::parse::<XattrMap>)
+            .transpose()
+            .map_err(ConfigError::XattrMap)?;
         Ok(Config {
             socket,
             socket_group: cli.socket_group,
@@ -139,7 +149,8 @@ impl TryFrom<Cli> for Config {
             handoff: std::time::Duration::from_micros(cli.handoff_us),
             cache: cli.cache,
             writeback: cli.writeback,
-            xattr: cli.xattr || posix_acl,
+            xattr: cli.xattr || posix_acl || xattrmap.is_some(),
+            xattrmap,
             posix_acl,
             readonly: cli.readonly,
             allow_direct_io: cli.allow_direct_io,
@@ -186,12 +197,6 @@ fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
             option: "--translate-uid/--translate-gid",
             why: "ids are not translated between guest and host; run the daemon \
                   unprivileged with --uid-map/--gid-map to map them with a user namespace",
-        });
-    }
-    if cli.xattrmap.is_some() {
-        return Err(ConfigError::Unsupported {
-            option: "--xattrmap",
-            why: "extended attribute names reach the host unchanged",
         });
     }
     if cli.security_label.is_some_and(|l| l != Negotiation::Never) {

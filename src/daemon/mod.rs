@@ -366,6 +366,7 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
         },
         max_handles: config.max_handles,
+        xattrmap: config.xattrmap.clone(),
     }
 }
 

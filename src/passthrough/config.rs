@@ -60,6 +60,9 @@ pub struct Config {
     /// Most open file and directory handles (0: no limit); past it
     /// OPEN, CREATE and OPENDIR fail with EMFILE.
     pub max_handles: usize,
+    /// `--xattrmap`: extended attribute names renamed between the guest's
+    /// view and the host's (needs `xattr`).
+    pub xattrmap: Option<super::xattrmap::XattrMap>,
 }
 
 /// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.

@@ -43,6 +43,7 @@ mod lookup;
 mod names;
 mod ranges;
 mod xattr;
+pub mod xattrmap;
 
 #[cfg(test)]
 mod test_util;
