@@ -15,7 +15,6 @@ mod server;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 
-pub use args::validate_name;
 pub use durability::admission::{joins_epoch, Admission, Role};
 pub use durability::stats::SyncfsReport;
 pub use durability::trace::{self, EpochTrace};

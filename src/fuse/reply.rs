@@ -79,7 +79,7 @@ pub(crate) fn entry_out(entry: &Entry) -> EntryOut {
     let (entry_valid, entry_valid_nsec) = split_duration(entry.entry_timeout);
     let (attr_valid, attr_valid_nsec) = split_duration(entry.attr_timeout);
     EntryOut {
-        nodeid: entry.inode,
+        nodeid: entry.inode.get(),
         generation: entry.generation,
         entry_valid,
         attr_valid,

@@ -25,7 +25,7 @@ use super::intake::{RequestHead, HEADER_LEN};
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
 use crate::epoch::EpochTracker;
-use crate::filesystem::{errno_of, Context, FileSystem};
+use crate::filesystem::{errno_of, Context, FileSystem, NodeId};
 
 /// Largest argument block accepted (names, symlink targets, xattr values).
 /// WRITE payloads do not count: they are never copied.
@@ -112,6 +112,13 @@ pub(crate) struct Request {
     pub unique: u64,
     pub nodeid: u64,
     pub ctx: Context,
+}
+
+impl Request {
+    /// The node the request is about, as the filesystem names it.
+    pub fn node(&self) -> NodeId {
+        NodeId::from_raw(self.nodeid)
+    }
 }
 
 /// The FUSE protocol server over one filesystem: it decodes, dispatches and

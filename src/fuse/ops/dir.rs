@@ -5,7 +5,7 @@ use std::mem::size_of;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem};
+use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem, HandleId};
 use crate::fuse::abi::{dirent_size, direntplus_size, Dirent, EntryOut, ReadIn};
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
@@ -64,8 +64,14 @@ impl<F: FileSystem> Server<F> {
         w.seek_to(OUT_HEADER_LEN)?;
         let limit = (read.size as usize).min(w.available_bytes());
         let mut sink = DirWriter { w, used: 0, limit };
-        self.fs
-            .readdir(&req.ctx, req.nodeid, read.fh, read.offset, plus, &mut sink)?;
+        self.fs.readdir(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(read.fh),
+            read.offset,
+            plus,
+            &mut sink,
+        )?;
         finish(w, req.unique)
     }
 }

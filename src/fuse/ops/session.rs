@@ -7,7 +7,7 @@ use log::info;
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::epoch::OwnedSyncTicket;
-use crate::filesystem::{FileSystem, InitOptions};
+use crate::filesystem::{FileSystem, InitOptions, NodeId};
 use crate::fuse::abi::{
     init_flags as flags, BatchForgetIn, ForgetIn, ForgetOne, InitIn, InitOut, StatfsOut,
     KERNEL_MINOR_VERSION, KERNEL_VERSION,
@@ -149,7 +149,7 @@ impl<F: FileSystem> Server<F> {
 
     pub(crate) fn do_forget(&self, nodeid: u64, mut args: Args<'_>) {
         if let Ok(forget) = args.obj::<ForgetIn>() {
-            self.fs.forget(nodeid, forget.nlookup);
+            self.fs.forget(NodeId::from_raw(nodeid), forget.nlookup);
         }
     }
 
@@ -159,7 +159,7 @@ impl<F: FileSystem> Server<F> {
         };
         for _ in 0..batch.count {
             match args.obj::<ForgetOne>() {
-                Ok(one) => self.fs.forget(one.nodeid, one.nlookup),
+                Ok(one) => self.fs.forget(NodeId::from_raw(one.nodeid), one.nlookup),
                 Err(_) => return,
             }
         }
@@ -168,7 +168,7 @@ impl<F: FileSystem> Server<F> {
     pub(crate) fn do_statfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
         #[cfg(feature = "test-hooks")]
         self.options.hooks.before_statfs()?;
-        let st = self.fs.statfs(&req.ctx, req.nodeid)?;
+        let st = self.fs.statfs(&req.ctx, req.node())?;
         let out = StatfsOut { st: kstatfs(&st) };
         reply_ok(w, req.unique, &[out.as_bytes()])
     }
