@@ -10,8 +10,9 @@
 //! Containment does not depend on a sandbox (`--sandbox`, entered by
 //! `daemon::sandbox` before this filesystem is built, is defence in depth):
 //!
-//! * every guest-supplied name is checked by `names::check_name` (one
-//!   component, no `/`, not `.`/`..`) before any syscall;
+//! * every guest-supplied name arrives as a checked
+//!   [`Name`](crate::filesystem::Name) (one component, no `/`, not
+//!   `.`/`..`), so no unchecked name can reach a syscall;
 //! * every name-relative call is an `*at()` call on the parent's `O_PATH`
 //!   descriptor that does not follow a symlink in the last component, and
 //!   name-based opens go through `openat2(RESOLVE_BENEATH |
