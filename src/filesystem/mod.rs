@@ -10,6 +10,18 @@
 //! Every method has a default that answers `ENOSYS`, so an implementation only
 //! provides what it supports and the server turns the rest into a clean error.
 
+// Guest-supplied numbers convert with `try_from` into an errno; a lossy
+// `as` cast is an error here (see docs/architecture.md, "Numbers from the
+// guest"). Unit tests may cast freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;

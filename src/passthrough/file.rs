@@ -40,7 +40,7 @@ impl PassthroughFs {
     /// `O_APPEND` goes (the guest computes the append offset itself).
     fn host_open_flags(&self, flags: u32) -> i32 {
         // The guest's open flags are the same Linux bits as ours.
-        let mut f = flags as i32 & OPEN_FLAGS_KEPT;
+        let mut f = flags.cast_signed() & OPEN_FLAGS_KEPT;
         if !self.cfg.allow_direct_io {
             f &= !libc::O_DIRECT;
         }
@@ -73,7 +73,7 @@ impl PassthroughFs {
 
     /// `EROFS` for a read-only share if `flags` would change the file.
     fn check_open_writable(&self, flags: u32) -> io::Result<()> {
-        let f = flags as i32;
+        let f = flags.cast_signed();
         if f & libc::O_ACCMODE != libc::O_RDONLY || f & libc::O_TRUNC != 0 {
             self.check_writable()?;
         }
@@ -113,7 +113,7 @@ impl PassthroughFs {
         guest_flags: u32,
         host: i32,
     ) -> io::Result<OwnedFd> {
-        let guest_access = guest_flags as i32 & libc::O_ACCMODE;
+        let guest_access = guest_flags.cast_signed() & libc::O_ACCMODE;
         let widened = host & libc::O_ACCMODE != guest_access;
         if !widened || !self.switches_for(ctx) {
             return self.open_node(ctx, node, host);
@@ -189,7 +189,8 @@ impl PassthroughFs {
                 (self.entry_from_fd(path_fd, parent.key().mnt_id)?, fd)
             }
             Err(e)
-                if e.raw_os_error() == Some(libc::EEXIST) && flags as i32 & libc::O_EXCL == 0 =>
+                if e.raw_os_error() == Some(libc::EEXIST)
+                    && flags.cast_signed() & libc::O_EXCL == 0 =>
             {
                 let entry = self.lookup_in(&parent, name)?;
                 let opened = self

@@ -170,7 +170,7 @@ impl PassthroughFs {
     #[cfg(any(test, feature = "test-hooks"))]
     fn flush_hook(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
         let size = self.fail_flush_size.load(Ordering::Relaxed);
-        if size != 0 && sys::stat::fstat(fd)?.st_size as u64 == size {
+        if size != 0 && sys::stat::fstat(fd)?.st_size.cast_unsigned() == size {
             return Err(sys::errno(libc::EIO));
         }
         Ok(())

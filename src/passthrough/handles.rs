@@ -96,7 +96,8 @@ impl<H> HandleTable<H> {
     }
 
     fn shard(&self, id: HandleId) -> &RwLock<HashMap<HandleId, Arc<H>>> {
-        &self.shards[(id.get() as usize) % SHARDS]
+        // The remainder is below SHARDS, so it always fits.
+        &self.shards[usize::try_from(id.get() % SHARDS as u64).unwrap_or(0)]
     }
 
     /// Stores `handle` under a new id and returns the id, whatever the

@@ -110,6 +110,12 @@ impl<V> Node<V> {
     }
 }
 
+/// The shard a 64-bit id or hash falls into.
+fn shard_index(n: u64) -> usize {
+    // The remainder is below SHARDS, so it always fits.
+    usize::try_from(n % SHARDS as u64).unwrap_or(0)
+}
+
 type Shard<K, V> = RwLock<HashMap<K, Arc<Node<V>>>>;
 
 fn read<K, V>(shard: &Shard<K, V>) -> RwLockReadGuard<'_, HashMap<K, Arc<Node<V>>>> {
@@ -152,13 +158,13 @@ impl<V> InodeTable<V> {
 
     fn id_shard(&self, id: NodeId) -> &Shard<NodeId, V> {
         // Ids are sequential, so the low bits spread them evenly.
-        &self.by_id[(id.get() as usize) % SHARDS]
+        &self.by_id[shard_index(id.get())]
     }
 
     fn key_shard(&self, key: &InodeKey) -> &Shard<InodeKey, V> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
-        &self.by_key[(h.finish() as usize) % SHARDS]
+        &self.by_key[shard_index(h.finish())]
     }
 
     /// Installs the root node (id [`ROOT`], pinned, one reference).

@@ -30,6 +30,18 @@
 //! daemon's supplementary groups and sets the process umask to 0: modes
 //! arrive from the guest and the request's own umask is applied here.
 
+// Guest-supplied numbers convert with `try_from` into an errno; a lossy
+// `as` cast is an error here (see docs/architecture.md, "Numbers from the
+// guest"). Unit tests may cast freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
+
 mod attr;
 mod config;
 mod creds;

@@ -81,14 +81,20 @@ impl ChainBuffers {
             }
             push_segments(mem, &desc, list)?;
         }
+        // Both fit: their sum is at most MAX_CHAIN_BYTES.
+        let too_long = |_| ChainError::TooLong {
+            max: MAX_CHAIN_BYTES,
+        };
+        let read_total = usize::try_from(read_total).map_err(too_long)?;
+        let write_total = usize::try_from(write_total).map_err(too_long)?;
         let reader = ChainReader {
-            cursor: Cursor::new(&self.readable, read_total as usize),
+            cursor: Cursor::new(&self.readable, read_total),
             scratch: &mut self.read_scratch,
             _mem: PhantomData,
         };
         let writer = ChainWriter {
             segs: &self.writable,
-            capacity: write_total as usize,
+            capacity: write_total,
             pos: 0,
             high_water: 0,
             scratch: &mut self.write_scratch,
@@ -184,6 +190,15 @@ pub struct ChainReader<'a> {
     _mem: PhantomData<&'a ()>,
 }
 
+/// The file offset `done` bytes past the guest's `offset`; `EINVAL` (as
+/// for any offset beyond `off_t`) if it would not fit.
+fn advanced(offset: u64, done: usize) -> io::Result<u64> {
+    u64::try_from(done)
+        .ok()
+        .and_then(|done| offset.checked_add(done))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 impl ZeroCopyReader for ChainReader<'_> {
     fn write_to_file_at(
         &mut self,
@@ -197,11 +212,11 @@ impl ZeroCopyReader for ChainReader<'_> {
             if want == 0 {
                 break;
             }
+            let at = offset.map(|o| advanced(o, done)).transpose()?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // readable segments, which point into mapped guest memory with
             // at least `iov_len` bytes; the mapping outlives this reader.
-            let n =
-                unsafe { datapath::pwritev(fd, self.scratch, offset.map(|o| o + done as u64)) }?;
+            let n = unsafe { datapath::pwritev(fd, self.scratch, at) }?;
             self.cursor.advance(n);
             done += n;
             if n < want {
@@ -260,11 +275,12 @@ impl ZeroCopyWriter for ChainWriter<'_> {
         while done < count {
             let cursor = cursor_at(self.segs, self.capacity, self.pos);
             let want = cursor.fill_iovecs(count - done, self.scratch);
+            let at = advanced(offset, done)?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // device-writable segments, which point into mapped guest memory
             // with at least `iov_len` bytes, only ever accessed through raw
             // pointers; the mapping outlives this writer.
-            let n = unsafe { datapath::preadv(fd, self.scratch, offset + done as u64) }?;
+            let n = unsafe { datapath::preadv(fd, self.scratch, at) }?;
             self.advance(n);
             done += n;
             if n < want || want == 0 {

@@ -133,7 +133,8 @@ fn decode_setattr(s: &SetattrIn) -> SetAttr {
         uid: s.uid,
         gid: s.gid,
         size: s.size,
-        atime: (s.atime as i64, s.atimensec),
-        mtime: (s.mtime as i64, s.mtimensec),
+        // The guest sends times before 1970 as the bits of a negative i64.
+        atime: (s.atime.cast_signed(), s.atimensec),
+        mtime: (s.mtime.cast_signed(), s.mtimensec),
     }
 }

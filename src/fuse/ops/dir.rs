@@ -9,7 +9,7 @@ use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem, HandleId};
 use crate::fuse::abi::{dirent_size, direntplus_size, Dirent, EntryOut, ReadIn};
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
-use crate::fuse::reply::{entry_out, finish, OUT_HEADER_LEN};
+use crate::fuse::reply::{entry_out, finish, wire_len, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
 
 /// Zero bytes for padding names to 8-byte alignment.
@@ -39,7 +39,7 @@ impl<W: Writer> DirSink for DirWriter<'_, W> {
         let header = Dirent {
             ino: dirent.ino,
             off: dirent.offset,
-            namelen: name_len as u32,
+            namelen: wire_len(name_len)?,
             type_: dirent.type_,
         };
         self.w.write_all(header.as_bytes())?;

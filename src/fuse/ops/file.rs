@@ -15,7 +15,7 @@ use crate::fuse::abi::{
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::{Reader, Writer};
-use crate::fuse::reply::{entry_out, finish, reply_ok, OUT_HEADER_LEN};
+use crate::fuse::reply::{entry_out, finish, reply_ok, wire_len, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
 
 /// Whether an OPEN or CREATE asks to clear setuid/setgid: a truncating
@@ -150,7 +150,8 @@ impl<F: FileSystem> Server<F> {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         w.seek_to(OUT_HEADER_LEN)?;
-        let size = (read.size as usize).min(w.available_bytes()) as u32;
+        let room = u32::try_from(w.available_bytes()).unwrap_or(u32::MAX);
+        let size = read.size.min(room);
         let dest: &mut dyn ZeroCopyWriter = w;
         self.fs.read(
             &req.ctx,
@@ -186,7 +187,7 @@ impl<F: FileSystem> Server<F> {
             kill_priv,
         )?;
         let out = WriteOut {
-            size: written as u32,
+            size: wire_len(written)?,
             ..Default::default()
         };
         reply_ok(w, req.unique, &[out.as_bytes()])

@@ -12,7 +12,7 @@ use crate::fuse::abi::{
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
-use crate::fuse::reply::reply_ok;
+use crate::fuse::reply::{reply_ok, wire_len};
 use crate::fuse::server::{Request, Server};
 
 /// Largest xattr value or name list the daemon hands back (XATTR_SIZE_MAX).
@@ -191,7 +191,9 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let seek: LseekIn = args.obj()?;
-        let whence = match seek.whence as i32 {
+        let whence =
+            i32::try_from(seek.whence).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let whence = match whence {
             libc::SEEK_SET => Whence::Set,
             libc::SEEK_CUR => Whence::Cur,
             libc::SEEK_END => Whence::End,
@@ -228,7 +230,7 @@ impl<F: FileSystem> Server<F> {
             c.flags,
         )?;
         let out = WriteOut {
-            size: copied as u32,
+            size: wire_len(copied)?,
             ..Default::default()
         };
         reply_ok(w, req.unique, &[out.as_bytes()])
@@ -246,7 +248,7 @@ fn reply_xattr<W: Writer>(
 ) -> io::Result<usize> {
     if asked == 0 {
         let out = GetxattrOut {
-            size: len as u32,
+            size: wire_len(len)?,
             ..Default::default()
         };
         return reply_ok(w, unique, &[out.as_bytes()]);

@@ -14,7 +14,7 @@ use crate::fuse::abi::{
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
-use crate::fuse::reply::{kstatfs, reply_ok};
+use crate::fuse::reply::{kstatfs, low_u32, reply_ok};
 use crate::fuse::server::{Request, Server};
 use crate::fuse::trace::TraceStamp;
 
@@ -88,13 +88,13 @@ impl<F: FileSystem> Server<F> {
             major: KERNEL_VERSION,
             minor: KERNEL_MINOR_VERSION.min(init.minor),
             max_readahead: init.max_readahead,
-            flags: agreed as u32,
+            flags: low_u32(agreed),
             max_background: 256,
             congestion_threshold: 192,
             max_write,
             time_gran: 1,
-            max_pages: (max_write / PAGE_SIZE) as u16,
-            flags2: (agreed >> 32) as u32,
+            max_pages: u16::try_from(max_write / PAGE_SIZE).unwrap_or(u16::MAX),
+            flags2: low_u32(agreed >> 32),
             ..Default::default()
         };
         self.initialized.store(true, Ordering::Release);
