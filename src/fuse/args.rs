@@ -17,6 +17,12 @@ fn einval() -> io::Error {
     io::Error::from_raw_os_error(libc::EINVAL)
 }
 
+/// A length or size the guest sent, as a `usize`; `EINVAL` where it does
+/// not fit (never on the 64-bit hosts the daemon runs on).
+pub(crate) fn guest_len(n: u32) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| einval())
+}
+
 /// The argument bytes of one request, consumed front to back.
 pub(crate) struct Args<'a> {
     buf: &'a [u8],

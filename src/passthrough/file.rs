@@ -30,6 +30,12 @@ const OPEN_FLAGS_KEPT: i32 = libc::O_ACCMODE
     | libc::O_DIRECTORY
     | libc::O_NOATIME;
 
+/// A READ or WRITE size as a byte count; `EINVAL` where it does not fit
+/// (never on the 64-bit hosts the daemon runs on).
+fn byte_count(size: u32) -> io::Result<usize> {
+    usize::try_from(size).map_err(|_| sys::errno(libc::EINVAL))
+}
+
 impl PassthroughFs {
     /// Host flags for opening with the guest's `flags`. Only the status
     /// flags in [`OPEN_FLAGS_KEPT`] survive: creation and link-following
@@ -267,7 +273,7 @@ impl PassthroughFs {
         offset: u64,
     ) -> io::Result<usize> {
         let h = self.file_handle(inode, handle)?;
-        dest.read_from_file_at(h.fd.as_fd(), size as usize, offset)
+        dest.read_from_file_at(h.fd.as_fd(), byte_count(size)?, offset)
     }
 
     /// WRITE: straight from the guest's buffers into the host file. An
@@ -287,7 +293,7 @@ impl PassthroughFs {
             self.kill_privs(h.fd.as_fd())?;
         }
         let offset = (h.flags & libc::O_APPEND == 0).then_some(offset);
-        src.write_to_file_at(h.fd.as_fd(), size as usize, offset)
+        src.write_to_file_at(h.fd.as_fd(), byte_count(size)?, offset)
     }
 
     /// RELEASE / RELEASEDIR: drops the handle (the descriptor closes when

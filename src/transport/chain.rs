@@ -124,7 +124,10 @@ where
         if filled == buf.len() || desc.is_write_only() {
             break;
         }
-        let take = (desc.len() as usize).min(buf.len() - filled);
+        let Ok(len) = usize::try_from(desc.len()) else {
+            return false;
+        };
+        let take = len.min(buf.len() - filled);
         let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read)
         else {
             return false;
@@ -164,8 +167,9 @@ fn push_segments<M: GuestMemory + ?Sized>(
     } else {
         Permissions::Read
     };
+    let len = usize::try_from(desc.len()).map_err(|_| bad())?;
     let slices = mem
-        .get_slices(GuestAddress(desc.addr().0), desc.len() as usize, access)
+        .get_slices(GuestAddress(desc.addr().0), len, access)
         .map_err(|_| bad())?;
     for slice in slices {
         let slice = slice.map_err(|_| bad())?;

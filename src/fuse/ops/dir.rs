@@ -7,7 +7,7 @@ use zerocopy::IntoBytes;
 
 use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem, HandleId};
 use crate::fuse::abi::{dirent_size, direntplus_size, Dirent, EntryOut, ReadIn};
-use crate::fuse::args::Args;
+use crate::fuse::args::{guest_len, Args};
 use crate::fuse::io::Writer;
 use crate::fuse::reply::{entry_out, finish, wire_len, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
@@ -62,7 +62,7 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let read: ReadIn = args.obj()?;
         w.seek_to(OUT_HEADER_LEN)?;
-        let limit = (read.size as usize).min(w.available_bytes());
+        let limit = guest_len(read.size)?.min(w.available_bytes());
         let mut sink = DirWriter { w, used: 0, limit };
         self.fs.readdir(
             &req.ctx,

@@ -10,7 +10,7 @@ use crate::fuse::abi::{
     init_flags, lk_flags, setxattr_flags, AccessIn, CopyFileRangeIn, FallocateIn, FileLock,
     GetxattrIn, GetxattrOut, LkIn, LkOut, LseekIn, LseekOut, SetxattrIn, WriteOut,
 };
-use crate::fuse::args::Args;
+use crate::fuse::args::{guest_len, Args};
 use crate::fuse::io::Writer;
 use crate::fuse::reply::{reply_ok, wire_len};
 use crate::fuse::server::{Request, Server};
@@ -55,7 +55,7 @@ impl<F: FileSystem> Server<F> {
         };
         let name = args.cstr()?;
         let value = args.rest();
-        if value.len() != size as usize {
+        if value.len() != guest_len(size)? {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         self.fs.setxattr(&req.ctx, req.node(), name, value, flags)?;
@@ -92,7 +92,7 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let getxattr: GetxattrIn = args.obj()?;
         let name = args.final_cstr()?;
-        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
+        let mut buf = vec![0u8; guest_len(getxattr.size.min(XATTR_SIZE_MAX))?];
         let len = self.fs.getxattr(&req.ctx, req.node(), name, &mut buf)?;
         reply_xattr(w, req.unique, getxattr.size, &buf, len)
     }
@@ -104,7 +104,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let getxattr: GetxattrIn = args.obj()?;
-        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
+        let mut buf = vec![0u8; guest_len(getxattr.size.min(XATTR_SIZE_MAX))?];
         let len = self.fs.listxattr(&req.ctx, req.node(), &mut buf)?;
         reply_xattr(w, req.unique, getxattr.size, &buf, len)
     }
