@@ -127,3 +127,34 @@ pub(crate) fn kstatfs(st: &libc::statvfs64) -> Kstatfs {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_u32_keeps_the_low_half() {
+        assert_eq!(low_u32(0x1234_5678_9abc_def0), 0x9abc_def0);
+        assert_eq!(low_u32(0x1234_5678_9abc_def0 >> 32), 0x1234_5678);
+    }
+
+    #[test]
+    fn times_before_1970_keep_their_bits_and_wide_fields_saturate() {
+        // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
+        let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+        st.st_mtime = -1;
+        st.st_nlink = u64::from(u32::MAX) + 5;
+        st.st_rdev = libc::makedev(8, 1);
+        let attr = attr_from_stat(&st, 0);
+        assert_eq!(attr.mtime.cast_signed(), -1);
+        assert_eq!(attr.nlink, u32::MAX);
+        assert_eq!(attr.rdev, (8 << 8) | 1);
+    }
+
+    #[test]
+    fn reply_lengths_beyond_u32_are_eoverflow() {
+        assert_eq!(wire_len(16).unwrap(), 16);
+        let err = wire_len(usize::MAX).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EOVERFLOW));
+    }
+}

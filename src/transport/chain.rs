@@ -461,4 +461,11 @@ mod tests {
         assert_eq!(content.len(), 5000);
         file.write_all(b"x").unwrap();
     }
+
+    #[test]
+    fn file_offsets_past_u64_are_einval_not_a_wrap() {
+        assert_eq!(advanced(10, 5).unwrap(), 15);
+        let err = advanced(u64::MAX, 1).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
 }
