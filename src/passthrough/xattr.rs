@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::filesystem::{enosys, Context};
+use crate::filesystem::{enosys, Context, NodeId};
 use crate::sys;
 
 use super::xattrmap::ToHost;
@@ -85,7 +85,7 @@ impl PassthroughFs {
     pub(super) fn do_getxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
@@ -102,7 +102,7 @@ impl PassthroughFs {
     pub(super) fn do_listxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         buf: &mut [u8],
     ) -> io::Result<usize> {
         self.check_xattr()?;
@@ -115,7 +115,7 @@ impl PassthroughFs {
     pub(super) fn do_setxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         value: &[u8],
         flags: u32,
@@ -132,7 +132,12 @@ impl PassthroughFs {
     }
 
     /// REMOVEXATTR.
-    pub(super) fn do_removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+    pub(super) fn do_removexattr(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        name: &CStr,
+    ) -> io::Result<()> {
         self.check_xattr()?;
         self.check_writable()?;
         let node = self.inode(inode)?;
@@ -147,7 +152,7 @@ impl PassthroughFs {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use crate::filesystem::{FileSystem, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId};
 
     #[test]
     fn disabled_xattrs_are_enosys() {
@@ -155,16 +160,16 @@ mod tests {
         let enosys = Some(libc::ENOSYS);
         let mut buf = [0u8; 8];
         let e = fs
-            .getxattr(&ctx(), ROOT_ID, c"user.a", &mut buf)
+            .getxattr(&ctx(), NodeId::ROOT, c"user.a", &mut buf)
             .unwrap_err();
         assert_eq!(e.raw_os_error(), enosys);
-        let e = fs.listxattr(&ctx(), ROOT_ID, &mut buf).unwrap_err();
+        let e = fs.listxattr(&ctx(), NodeId::ROOT, &mut buf).unwrap_err();
         assert_eq!(e.raw_os_error(), enosys);
         let e = fs
-            .setxattr(&ctx(), ROOT_ID, c"user.a", b"v", 0)
+            .setxattr(&ctx(), NodeId::ROOT, c"user.a", b"v", 0)
             .unwrap_err();
         assert_eq!(e.raw_os_error(), enosys);
-        let e = fs.removexattr(&ctx(), ROOT_ID, c"user.a").unwrap_err();
+        let e = fs.removexattr(&ctx(), NodeId::ROOT, c"user.a").unwrap_err();
         assert_eq!(e.raw_os_error(), enosys);
     }
 
@@ -238,7 +243,7 @@ mod tests {
     fn xattrs_round_trip_when_enabled() {
         let (tmp, fs) = new_fs_with(|c| c.xattr = true);
         std::fs::write(tmp.path().join("f"), b"").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         match fs.setxattr(&ctx(), e.inode, c"user.k", b"val", 0) {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
             other => other.unwrap(),
