@@ -182,7 +182,7 @@ mod tests {
         });
         let path = tmp.path().join("f");
         std::fs::write(&path, b"").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         match fs.setxattr(&ctx(), e.inode, c"trusted.k", b"v", 0) {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
             other => other.unwrap(),
