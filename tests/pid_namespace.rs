@@ -238,8 +238,10 @@ fn sigterm_to_the_launched_pid_ends_a_serving_daemon_within_5_s() {
     d.terminate();
     let status = d.wait_exit(STOP_LIMIT).expect("launcher exits");
 
+    let took = sent.elapsed();
+    eprintln!("SIGTERM to the launcher's exit: {took:?}");
     assert!(status.success(), "{status}\n{}", d.log());
-    assert!(sent.elapsed() < STOP_LIMIT);
+    assert!(took < STOP_LIMIT);
     assert!(gone_within(daemon, Duration::from_secs(1)), "daemon left");
     assert!(d.log().contains("signal 15 received"), "{}", d.log());
 }

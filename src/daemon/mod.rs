@@ -5,9 +5,12 @@
 //! Start-up order matters for the sandbox ([`sandbox`]): what lives outside
 //! the shared directory (the listening socket, the epoch trace, the open
 //! file limit read from `/proc`) is set up first, while the process still
-//! has one thread; then the sandbox is entered; only then are threads
-//! started and the filesystem built, so every mount id and file handle is
-//! taken inside the sandbox and no host path is resolved after it.
+//! has one thread; then the sandbox is entered (with `--sandbox namespace`
+//! the process forks there: the daemon goes on as pid 1 of its own pid
+//! namespace, the started process waits for it in `launcher`); only then
+//! are threads started and the filesystem built, so every mount id and
+//! file handle is taken inside the sandbox and no host path is resolved
+//! after it.
 
 pub mod caps;
 mod launcher;

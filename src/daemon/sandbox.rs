@@ -4,30 +4,37 @@
 //! `passthrough`); the sandbox limits what a path-resolution mistake in the
 //! daemon could reach.
 //!
-//! * `namespace` (the default): new mount, network and IPC namespaces (and
-//!   a user namespace when it is not root, mapping the daemon's own ids to
-//!   themselves, or as `--uid-map`/`--gid-map` say); every mount becomes a
-//!   slave so nothing propagates back to the
-//!   host; the shared directory is bind-mounted onto itself and made the
-//!   root with `pivot_root`, and the old root is detached.
+//! * `namespace` (the default): new pid, mount, network and IPC namespaces
+//!   (and a user namespace when it is not root, mapping the daemon's own
+//!   ids to themselves, or as `--uid-map`/`--gid-map` say). The process
+//!   forks: the daemon goes on as pid 1 of the new pid namespace, the
+//!   started process stays as its [`Launcher`]. In the daemon every mount
+//!   becomes a slave so nothing propagates back to the host; a procfs of
+//!   the new pid namespace is mounted over `/proc` and its `self/fd` bind-
+//!   mounted on top, which is what is kept; the shared directory is
+//!   bind-mounted onto itself and made the root with `pivot_root`, and the
+//!   old root is detached, taking both `/proc` mounts with it.
 //! * `chroot`: `chroot` into the shared directory (needs root).
 //! * `none`: nothing.
 //!
 //! In both confining modes `PR_SET_NO_NEW_PRIVS` is set, and
 //! `/proc/self/fd` is opened beforehand and kept (there is no `/proc`
 //! inside): it becomes the working directory, so the xattr calls can name
-//! a descriptor relative to it.
+//! a descriptor relative to it. With `namespace` it is the daemon's own
+//! `fd` directory of its private procfs, the root of a detached bind mount,
+//! so `..` from it stays in it: no other process and no host procfs can be
+//! reached. With `chroot` it is the host's.
 //!
 //! Must run while the calling thread is the only one in the daemon:
 //! namespaces and the root belong to the calling thread's context, which
-//! threads created afterwards inherit. (When `daemon::run` is called on a
-//! thread of a larger program, as the in-process tests do, a root daemon
-//! still confines only that thread and its descendants; a user namespace
-//! needs a single-threaded process and fails with `EINVAL` there.)
+//! threads created afterwards inherit, and only the forking thread goes on
+//! in the forked daemon. (When `daemon::run` is called on a thread of a
+//! larger program, as the in-process tests do, there is no fork and no pid
+//! namespace, a root daemon still confines only that thread and its
+//! descendants, and a user namespace fails with `EINVAL`.)
 //!
-//! Not done: no pid namespace (the kept `/proc/self/fd` is the host's
-//! procfs). Capabilities and the seccomp filter come after the sandbox
-//! (`daemon::caps`, `daemon::seccomp`).
+//! Capabilities and the seccomp filter come after the sandbox
+//! (`daemon::caps`, `daemon::seccomp`), in the forked daemon.
 
 use std::ffi::{CStr, CString};
 use std::io;
