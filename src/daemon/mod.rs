@@ -5,11 +5,15 @@
 //! Start-up order matters for the sandbox ([`sandbox`]): what lives outside
 //! the shared directory (the listening socket, the epoch trace, the open
 //! file limit read from `/proc`) is set up first, while the process still
-//! has one thread; then the sandbox is entered; only then are threads
-//! started and the filesystem built, so every mount id and file handle is
-//! taken inside the sandbox and no host path is resolved after it.
+//! has one thread; then the sandbox is entered (with `--sandbox namespace`
+//! the process forks there: the daemon goes on as pid 1 of its own pid
+//! namespace, the started process waits for it in `launcher`); only then
+//! are threads started and the filesystem built, so every mount id and
+//! file handle is taken inside the sandbox and no host path is resolved
+//! after it.
 
 pub mod caps;
+mod launcher;
 mod logging;
 mod sandbox;
 mod seccomp;
@@ -124,8 +128,22 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         uid: &config.uid_map,
         gid: &config.gid_map,
     };
-    let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
-        .map_err(DaemonError::Sandbox)?;
+    let sandboxed = match sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
+        .map_err(DaemonError::Sandbox)?
+    {
+        sandbox::Entered::Inside(sandboxed) => sandboxed,
+        sandbox::Entered::Launcher(launcher) => {
+            // The forked daemon serves; the launcher keeps only what it
+            // needs to clean up after it.
+            let Outside {
+                listener,
+                socket_file,
+                trace,
+            } = outside;
+            drop((listener, trace));
+            launcher.supervise(&socket_file)
+        }
+    };
     let (server, file_handles) = build_server(&config, sandboxed, outside.trace)?;
     let server = Arc::new(server);
     // Still one thread: what is limited here holds for every thread.

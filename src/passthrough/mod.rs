@@ -208,7 +208,8 @@ impl PassthroughFs {
             0 => HandleTable::new(),
             n => HandleTable::with_limit(n),
         };
-        let meminfo = sys::open::openat(proc.dir(), c"../../meminfo", libc::O_RDONLY, 0)
+        let meminfo = proc
+            .open_meminfo()
             .map_err(|e| {
                 log::warn!("/proc/meminfo: {e}; SYNCFS cannot weigh the host's dirty data")
             })
