@@ -15,7 +15,10 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+mod host;
 mod types;
+
+pub use host::HostObjects;
 
 pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};
 

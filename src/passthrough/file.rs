@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crate::filesystem::{Context, Entry, OpenOptions, ZeroCopyReader, ZeroCopyWriter};
 use crate::sys;
 
-use super::names::check_name;
 use super::{Handle, HandleSlot, Inode, PassthroughFs};
 
 /// Guest open flags passed on to the host.
@@ -163,7 +162,7 @@ impl PassthroughFs {
     ) -> io::Result<(Entry, u64, OpenOptions)> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
-        let name = check_name(name)?;
+        let name = self.guest_name(parent.id(), name)?;
         let slot = self.handle_slot()?;
         let host = self.host_open_flags(flags);
         // Resolved before the switch: opening a file handle needs

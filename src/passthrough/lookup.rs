@@ -17,7 +17,7 @@ use crate::filesystem::{Context, Entry};
 use crate::sys;
 
 use super::creds::DAEMON;
-use super::names::{check_name, is_dotdot};
+use super::names::is_dotdot;
 use super::{inode_file, key_of, Inode, InodeData, InodeFile, PassthroughFs, ROOT};
 
 /// `FUSE_ATTR_SUBMOUNT` in `fuse_attr.flags`: the directory is the root of
@@ -32,7 +32,7 @@ impl PassthroughFs {
         if parent.id() == ROOT && is_dotdot(name) {
             return self.root_entry();
         }
-        let name = check_name(name)?;
+        let name = self.guest_name(parent.id(), name)?;
         self.lookup_as(ctx, &parent, name)
     }
 

@@ -56,8 +56,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, InitOptions, OpenOptions, SetAttr, Whence, ZeroCopyReader,
-    ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, HostObjects, InitOptions, OpenOptions, SetAttr, Whence,
+    ZeroCopyReader, ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
@@ -247,6 +247,26 @@ impl PassthroughFs {
     /// The inode `id`; `EBADF` if the guest names one it does not hold.
     fn inode(&self, id: u64) -> io::Result<Inode> {
         self.inodes.get(id).ok_or_else(|| ebadf("node", id))
+    }
+
+    /// `name`, from the guest, in directory `parent`: one checked component
+    /// ([`names::check_name`]), and not the hidden root name (ENOENT).
+    fn guest_name<'n>(&self, parent: u64, name: &'n CStr) -> io::Result<&'n CStr> {
+        let name = names::check_name(name)?;
+        if self.is_hidden(parent, name.to_bytes()) {
+            return Err(sys::errno(libc::ENOENT));
+        }
+        Ok(name)
+    }
+
+    /// Whether `name` in `parent` is the hidden root name.
+    fn is_hidden(&self, parent: u64, name: &[u8]) -> bool {
+        parent == ROOT
+            && self
+                .cfg
+                .hidden_root_name
+                .as_ref()
+                .is_some_and(|hidden| hidden.as_bytes() == name)
     }
 
     /// The open handle `id` of node `inode`; `EBADF` if there is none or it
@@ -593,5 +613,13 @@ impl FileSystem for PassthroughFs {
         umask: u32,
     ) -> io::Result<(Entry, u64, OpenOptions)> {
         self.do_tmpfile(ctx, parent, mode, flags, umask)
+    }
+}
+
+impl HostObjects for PassthroughFs {
+    fn object_fd(&self, inode: u64) -> io::Result<OwnedFd> {
+        let node = self.inode(inode)?;
+        let fd = node.value().fd()?;
+        fd.as_fd().try_clone_to_owned()
     }
 }

@@ -26,6 +26,7 @@ pub fn caller(uid: u32, gid: u32) -> Context {
         gid,
         pid: 1,
         supp_group: None,
+        epoch: None,
     }
 }
 
