@@ -1,6 +1,9 @@
 //! Helpers of the crash simulation tests: a daemon with `--crash-sim`, its
 //! control socket, FUSE calls the shared client lacks, and a snapshot of the
 //! host tree to compare the post-crash state with.
+//!
+//! Each test binary uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
