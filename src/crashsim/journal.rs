@@ -29,9 +29,13 @@ use std::ffi::CString;
 /// Bytes per data block: the granularity of pre-images and torn writes.
 pub const BLOCK: u64 = 4096;
 
-/// Fixed cost charged per image and per tracked object (bookkeeping and,
-/// for an object, the descriptor that keeps it reachable).
+/// Fixed cost charged per image (bookkeeping).
 pub const OVERHEAD: u64 = 128;
+
+/// Cost charged per tracked object: it holds a descriptor open, a scarcer
+/// resource than memory, so the limit bounds how many (16,384 at the
+/// default 256 MiB) well below the daemon's open file limit.
+pub const PIN_COST: u64 = 16 * 1024;
 
 /// A host inode: device and inode number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -268,7 +272,7 @@ impl<P> Journal<P> {
             Entry::Occupied(o) => Ok(o.into_mut()),
             Entry::Vacant(v) => {
                 let (p, is_dir) = pin()?;
-                self.counts.pending_bytes += OVERHEAD;
+                self.counts.pending_bytes += PIN_COST;
                 Ok(v.insert(ObjectRecord::new(p, is_dir)))
             }
         }
@@ -427,7 +431,7 @@ impl<P> Journal<P> {
         self.counts.pending_bytes = self
             .counts
             .pending_bytes
-            .saturating_sub(emptied as u64 * OVERHEAD);
+            .saturating_sub(emptied as u64 * PIN_COST);
         self.tombstones.retain(|_, t| t.epoch > epoch);
         self.trim_order();
     }
@@ -440,7 +444,7 @@ impl<P> Journal<P> {
     fn drop_if_empty(&mut self, id: ObjectId) {
         if self.objects.get(&id).is_some_and(ObjectRecord::is_empty) {
             self.objects.remove(&id);
-            self.counts.pending_bytes = self.counts.pending_bytes.saturating_sub(OVERHEAD);
+            self.counts.pending_bytes = self.counts.pending_bytes.saturating_sub(PIN_COST);
         }
         self.trim_order();
     }
@@ -581,7 +585,7 @@ mod tests {
 
     #[test]
     fn past_the_limit_the_oldest_images_are_written_back() {
-        let limit = 4 * (BLOCK + OVERHEAD);
+        let limit = PIN_COST + 4 * (BLOCK + OVERHEAD);
         let mut j = journal(limit);
         for i in 0..16 {
             block(&mut j, i, 1, i as u8);
