@@ -225,3 +225,28 @@ fn status_counts_pending_changes_and_durability_points() {
     let reply = sim.command("reboot");
     assert!(reply.starts_with("{\"error\":"), "{reply}");
 }
+
+#[test]
+fn extended_attributes_go_back_unless_fsync_made_them_durable() {
+    let mut sim = start("drop-all", 1, &["--xattr"], |root| {
+        populate(root);
+        harness::set_host_xattr(&root.join("old"), "user.x", b"before");
+        harness::set_host_xattr(&root.join("keep"), "user.x", b"before");
+    });
+    let c = &mut sim.client;
+    let old = c.lookup(ROOT_ID, b"old").unwrap().nodeid;
+    c.setxattr(old, b"user.x", b"after", 0, 0).unwrap();
+    c.setxattr(old, b"user.new", b"added", 0, 0).unwrap();
+    let (keep, kfh) = open_rw(c, ROOT_ID, b"keep");
+    c.removexattr(keep, b"user.x").unwrap();
+    c.setxattr(keep, b"user.new", b"synced", 0, 0).unwrap();
+    c.fsync(keep, kfh, false).unwrap();
+
+    let (share, _, _d) = sim.crash();
+
+    let x = |name: &str, attr: &str| harness::host_xattr(&share.join(name), attr);
+    assert_eq!(x("old", "user.x").as_deref(), Some(&b"before"[..]));
+    assert_eq!(x("old", "user.new"), None);
+    assert_eq!(x("keep", "user.x"), None);
+    assert_eq!(x("keep", "user.new").as_deref(), Some(&b"synced"[..]));
+}

@@ -7,10 +7,10 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::host::{self, Stat};
-use super::journal::{CommitKinds, Tombstone, BLOCK};
+use super::journal::{AttrImage, CommitKinds, Journal, Tombstone, BLOCK};
 use super::CrashSim;
 use crate::filesystem::HostObjects;
 
@@ -36,6 +36,24 @@ impl CrashSim {
         let pin = fs.object_fd(inode)?;
         let st = host::stat(pin.as_fd())?;
         Ok((pin, st))
+    }
+
+    /// The attributes of `fd` if `epoch` has not captured them yet.
+    fn attrs_needed(
+        &self,
+        j: &Journal<OwnedFd>,
+        epoch: u64,
+        fd: BorrowedFd<'_>,
+        st: &Stat,
+    ) -> io::Result<Option<AttrImage>> {
+        let captured = j
+            .objects
+            .get(&st.id)
+            .is_some_and(|o| o.attrs.has_epoch(epoch));
+        match captured {
+            true => Ok(None),
+            false => self.host.attrs(fd, st).map(Some),
+        }
     }
 
     /// Node `inode`'s data is about to change in bytes `start..end` (to the
@@ -84,6 +102,7 @@ impl CrashSim {
             true => None,
             false => Some(self.host.reopen(pin.as_fd(), libc::O_RDONLY)?),
         };
+        let attrs = self.attrs_needed(&j, epoch, pin.as_fd(), &st)?;
         j.object(st.id, || Ok::<_, io::Error>((pin, false)))?;
         j.capture_size(st.id, epoch, || Ok::<_, io::Error>(st.size))?;
         if let Some(file) = file {
@@ -92,7 +111,9 @@ impl CrashSim {
                 j.put_block(st.id, index, epoch, image);
             }
         }
-        j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(st.attrs))?;
+        if let Some(attrs) = attrs {
+            j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(attrs))?;
+        }
         self.after_capture(&mut j);
         Ok(())
     }
@@ -101,8 +122,11 @@ impl CrashSim {
     pub(super) fn capture_attrs(&self, fs: &impl HostObjects, inode: u64, epoch: u64) {
         let captured = self.object_stat(fs, inode).and_then(|(pin, st)| {
             let mut j = self.journal();
+            let attrs = self.attrs_needed(&j, epoch, pin.as_fd(), &st)?;
             j.object(st.id, || Ok::<_, io::Error>((pin, st.is_dir())))?;
-            j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(st.attrs))?;
+            if let Some(attrs) = attrs {
+                j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(attrs))?;
+            }
             self.after_capture(&mut j);
             Ok(())
         });
@@ -124,12 +148,15 @@ impl CrashSim {
                 true => Some(host::entries(pin.as_fd(), None)?),
                 false => None,
             };
+            let attrs = self.attrs_needed(&j, epoch, pin.as_fd(), &st)?;
             j.object(st.id, || Ok::<_, io::Error>((pin, true)))?;
             if let Some(mut set) = set {
                 set.retain(|_, target| target.id != holding);
                 j.capture_entries(st.id, epoch, || Ok::<_, io::Error>(set))?;
             }
-            j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(st.attrs))?;
+            if let Some(attrs) = attrs {
+                j.capture_attrs(st.id, epoch, || Ok::<_, io::Error>(attrs))?;
+            }
             self.after_capture(&mut j);
             Ok(())
         });
@@ -156,7 +183,7 @@ impl CrashSim {
             match (st.is_dir(), victim) {
                 (true, Victim::Removed) => {
                     let tombstone = Tombstone {
-                        attrs: st.attrs,
+                        attrs: st.attrs.clone(),
                         epoch,
                     };
                     self.journal().bury(st.id, tombstone);

@@ -10,14 +10,14 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::journal::{AttrImage, EntrySet, EntryTarget, ObjectId, BLOCK};
+use super::journal::{AttrImage, EntrySet, EntryTarget, ObjectId, Xattrs, BLOCK};
 use crate::sys;
 use crate::sys::attr::TimeUpdate;
 use crate::sys::dirent::DirentIter;
 use crate::sys::open::ProcSelfFd;
 
 /// What `fstat` says about an object, in the journal's terms.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Stat {
     /// Device and inode.
     pub id: ObjectId,
@@ -45,6 +45,7 @@ impl Stat {
                 gid: st.st_gid,
                 atime: (st.st_atime, nsec(st.st_atime_nsec)),
                 mtime: (st.st_mtime, nsec(st.st_mtime_nsec)),
+                xattrs: None,
             },
         }
     }
@@ -149,13 +150,55 @@ pub fn holding_name(id: ObjectId) -> CString {
 /// The host operations of a restore, with the descriptors they need.
 #[derive(Debug)]
 pub struct Host {
-    /// `/proc/self/fd`, for re-opening `O_PATH` descriptors.
+    /// `/proc/self/fd`, for re-opening `O_PATH` descriptors and naming them
+    /// to the xattr calls.
     pub proc: ProcSelfFd,
     /// The holding directory (`O_PATH`).
     pub holding: OwnedFd,
+    /// Extended attributes are served (`--xattr`), so they are captured and
+    /// put back; otherwise their calls are not even allowed (seccomp).
+    pub xattr: bool,
 }
 
 impl Host {
+    /// The attributes of `fd` (whose `fstat` is `st`), extended ones
+    /// included when they are served (not for symlinks).
+    pub fn attrs(&self, fd: BorrowedFd<'_>, st: &Stat) -> io::Result<AttrImage> {
+        let mut attrs = st.attrs.clone();
+        if self.xattr && !st.is_symlink() {
+            attrs.xattrs = Some(self.xattrs(fd)?);
+        }
+        Ok(attrs)
+    }
+
+    fn xattrs(&self, fd: BorrowedFd<'_>) -> io::Result<Xattrs> {
+        let names = read_sized(|buf| sys::xattr::listxattr(&self.proc, fd, buf))?;
+        let mut out = Xattrs::new();
+        for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name = CString::new(name).map_err(|_| sys::errno(libc::EINVAL))?;
+            match read_sized(|buf| sys::xattr::getxattr(&self.proc, fd, &name, buf)) {
+                Ok(value) => out.push((name, value.into_boxed_slice())),
+                // Removed meanwhile.
+                Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the extended attributes of `fd` exactly `wanted`.
+    fn set_xattrs(&self, fd: BorrowedFd<'_>, wanted: &Xattrs) -> io::Result<()> {
+        for (name, _) in self.xattrs(fd)? {
+            if !wanted.iter().any(|(n, _)| *n == name) {
+                sys::xattr::removexattr(&self.proc, fd, &name)?;
+            }
+        }
+        for (name, value) in wanted {
+            sys::xattr::setxattr(&self.proc, fd, name, value, 0)?;
+        }
+        Ok(())
+    }
+
     /// Opens `fd` (`O_PATH`) again with `flags`.
     pub fn reopen(&self, fd: BorrowedFd<'_>, flags: i32) -> io::Result<OwnedFd> {
         self.proc.reopen(fd, flags | libc::O_CLOEXEC)
@@ -211,8 +254,12 @@ impl Host {
         Ok(())
     }
 
-    /// Puts back mode, owner and times of the object `fd` (`O_PATH`).
+    /// Puts back extended attributes, owner, mode and times of the object
+    /// `fd` (`O_PATH`), times last (the others change them).
     pub fn set_attrs(&self, fd: BorrowedFd<'_>, attrs: &AttrImage) -> io::Result<()> {
+        if let (true, Some(xattrs)) = (self.xattr, &attrs.xattrs) {
+            self.set_xattrs(fd, xattrs)?;
+        }
         sys::attr::chown_fd(fd, Some(attrs.uid), Some(attrs.gid))?;
         sys::attr::chmod_fd(&self.proc, fd, attrs.mode)?;
         let time = |(sec, nsec): (i64, u32)| TimeUpdate::Set(sec, nsec);
@@ -233,4 +280,21 @@ pub fn empty_tree(dir: BorrowedFd<'_>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads a value whose size is asked first with an empty buffer (the xattr
+/// calls); retries if it grew in between.
+fn read_sized(mut call: impl FnMut(&mut [u8]) -> io::Result<usize>) -> io::Result<Vec<u8>> {
+    loop {
+        let size = call(&mut [])?;
+        let mut buf = vec![0u8; size];
+        match call(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ERANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }

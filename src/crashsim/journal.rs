@@ -46,8 +46,11 @@ pub struct ObjectId {
     pub ino: u64,
 }
 
+/// Extended attributes: name and value of each.
+pub type Xattrs = Vec<(CString, Box<[u8]>)>;
+
 /// The attributes a crash can put back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrImage {
     /// Permission bits (`S_IFMT` excluded).
     pub mode: u32,
@@ -59,6 +62,18 @@ pub struct AttrImage {
     pub atime: (i64, u32),
     /// Modification time (seconds, nanoseconds).
     pub mtime: (i64, u32),
+    /// Extended attributes, when the daemon serves them (`--xattr`).
+    pub xattrs: Option<Xattrs>,
+}
+
+impl AttrImage {
+    fn cost(&self) -> u64 {
+        let xattrs = self.xattrs.iter().flatten();
+        OVERHEAD
+            + xattrs
+                .map(|(name, value)| (name.as_bytes().len() + value.len()) as u64)
+                .sum::<u64>()
+    }
 }
 
 /// A directory entry's target: the object and whether it is a directory.
@@ -201,7 +216,7 @@ pub struct Counts {
 
 /// A directory removed since the last durability point: enough to make it
 /// again if the crash brings its name back.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Tombstone {
     /// Its attributes when it was removed.
     pub attrs: AttrImage,
@@ -343,7 +358,7 @@ impl<P> Journal<P> {
             return Ok(());
         }
         let value = attrs()?;
-        let seq = self.take_seq(id, Slot::Attrs, OVERHEAD);
+        let seq = self.take_seq(id, Slot::Attrs, value.cost());
         if let Some(o) = self.objects.get_mut(&id) {
             o.attrs.0.push(Tagged { epoch, seq, value });
         }
@@ -400,7 +415,7 @@ impl<P> Journal<P> {
             o.blocks.clear();
         }
         if kinds.attrs {
-            add(o.attrs.commit_upto(u64::MAX, fixed_cost));
+            add(o.attrs.commit_upto(u64::MAX, AttrImage::cost));
         }
         if kinds.entries {
             add(o.entries.commit_upto(u64::MAX, entries_cost));
@@ -422,7 +437,7 @@ impl<P> Journal<P> {
                 add(images.commit_upto(epoch, |b| block_cost(b)));
             }
             o.blocks.retain(|_, images| !images.is_empty());
-            add(o.attrs.commit_upto(epoch, fixed_cost));
+            add(o.attrs.commit_upto(epoch, AttrImage::cost));
             add(o.entries.commit_upto(epoch, entries_cost));
         }
         self.forget_committed(n, bytes);
@@ -479,7 +494,7 @@ impl<P> Journal<P> {
                     }
                     freed.map(|b| block_cost(&b))
                 }
-                Slot::Attrs => o.attrs.remove_seq(seq).map(|_| OVERHEAD),
+                Slot::Attrs => o.attrs.remove_seq(seq).map(|a| a.cost()),
                 Slot::Entries => o.entries.remove_seq(seq).map(|e| entries_cost(&e)),
             };
             if let Some(bytes) = freed {
@@ -569,6 +584,7 @@ mod tests {
             gid: 0,
             atime: (0, 0),
             mtime: (0, 0),
+            xattrs: None,
         };
         j.capture_attrs::<()>(A, 1, || Ok(attrs)).unwrap();
         let data_only = CommitKinds {

@@ -62,6 +62,17 @@ pub enum CrashSimError {
     AlreadyCrashed,
 }
 
+/// What the daemon asks of the simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// What a crash drops.
+    pub mode: Mode,
+    /// Most bytes held (`--crash-sim-limit`).
+    pub limit: u64,
+    /// Extended attributes are served (`--xattr`): capture and restore them.
+    pub xattr: bool,
+}
+
 /// The counters `status` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
@@ -115,16 +126,16 @@ pub struct CrashSim {
 }
 
 impl CrashSim {
-    /// A simulation in `mode` over the share whose root is `root` (an
-    /// `O_PATH` descriptor, inside the sandbox if there is one), holding at
-    /// most about `limit` bytes. Empties a holding directory left by an
+    /// A simulation with `options` over the share whose root is `root` (an
+    /// `O_PATH` descriptor, inside the sandbox if there is one), reaching
+    /// descriptors through `proc`. Empties a holding directory left by an
     /// earlier run, or makes one.
     pub fn new(
-        mode: Mode,
+        options: Options,
         root: OwnedFd,
         proc: ProcSelfFd,
-        limit: u64,
     ) -> Result<CrashSim, CrashSimError> {
+        let Options { mode, limit, xattr } = options;
         let holding = open_holding(root.as_fd()).map_err(CrashSimError::Holding)?;
         let holding_id = host::stat(holding.as_fd())
             .map_err(CrashSimError::Holding)?
@@ -132,7 +143,11 @@ impl CrashSim {
         Ok(CrashSim {
             mode,
             holding_id,
-            host: Host { proc, holding },
+            host: Host {
+                proc,
+                holding,
+                xattr,
+            },
             root,
             journal: Mutex::new(Journal::new(limit)),
             crashed: AtomicBool::new(false),

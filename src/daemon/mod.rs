@@ -30,7 +30,6 @@ use crate::device::{DeviceOptions, FsBackend};
 use crate::filesystem::FileSystem;
 use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
-use crate::sys::open::ProcSelfFd;
 
 pub use caps::CapsError;
 pub use control::ControlError;
@@ -95,8 +94,8 @@ pub enum DaemonError {
     /// The crash simulation could not start.
     #[error("cannot start the crash simulation")]
     CrashSim(#[source] crate::crashsim::CrashSimError),
-    /// `/proc/self/fd` could not be opened for the crash simulation.
-    #[error("cannot open /proc/self/fd for the crash simulation")]
+    /// `/proc/self/fd` could not be shared with the crash simulation.
+    #[error("cannot share /proc/self/fd with the crash simulation")]
     CrashSimProc(#[source] std::io::Error),
     /// The open file limit could not be raised.
     #[error("cannot set the open file limit to {limit}")]
@@ -117,11 +116,9 @@ struct Outside {
     control: Option<Control>,
 }
 
-/// The crash simulation's control socket and its own `/proc/self/fd`,
-/// opened before the sandbox.
+/// The crash simulation's control socket, bound before the sandbox.
 struct Control {
     listener: std::os::unix::net::UnixListener,
-    proc: ProcSelfFd,
 }
 
 /// An error of the vhost-user-backend crate, whose type has a `Display`
@@ -145,12 +142,27 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     };
     let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
         .map_err(DaemonError::Sandbox)?;
+    // The crash simulation works on the filesystem's descriptors with the
+    // same `/proc/self/fd` (inside the sandbox it is the working directory).
+    let proc = match config.crash_sim {
+        Some(_) => Some(
+            sandboxed
+                .proc
+                .try_clone()
+                .map_err(DaemonError::CrashSimProc)?,
+        ),
+        None => None,
+    };
     let (fs, file_handles) = build_filesystem(&config, sandboxed)?;
-    match (outside.control.take(), &config.crash_sim) {
-        (Some(control), Some(crash_sim)) => {
+    match (outside.control.take(), &config.crash_sim, proc) {
+        (Some(control), Some(crash_sim), Some(proc)) => {
             let root = open_root(&fs)?;
-            let sim = CrashSim::new(crash_sim.mode, root, control.proc, crash_sim.limit)
-                .map_err(DaemonError::CrashSim)?;
+            let options = crate::crashsim::Options {
+                mode: crash_sim.mode,
+                limit: crash_sim.limit,
+                xattr: config.xattr,
+            };
+            let sim = CrashSim::new(options, root, proc).map_err(DaemonError::CrashSim)?;
             let sim = Arc::new(sim);
             info!(
                 "crash simulation {} on, control socket {:?}",
@@ -369,7 +381,6 @@ fn open_outside(config: &Config) -> Result<Outside, DaemonError> {
     let control = match &config.crash_sim {
         Some(crash_sim) => Some(Control {
             listener: control::bind(&crash_sim.control_socket).map_err(DaemonError::Control)?,
-            proc: ProcSelfFd::open().map_err(DaemonError::CrashSimProc)?,
         }),
         None => None,
     };

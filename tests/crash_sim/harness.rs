@@ -189,3 +189,35 @@ pub fn create(c: &mut FuseClient, parent: u64, name: &[u8]) -> (u64, u64) {
     let (entry, open) = c.create(parent, name, RDWR, 0o644).expect("create");
     (entry.nodeid, open.fh)
 }
+
+/// `lgetxattr(2)` of `name` on `path`; `None` if it has none.
+pub fn host_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated; `buf` is writable for its length.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len = usize::try_from(len).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// `lsetxattr(2)` of `name` to `value` on `path`.
+pub fn set_host_xattr(path: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: both strings are NUL-terminated; `value` is readable for its length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "lsetxattr: {}", std::io::Error::last_os_error());
+}
