@@ -270,6 +270,20 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub trace_epochs: Option<PathBuf>,
 
+    /// Power-cut simulation for durability tests: drop-all, keep-metadata
+    /// or random:SEED (docs/crash-sim.md). Needs --control-socket.
+    #[arg(long, value_name = "MODE")]
+    pub crash_sim: Option<String>,
+
+    /// The crash simulation's control socket (commands: status, crash).
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+
+    /// Most bytes of pre-images the crash simulation holds before it writes
+    /// the oldest changes back (suffixes K, M, G; default 256M).
+    #[arg(long, value_name = "BYTES")]
+    pub crash_sim_limit: Option<String>,
+
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -331,6 +345,18 @@ pub enum SocketSource {
     Path(PathBuf),
     /// Use this already listening socket.
     Fd(i32),
+}
+
+/// The crash simulation's settings (`--crash-sim`, `--control-socket`,
+/// `--crash-sim-limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashSimConfig {
+    /// What a crash drops.
+    pub mode: crate::crashsim::Mode,
+    /// The control socket to create.
+    pub control_socket: PathBuf,
+    /// Most bytes held.
+    pub limit: u64,
 }
 
 /// A validated daemon configuration.
@@ -398,6 +424,8 @@ pub struct Config {
     pub syncfs: SyncfsMode,
     /// Epoch trace file.
     pub trace_epochs: Option<PathBuf>,
+    /// `--crash-sim` and its options, if on.
+    pub crash_sim: Option<CrashSimConfig>,
     /// Log filter.
     pub log_level: log::LevelFilter,
     /// Log to syslog.

@@ -618,3 +618,59 @@ fn shipped_vhost_user_json_lists_the_printed_features() {
     assert_eq!(json_features(&capabilities_json()), FEATURES);
     assert!(shipped.contains("\"type\": \"fs\""), "{shipped}");
 }
+
+#[test]
+fn crash_sim_options_make_a_config_with_the_default_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().to_str().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let sock = sock.to_str().unwrap();
+    let base = [
+        "--socket-path",
+        "/tmp/s",
+        "--shared-dir",
+        share,
+        "--control-socket",
+        sock,
+    ];
+    let config = parse(&[&base[..], &["--crash-sim", "random:7"]].concat()).unwrap();
+    let sim = config.crash_sim.expect("crash sim on");
+    assert_eq!(sim.mode, crate::crashsim::Mode::Random(7));
+    assert_eq!(sim.limit, crate::crashsim::DEFAULT_LIMIT);
+    let limited = [
+        &base[..],
+        &["--crash-sim", "drop-all", "--crash-sim-limit", "64M"],
+    ]
+    .concat();
+    assert_eq!(parse(&limited).unwrap().crash_sim.unwrap().limit, 64 << 20);
+}
+
+#[test]
+fn crash_sim_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().to_str().unwrap();
+    let base = ["--socket-path", "/tmp/s", "--shared-dir", share];
+    let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+    assert!(matches!(
+        with(&["--crash-sim", "drop-all"]),
+        Err(ConfigError::CrashSimNeedsSocket)
+    ));
+    assert!(matches!(
+        with(&["--crash-sim-limit", "1G"]),
+        Err(ConfigError::CrashSimOff)
+    ));
+    assert!(matches!(
+        with(&["--crash-sim", "all", "--control-socket", "/tmp/c"]),
+        Err(ConfigError::CrashSimMode(_))
+    ));
+    let small = [
+        "--crash-sim",
+        "drop-all",
+        "--control-socket",
+        "/tmp/c",
+        "--crash-sim-limit",
+        "4K",
+    ];
+    assert!(matches!(with(&small), Err(ConfigError::CrashSimLimit(_))));
+    assert!(with(&[]).unwrap().crash_sim.is_none());
+}

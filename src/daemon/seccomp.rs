@@ -62,6 +62,8 @@ pub(crate) struct Features {
     /// File handles are in use (`--inode-file-handles` prefer with
     /// support, or mandatory).
     pub file_handles: bool,
+    /// `--crash-sim`: the control socket is served.
+    pub control_socket: bool,
 }
 
 /// A group of calls and why the daemon makes them.
@@ -239,6 +241,11 @@ const FILE_HANDLES: Group = Group {
 };
 
 /// The groups for `features`.
+const CONTROL_SOCKET: Group = Group {
+    reason: "--crash-sim: reading commands from and answering on the control socket",
+    calls: &[libc::SYS_recvfrom, libc::SYS_sendto],
+};
+
 fn groups(features: Features) -> Vec<&'static Group> {
     let mut groups: Vec<&Group> = ALWAYS.iter().collect();
     if features.xattr {
@@ -246,6 +253,9 @@ fn groups(features: Features) -> Vec<&'static Group> {
     }
     if features.file_handles {
         groups.push(&FILE_HANDLES);
+    }
+    if features.control_socket {
+        groups.push(&CONTROL_SOCKET);
     }
     groups
 }
@@ -343,12 +353,15 @@ mod tests {
         let full = allowed(Features {
             xattr: true,
             file_handles: true,
+            control_socket: true,
         });
         assert!(!base.contains(&libc::SYS_setxattr));
         assert!(!base.contains(&libc::SYS_open_by_handle_at));
+        assert!(!base.contains(&libc::SYS_recvfrom));
         assert!(full.contains(&libc::SYS_setxattr));
         assert!(full.contains(&libc::SYS_open_by_handle_at));
-        assert_eq!(full.len(), base.len() + 6);
+        assert!(full.contains(&libc::SYS_sendto));
+        assert_eq!(full.len(), base.len() + 8);
         assert!(base.iter().all(|c| full.contains(c)));
     }
 
@@ -357,6 +370,7 @@ mod tests {
         let full = allowed(Features {
             xattr: true,
             file_handles: true,
+            control_socket: true,
         });
         for forbidden in [
             libc::SYS_mount,

@@ -27,10 +27,12 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+mod host;
 mod ids;
 mod name;
 mod types;
 
+pub use host::HostObjects;
 pub use ids::{HandleId, NodeId};
 pub use name::{Name, NAME_MAX};
 pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};

@@ -16,6 +16,11 @@ pub struct Context {
     /// A supplementary group of the caller that owns the parent directory
     /// of an inode being created (FUSE_CREATE_SUPP_GROUP extension).
     pub supp_group: Option<u32>,
+    /// The SYNCFS epoch of the request: the one a mutating request joined
+    /// at admission, or the last one a SYNCFS covers. `None` for requests
+    /// that owe the epochs nothing. Lets a filesystem order its own
+    /// bookkeeping by the guest's durability points (the crash simulation).
+    pub epoch: Option<u64>,
 }
 
 /// The answer to a successful LOOKUP (and to every request that creates a name).

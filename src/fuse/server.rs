@@ -301,8 +301,12 @@ impl<F: FileSystem> Server<F> {
                 gid: header.gid,
                 pid: header.pid,
                 supp_group: None,
+                epoch: None,
             },
         };
+        if let Role::Member(guard, _) = &role {
+            req.ctx.epoch = Some(guard.epoch());
+        }
         let mark_done = |stamp: Option<&mut TraceStamp>| {
             if let Some(stamp) = stamp {
                 stamp.done = Some(std::time::Instant::now());

@@ -51,6 +51,7 @@ pub(super) const DAEMON: Context = Context {
     gid: 0,
     pid: 0,
     supp_group: None,
+    epoch: None,
 };
 
 /// Restores the thread's effective ids (and empty group list) when dropped.

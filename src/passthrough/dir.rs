@@ -98,6 +98,9 @@ impl PassthroughFs {
                 return Ok(());
             }
             for d in DirentIter::new(&buf[..len]) {
+                if self.is_hidden(inode, d.name.to_bytes()) {
+                    continue;
+                }
                 let dirent = DirEntry {
                     ino: d.ino,
                     offset: d.off,

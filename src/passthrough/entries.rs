@@ -38,6 +38,7 @@ impl PassthroughFs {
     ) -> io::Result<Entry> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
@@ -62,6 +63,7 @@ impl PassthroughFs {
     ) -> io::Result<Entry> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         let mode = (mode & libc::S_IFMT) | self.creation_mode(mode, umask)?;
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
@@ -82,6 +84,7 @@ impl PassthroughFs {
     ) -> io::Result<Entry> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         // Resolved before the switch: opening a file handle needs
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
@@ -102,7 +105,7 @@ impl PassthroughFs {
         self.check_writable()?;
         let node = self.inode(inode)?;
         let parent = self.inode(new_parent)?;
-        let name = new_name;
+        let name = self.guest_name(parent.id(), new_name)?;
         let (file, dir) = (node.value().fd()?, parent.value().fd()?);
         self.as_caller(
             ctx,
@@ -126,6 +129,7 @@ impl PassthroughFs {
     ) -> io::Result<()> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         let dir = parent.value().fd()?;
         self.as_caller_on(ctx, dir.as_fd(), || {
             sys::namei::unlinkat(dir.as_fd(), name.as_cstr(), flags)
@@ -149,6 +153,8 @@ impl PassthroughFs {
         }
         let old_parent = self.inode(old_parent)?;
         let new_parent = self.inode(new_parent)?;
+        let old_name = self.guest_name(old_parent.id(), old_name)?;
+        let new_name = self.guest_name(new_parent.id(), new_name)?;
         let (old_dir, new_dir) = (old_parent.value().fd()?, new_parent.value().fd()?);
         self.as_caller(
             ctx,

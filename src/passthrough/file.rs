@@ -175,6 +175,7 @@ impl PassthroughFs {
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         let slot = self.handle_slot()?;
         let host = self.host_open_flags(flags);
         // Resolved before the switch: opening a file handle needs

@@ -31,6 +31,7 @@ impl PassthroughFs {
         name: Name<'_>,
     ) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
+        let name = self.guest_name(parent.id(), name)?;
         self.lookup_as(ctx, &parent, name)
     }
 

@@ -69,8 +69,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, HandleId, InitOptions, Name, NodeId, OpenOptions, SetAttr,
-    Whence, ZeroCopyReader, ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, HandleId, HostObjects, InitOptions, Name, NodeId,
+    OpenOptions, SetAttr, Whence, ZeroCopyReader, ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
@@ -261,6 +261,25 @@ impl PassthroughFs {
     /// The inode `id`; `EBADF` if the guest names one it does not hold.
     fn inode(&self, id: NodeId) -> io::Result<Inode> {
         self.inodes.get(id).ok_or_else(|| ebadf("node", id))
+    }
+
+    /// `name`, from the guest, in directory `parent`: not the hidden root
+    /// name (`ENOENT`; the [`Name`] itself is already a checked component).
+    fn guest_name<'n>(&self, parent: NodeId, name: Name<'n>) -> io::Result<Name<'n>> {
+        if self.is_hidden(parent, name.as_bytes()) {
+            return Err(sys::errno(libc::ENOENT));
+        }
+        Ok(name)
+    }
+
+    /// Whether `name` in `parent` is the hidden root name.
+    fn is_hidden(&self, parent: NodeId, name: &[u8]) -> bool {
+        parent == ROOT
+            && self
+                .cfg
+                .hidden_root_name
+                .as_ref()
+                .is_some_and(|hidden| hidden.as_bytes() == name)
     }
 
     /// The open handle `id` of node `inode`; `EBADF` if there is none or it
@@ -641,5 +660,13 @@ impl FileSystem for PassthroughFs {
         umask: u32,
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.do_tmpfile(ctx, parent, mode, flags, umask)
+    }
+}
+
+impl HostObjects for PassthroughFs {
+    fn object_fd(&self, inode: NodeId) -> io::Result<OwnedFd> {
+        let node = self.inode(inode)?;
+        let fd = node.value().fd()?;
+        fd.as_fd().try_clone_to_owned()
     }
 }

@@ -33,6 +33,7 @@ pub fn caller(uid: u32, gid: u32) -> Context {
         gid,
         pid: 1,
         supp_group: None,
+        epoch: None,
     }
 }
 

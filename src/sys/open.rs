@@ -241,6 +241,16 @@ impl ProcSelfFd {
         openat(self.dir.as_fd(), name.as_cstr(), flags, 0)
     }
 
+    /// A second handle on the same directory, in the same state (for a
+    /// second owner, such as the crash simulation beside the filesystem).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            dir: self.dir.try_clone()?,
+            is_cwd: self.is_cwd,
+            meminfo: self.meminfo.as_ref().map(OwnedFd::try_clone).transpose()?,
+        })
+    }
+
     /// The directory itself, for the `*at` helpers in sibling modules.
     pub fn dir(&self) -> BorrowedFd<'_> {
         self.dir.as_fd()

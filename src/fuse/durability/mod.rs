@@ -204,7 +204,12 @@ impl Durability {
             ticket = self.drain(ticket);
         }
         self.epochs.wait(&ticket);
-        let flushed = self.flush(fs, ctx, nodeid, &ticket);
+        // The filesystem learns which epochs the flush covers.
+        let ctx = Context {
+            epoch: Some(ticket.epoch()),
+            ..*ctx
+        };
+        let flushed = self.flush(fs, &ctx, nodeid, &ticket);
         #[cfg(feature = "test-hooks")]
         let flushed = flushed.and(hooks.syncfs_result());
         if let Some(stamp) = stamp {
