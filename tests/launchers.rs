@@ -405,7 +405,7 @@ fn print_capabilities_lists_separate_options() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"type":"fs","features":["separate-options"]}"#
+        r#"{"type":"fs","features":["separate-options","migrate-precopy"]}"#
     );
 }
 

@@ -36,8 +36,8 @@ pub use capabilities::{capabilities_json, FEATURES};
 pub use compat::{CompatError, LOCKS_NOTICE};
 pub use idmap::{IdMap, IdMapError};
 pub use modes::{
-    CacheMode, InodeFileHandles, Negotiation, NofileLimit, QueueThreads, SandboxMode, SeccompMode,
-    SyncfsMode,
+    CacheMode, InodeFileHandles, MigrationMode, MigrationOnError, Negotiation, NofileLimit,
+    QueueThreads, SandboxMode, SeccompMode, SyncfsMode,
 };
 pub use validate::ConfigError;
 
@@ -222,6 +222,26 @@ pub struct Cli {
     /// prefer (default), mandatory.
     #[arg(long, value_enum, default_value_t = InodeFileHandles::Prefer, value_name = "WHEN")]
     pub inode_file_handles: InodeFileHandles,
+
+    /// How a migration destination finds the source's inodes again:
+    /// find-paths (default) or file-handles.
+    #[arg(long, value_enum, default_value_t = MigrationMode::FindPaths, value_name = "MODE")]
+    pub migration_mode: MigrationMode,
+
+    /// What an inode the migration destination cannot find causes: abort
+    /// (default: the migration fails) or guest-error (EIO on that inode).
+    #[arg(long, value_enum, default_value_t = MigrationOnError::Abort, value_name = "WHAT")]
+    pub migration_on_error: MigrationOnError,
+
+    /// Migration destination, find-paths mode: also compare file handles,
+    /// so an inode found by path is the very same file (same filesystem).
+    #[arg(long)]
+    pub migration_verify_handles: bool,
+
+    /// Migration source: resolve every path again before it is sent and
+    /// drop those that no longer lead to the same inode.
+    #[arg(long)]
+    pub migration_confirm_paths: bool,
 
     /// Set the open file limit to N (0 = leave as is; default: raise to
     /// min(1000000, /proc/sys/fs/nr_open)).
@@ -408,6 +428,8 @@ pub struct Config {
     pub rlimit_nofile: NofileLimit,
     /// How inodes are held.
     pub inode_file_handles: InodeFileHandles,
+    /// How migration state is saved and loaded.
+    pub migration: crate::passthrough::MigrationConfig,
     /// How the daemon confines itself.
     pub sandbox: SandboxMode,
     /// The seccomp filter's action.

@@ -181,6 +181,12 @@ impl TryFrom<Cli> for Config {
                 Some(n) => NofileLimit::Set(n),
             },
             inode_file_handles: cli.inode_file_handles,
+            migration: migration_config(
+                cli.migration_mode,
+                cli.migration_on_error,
+                cli.migration_verify_handles,
+                cli.migration_confirm_paths,
+            ),
             sandbox: cli.sandbox,
             seccomp: cli.seccomp,
             modcaps,
@@ -299,4 +305,26 @@ fn parse_bytes(text: &str) -> Option<u64> {
         _ => (text, 0),
     };
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// The passthrough's migration settings from the `--migration-*` flags.
+fn migration_config(
+    mode: super::MigrationMode,
+    on_error: super::MigrationOnError,
+    verify_handles: bool,
+    confirm_paths: bool,
+) -> crate::passthrough::MigrationConfig {
+    use crate::passthrough::{MigrationConfig, MigrationMode as Mode, MigrationOnError as OnError};
+    MigrationConfig {
+        mode: match mode {
+            super::MigrationMode::FindPaths => Mode::FindPaths,
+            super::MigrationMode::FileHandles => Mode::FileHandles,
+        },
+        on_error: match on_error {
+            super::MigrationOnError::Abort => OnError::Abort,
+            super::MigrationOnError::GuestError => OnError::GuestError,
+        },
+        verify_handles,
+        confirm_paths,
+    }
 }

@@ -298,7 +298,7 @@ fn build_filesystem(
     fs_config.single_id_namespace = sandboxed.single_id;
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
-    let file_handles = fs.handle_policy() != HandlePolicy::Never;
+    let file_handles = fs.uses_file_handle_calls();
     #[cfg(feature = "test-hooks")]
     fs.set_test_fail_flush_size(config.hooks.fail_flush_size.unwrap_or(0));
     Ok((fs, file_handles))
@@ -477,6 +477,7 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             .crash_sim
             .as_ref()
             .map(|_| crate::crashsim::holding_name()),
+        migration: config.migration,
     }
 }
 

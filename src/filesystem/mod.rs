@@ -30,11 +30,13 @@ use std::time::Duration;
 mod host;
 mod ids;
 mod name;
+pub mod state;
 mod types;
 
 pub use host::HostObjects;
 pub use ids::{HandleId, NodeId};
 pub use name::{Name, NAME_MAX};
+pub use state::{StateError, StateReader, StateWriter};
 pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};
 
 /// The error every unimplemented operation answers.
@@ -517,6 +519,21 @@ pub trait FileSystem: Send + Sync {
         umask: u32,
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         Err(enosys())
+    }
+
+    /// Migration source: writes what a destination on the same shared
+    /// directory needs to go on serving this guest (known inodes with
+    /// their lookup counts, open handles). Called with the queues stopped
+    /// and no request in flight.
+    fn save_state(&self, out: &mut StateWriter) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
+    }
+
+    /// Migration destination: replaces the (empty) tables with what
+    /// [`save_state`](Self::save_state) wrote on the source. Called before
+    /// the queues start.
+    fn load_state(&self, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
     }
 }
 

@@ -21,6 +21,7 @@ mod args;
 mod durability;
 pub mod intake;
 pub mod io;
+mod migration;
 mod ops;
 mod reply;
 mod server;

@@ -151,6 +151,52 @@ impl<H> HandleTable<H> {
         }
     }
 
+    /// Every open handle with its id, ordered by id (for saving migration
+    /// state).
+    pub fn snapshot(&self) -> Vec<(HandleId, Arc<H>)> {
+        let mut all: Vec<_> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .map(|(id, h)| (*id, Arc::clone(h)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// The id the next handle gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Migration destination: stores `handle` under the id it had on the
+    /// source, whatever the limit (the guest holds it already). Returns
+    /// false, changing nothing, if the id is 0 or taken.
+    pub fn restore(&self, id: HandleId, handle: H) -> bool {
+        let mut shard = self
+            .shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if id.get() == 0 || shard.contains_key(&id) {
+            return false;
+        }
+        shard.insert(id, Arc::new(handle));
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.next_id
+            .fetch_max(id.get().saturating_add(1), Ordering::Relaxed);
+        true
+    }
+
+    /// Makes new handles get ids from `next` on (never lower than now).
+    pub fn raise_next_id(&self, next: u64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
+    }
+
     /// Number of open handles.
     pub fn len(&self) -> usize {
         self.shards

@@ -78,7 +78,6 @@ impl<V> Node<V> {
     }
 
     /// Current lookup count.
-    #[cfg(test)]
     pub fn refcount(&self) -> u64 {
         self.refcount.load(Ordering::Acquire)
     }
@@ -304,6 +303,69 @@ impl<V> InodeTable<V> {
     /// Number of known nodes (root included).
     pub fn len(&self) -> usize {
         self.by_id.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// Every known node, ordered by id (for saving migration state, with
+    /// no request in flight).
+    pub fn snapshot(&self) -> Vec<Arc<Node<V>>> {
+        let mut nodes: Vec<_> = self
+            .by_id
+            .iter()
+            .flat_map(|s| read(s).values().cloned().collect::<Vec<_>>())
+            .collect();
+        nodes.sort_by_key(|n| n.id);
+        nodes
+    }
+
+    /// The id the next new node gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Migration destination: installs a node the source knew, with its
+    /// id and lookup count. `key` is `None` for a node that stands for no
+    /// host inode any more (it is reachable by id only, so no lookup ever
+    /// returns it). New nodes get ids above `id` from now on. Returns
+    /// false, changing nothing, if `id` is the root or already taken.
+    pub fn restore(&self, id: NodeId, key: Option<InodeKey>, refcount: u64, value: V) -> bool {
+        let mut ids = write(self.id_shard(id));
+        if id == ROOT || ids.contains_key(&id) {
+            return false;
+        }
+        let node = Arc::new(Node {
+            id,
+            key: key.unwrap_or(InodeKey {
+                dev: u64::MAX,
+                ino: u64::MAX,
+                mnt_id: u64::MAX,
+            }),
+            generation: 0,
+            pinned: false,
+            refcount: AtomicU64::new(refcount.max(1)),
+            value,
+        });
+        ids.insert(id, Arc::clone(&node));
+        drop(ids);
+        if let Some(key) = key {
+            // Two saved nodes of one host inode (the older one was stale on
+            // the source): the first keeps the key.
+            write(self.key_shard(&key)).entry(key).or_insert(node);
+        }
+        self.next_id
+            .fetch_max(id.get().saturating_add(1), Ordering::Relaxed);
+        true
+    }
+
+    /// Sets the root's lookup count (migration destination).
+    pub fn set_root_refcount(&self, refcount: u64) {
+        if let Some(root) = self.get(ROOT) {
+            root.refcount.store(refcount.max(1), Ordering::Release);
+        }
+    }
+
+    /// Makes new nodes get ids from `next` on (never lower than now).
+    pub fn raise_next_id(&self, next: u64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
     }
 }
 

@@ -53,7 +53,9 @@ mod handles;
 mod inode_file;
 mod inode_table;
 mod lookup;
+mod migration;
 mod ranges;
+mod restore;
 mod xattr;
 pub mod xattrmap;
 
@@ -70,12 +72,12 @@ use std::time::Duration;
 
 use crate::filesystem::{
     Context, DirSink, Entry, FileSystem, HandleId, HostObjects, InitOptions, Name, NodeId,
-    OpenOptions, SetAttr, Whence, ZeroCopyReader, ZeroCopyWriter,
+    OpenOptions, SetAttr, StateError, Whence, ZeroCopyReader, ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
 
-pub use config::{CachePolicy, Config, Error};
+pub use config::{CachePolicy, Config, Error, MigrationConfig, MigrationMode, MigrationOnError};
 use handles::HandleTable;
 pub use inode_file::HandlePolicy;
 use inode_file::{InodeFile, MountFds, PathFd};
@@ -253,6 +255,16 @@ impl PassthroughFs {
         self.handle_policy
     }
 
+    /// Whether the daemon makes `name_to_handle_at`/`open_by_handle_at`
+    /// calls: to hold inodes, or for migration (file-handles mode,
+    /// `--migration-verify-handles`). The seccomp filter allows them only
+    /// then.
+    pub fn uses_file_handle_calls(&self) -> bool {
+        self.handle_policy != HandlePolicy::Never
+            || self.cfg.migration.mode == MigrationMode::FileHandles
+            || self.cfg.migration.verify_handles
+    }
+
     /// Number of open file and directory handles.
     pub fn handle_count(&self) -> usize {
         self.handles.len()
@@ -332,6 +344,14 @@ impl FileSystem for PassthroughFs {
     fn destroy(&self) {
         self.handles.clear();
         self.inodes.clear();
+    }
+
+    fn save_state(&self, out: &mut crate::filesystem::StateWriter) -> Result<(), StateError> {
+        self.save_migration_state(out)
+    }
+
+    fn load_state(&self, input: &mut crate::filesystem::StateReader<'_>) -> Result<(), StateError> {
+        self.load_migration_state(input)
     }
 
     fn lookup(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<Entry> {

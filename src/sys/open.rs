@@ -251,6 +251,31 @@ impl ProcSelfFd {
         })
     }
 
+    /// Where the file `fd` refers to is now, as the kernel names it: the
+    /// target of its `/proc/self/fd` link, an absolute path in the
+    /// daemon's own root (inside the sandbox, the share), with
+    /// `" (deleted)"` appended once the file has no name left.
+    pub fn current_path(&self, fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+        let name = ProcFdName::relative(fd);
+        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        // SAFETY: `name` is NUL-terminated; `buf` is writable for its whole
+        // length, which is what we pass; both outlive the call.
+        let n = unsafe {
+            libc::readlinkat(
+                self.dir.as_raw_fd(),
+                name.as_cstr().as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        if n >= buf.len() {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
+
     /// The directory itself, for the `*at` helpers in sibling modules.
     pub fn dir(&self) -> BorrowedFd<'_> {
         self.dir.as_fd()

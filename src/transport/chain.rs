@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 
 use virtio_queue::desc::split::Descriptor;
+use vm_memory::bitmap::Bitmap;
 use vm_memory::{GuestAddress, GuestMemory, Permissions};
 
 use super::segments::Cursor;
@@ -25,6 +26,9 @@ pub struct ChainBuffers {
     writable: Vec<libc::iovec>,
     read_scratch: Vec<libc::iovec>,
     write_scratch: Vec<libc::iovec>,
+    /// Guest address and length of each device-writable descriptor, in
+    /// chain order, for the dirty log ([`ChainBuffers::mark_written`]).
+    writable_guest: Vec<(u64, u32)>,
 }
 
 // SAFETY: the raw pointers in the vectors are only dereferenced through a
@@ -42,6 +46,7 @@ impl ChainBuffers {
             writable: Vec::with_capacity(descriptors),
             read_scratch: Vec::with_capacity(descriptors.min(1024)),
             write_scratch: Vec::with_capacity(descriptors.min(1024)),
+            writable_guest: Vec::with_capacity(descriptors),
         }
     }
 
@@ -58,6 +63,7 @@ impl ChainBuffers {
     {
         self.readable.clear();
         self.writable.clear();
+        self.writable_guest.clear();
         let (mut read_total, mut write_total) = (0u64, 0u64);
         // A writable descriptor of length 0 adds no segment and no byte, yet
         // a readable one after it still breaks the order (and
@@ -67,6 +73,9 @@ impl ChainBuffers {
         for desc in descs {
             let (list, total) = if desc.is_write_only() {
                 seen_writable = true;
+                if desc.len() > 0 {
+                    self.writable_guest.push((desc.addr().0, desc.len()));
+                }
                 (&mut self.writable, &mut write_total)
             } else if !seen_writable {
                 (&mut self.readable, &mut read_total)
@@ -101,6 +110,29 @@ impl ChainBuffers {
             _mem: PhantomData,
         };
         Ok((reader, writer))
+    }
+
+    /// Marks the first `bytes` of the writable part of the chain parsed
+    /// last dirty in `mem`'s dirty-page bitmap (the migration log), the
+    /// way vm-memory's own writes do: the reply and READ payloads reach
+    /// guest memory through raw `iovec`s, which the bitmap does not see.
+    /// Call after the writer is done, with the writer's high-water mark.
+    pub fn mark_written<M: GuestMemory + ?Sized>(&self, mem: &M, bytes: usize) {
+        let mut left = bytes;
+        for &(addr, len) in &self.writable_guest {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(len as usize);
+            left -= take;
+            // The chain was resolved against this memory already.
+            let Ok(slices) = mem.get_slices(GuestAddress(addr), take, Permissions::Write) else {
+                continue;
+            };
+            for slice in slices.flatten() {
+                slice.bitmap().mark_dirty(0, slice.len());
+            }
+        }
     }
 
     /// The host segments of the chain parsed last: readable, then writable.

@@ -26,6 +26,7 @@ pub(crate) mod stats;
 pub mod trace;
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -67,6 +68,10 @@ pub(crate) struct Durability {
     /// Measured costs of the targeted flush and of syncfs(2), to pick the
     /// cheaper one.
     cost: Mutex<FlushCostModel>,
+    /// The session came from a migration source: what its epochs changed
+    /// there is not known here, so the next SYNCFS flushes the whole host
+    /// filesystem (syncfs(2)) and only later ones are targeted.
+    unknown_history: AtomicBool,
 }
 
 impl Durability {
@@ -81,7 +86,14 @@ impl Durability {
             stats: SyncfsCounters::default(),
             mode,
             cost: Mutex::new(FlushCostModel::new()),
+            unknown_history: AtomicBool::new(false),
         }
+    }
+
+    /// Migration destination: the writes of the session before the move
+    /// are not in any dirty set here, so the next SYNCFS uses syncfs(2).
+    pub(crate) fn forget_history(&self) {
+        self.unknown_history.store(true, Ordering::Release);
     }
 
     /// Records every mutating request and SYNCFS in `trace`.
@@ -251,7 +263,9 @@ impl Durability {
     ) -> io::Result<()> {
         let dirty = self.epochs.take_dirty(ticket);
         let inodes = dirty.files.len() + dirty.dirs.len();
-        let host = self.mode == SyncMode::Host;
+        // Taken for this flush; given back below if it fails.
+        let unknown_history = self.unknown_history.swap(false, Ordering::AcqRel);
+        let host = self.mode == SyncMode::Host || unknown_history;
         // Read only when the cost model needs it (one pread of /proc/meminfo).
         let host_dirty = (!host).then(|| fs.host_dirty_bytes()).flatten();
         let decision =
@@ -290,6 +304,9 @@ impl Durability {
             }
         }
         self.stats.record(flush, took, result.is_ok());
+        if unknown_history && result.is_err() {
+            self.unknown_history.store(true, Ordering::Release);
+        }
         result
     }
 }

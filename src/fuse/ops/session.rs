@@ -117,7 +117,7 @@ impl<F: FileSystem> Server<F> {
         self.negotiated(flags::HANDLE_KILLPRIV_V2)
     }
 
-    fn offered_flags(&self) -> u64 {
+    pub(crate) fn offered_flags(&self) -> u64 {
         let mut offered = OFFERED;
         if self.options.writeback {
             offered |= flags::WRITEBACK_CACHE;
