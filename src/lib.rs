@@ -14,6 +14,7 @@
 //! * [`log_limit`]: rate-limited log lines for what a guest can trigger.
 
 pub mod cli;
+pub mod crashsim;
 pub mod daemon;
 pub mod device;
 pub mod epoch;

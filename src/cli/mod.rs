@@ -10,11 +10,10 @@
 //! launchers (libvirt, Kata, cloud-hypervisor's docs) pass them; the rule
 //! is that none is accepted and silently ignored. A flag either works, or
 //! the daemon refuses to start with a message naming it (`--translate-uid`,
-//! `--xattrmap`, `--security-label`), or, where refusing would stop stock
-//! launchers for no safety gain, it starts and logs a warning saying what
-//! does not happen (`--seccomp kill|log|trap`, `--modcaps`: no filter is
-//! installed and capabilities are not changed yet; `-o flock`/`posix_lock`:
-//! locks stay in the guest). Those warnings are [`Config::notices`].
+//! `--security-label`), or, where refusing would stop stock launchers for
+//! no safety gain, it starts and logs a warning saying what does not happen
+//! (`-o flock`/`posix_lock`: locks stay in the guest). Those warnings are
+//! [`Config::notices`].
 //!
 //! Sub-modules: `modes` (value types), `compat` (the legacy `-o` syntax),
 //! `idmap` (`--uid-map`/`--gid-map` values), `capabilities`
@@ -173,8 +172,8 @@ pub struct Cli {
           default_missing_value = "always", value_name = "never|auto|always")]
     pub security_label: Option<Negotiation>,
 
-    /// Extended attribute name mapping rules (virtiofsd): not supported;
-    /// given, it stops the daemon at start.
+    /// Extended attribute name mapping rules, in virtiofsd's syntax
+    /// (implies --xattr); see docs/operations.md.
     #[arg(long, value_name = "RULES")]
     pub xattrmap: Option<String>,
 
@@ -260,7 +259,7 @@ pub struct Cli {
     pub seccomp: SeccompMode,
 
     /// Capabilities to keep besides or drop from the default set once
-    /// confined: +cap,-cap (e.g. +mknod,-setfcap; `:` separates too).
+    /// confined: +cap,-cap (e.g. -mknod,-setfcap; `:` separates too).
     #[arg(long, value_name = "CAPS")]
     pub modcaps: Option<String>,
 
@@ -290,6 +289,20 @@ pub struct Cli {
     /// Write a JSON-lines trace of mutating requests and SYNCFS to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace_epochs: Option<PathBuf>,
+
+    /// Power-cut simulation for durability tests: drop-all, keep-metadata
+    /// or random:SEED (docs/crash-sim.md). Needs --control-socket.
+    #[arg(long, value_name = "MODE")]
+    pub crash_sim: Option<String>,
+
+    /// The crash simulation's control socket (commands: status, crash).
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+
+    /// Most bytes of pre-images the crash simulation holds before it writes
+    /// the oldest changes back (suffixes K, M, G; default 256M).
+    #[arg(long, value_name = "BYTES")]
+    pub crash_sim_limit: Option<String>,
 
     /// Log level: off, error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
@@ -354,6 +367,18 @@ pub enum SocketSource {
     Fd(i32),
 }
 
+/// The crash simulation's settings (`--crash-sim`, `--control-socket`,
+/// `--crash-sim-limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashSimConfig {
+    /// What a crash drops.
+    pub mode: crate::crashsim::Mode,
+    /// The control socket to create.
+    pub control_socket: PathBuf,
+    /// Most bytes held.
+    pub limit: u64,
+}
+
 /// A validated daemon configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -381,6 +406,8 @@ pub struct Config {
     pub writeback: bool,
     /// Extended attributes.
     pub xattr: bool,
+    /// `--xattrmap` rules, parsed.
+    pub xattrmap: Option<crate::passthrough::xattrmap::XattrMap>,
     /// POSIX ACLs (enforced by the guest, stored as host ACLs).
     pub posix_acl: bool,
     /// Read-only export.
@@ -419,6 +446,8 @@ pub struct Config {
     pub syncfs: SyncfsMode,
     /// Epoch trace file.
     pub trace_epochs: Option<PathBuf>,
+    /// `--crash-sim` and its options, if on.
+    pub crash_sim: Option<CrashSimConfig>,
     /// Log filter.
     pub log_level: log::LevelFilter,
     /// Log to syslog.

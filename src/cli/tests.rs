@@ -480,8 +480,6 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     for extra in [
         &["--translate-uid", "map:0:1000:1"][..],
         &["--translate-gid=guest:0:1000:1"],
-        &["--xattrmap", ":map::user.virtiofs.:"],
-        &["-o", "xattrmap=:map::user.virtiofs.:"],
         &["--security-label"],
         &["--security-label=auto"],
         &["-o", "security_label"],
@@ -494,6 +492,24 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     }
     let args = ["--fd=3", "--shared-dir", d, "--security-label=never"];
     assert!(parse(&args).is_ok());
+}
+
+#[test]
+fn xattrmap_rules_are_parsed_and_imply_xattr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for extra in [
+        &["--xattrmap", ":map::user.virtiofs.:"][..],
+        &["-o", "xattrmap=:map::user.virtiofs.:"],
+    ] {
+        let args = [&["--fd=3", "--shared-dir", d][..], extra].concat();
+        let config = parse(&args).unwrap();
+        assert!(config.xattr && config.xattrmap.is_some(), "{extra:?}");
+    }
+    let args = ["--fd=3", "--shared-dir", d, "--xattrmap", ":okay:all:::"];
+    let err = parse(&args).unwrap_err();
+    assert!(matches!(err, ConfigError::XattrMap(_)), "{err:?}");
+    assert!(err.to_string().contains("okay"), "{err}");
 }
 
 #[test]
@@ -603,6 +619,62 @@ fn shipped_vhost_user_json_lists_the_printed_features() {
     assert_eq!(json_features(&shipped), FEATURES);
     assert_eq!(json_features(&capabilities_json()), FEATURES);
     assert!(shipped.contains("\"type\": \"fs\""), "{shipped}");
+}
+
+#[test]
+fn crash_sim_options_make_a_config_with_the_default_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().to_str().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let sock = sock.to_str().unwrap();
+    let base = [
+        "--socket-path",
+        "/tmp/s",
+        "--shared-dir",
+        share,
+        "--control-socket",
+        sock,
+    ];
+    let config = parse(&[&base[..], &["--crash-sim", "random:7"]].concat()).unwrap();
+    let sim = config.crash_sim.expect("crash sim on");
+    assert_eq!(sim.mode, crate::crashsim::Mode::Random(7));
+    assert_eq!(sim.limit, crate::crashsim::DEFAULT_LIMIT);
+    let limited = [
+        &base[..],
+        &["--crash-sim", "drop-all", "--crash-sim-limit", "64M"],
+    ]
+    .concat();
+    assert_eq!(parse(&limited).unwrap().crash_sim.unwrap().limit, 64 << 20);
+}
+
+#[test]
+fn crash_sim_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().to_str().unwrap();
+    let base = ["--socket-path", "/tmp/s", "--shared-dir", share];
+    let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+    assert!(matches!(
+        with(&["--crash-sim", "drop-all"]),
+        Err(ConfigError::CrashSimNeedsSocket)
+    ));
+    assert!(matches!(
+        with(&["--crash-sim-limit", "1G"]),
+        Err(ConfigError::CrashSimOff)
+    ));
+    assert!(matches!(
+        with(&["--crash-sim", "all", "--control-socket", "/tmp/c"]),
+        Err(ConfigError::CrashSimMode(_))
+    ));
+    let small = [
+        "--crash-sim",
+        "drop-all",
+        "--control-socket",
+        "/tmp/c",
+        "--crash-sim-limit",
+        "4K",
+    ];
+    assert!(matches!(with(&small), Err(ConfigError::CrashSimLimit(_))));
+    assert!(with(&[]).unwrap().crash_sim.is_none());
 }
 
 #[test]

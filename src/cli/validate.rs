@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use super::compat::{self, CompatError};
 use super::modes::{Negotiation, NofileLimit, QueueThreads, SandboxMode};
 use super::{
-    Cli, Config, SocketSource, HANDOFF_US_RANGE, MAX_HANDLES, MAX_QUEUE_POLL_US, MAX_REQUEST_QUEUES,
+    Cli, Config, CrashSimConfig, SocketSource, HANDOFF_US_RANGE, MAX_HANDLES, MAX_QUEUE_POLL_US,
+    MAX_REQUEST_QUEUES,
 };
+use crate::passthrough::xattrmap::{XattrMap, XattrMapError};
 
 /// What is wrong with a command line.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,24 @@ pub enum ConfigError {
          they cannot be used with --sandbox {0}"
     )]
     IdMapSandbox(&'static str),
+    /// `--xattrmap` rules that do not parse.
+    #[error("--xattrmap: {0}")]
+    XattrMap(XattrMapError),
+    /// An unknown `--crash-sim` mode.
+    #[error("bad --crash-sim")]
+    CrashSimMode(#[source] crate::crashsim::ModeError),
+    /// `--crash-sim` without `--control-socket`.
+    #[error("--crash-sim needs --control-socket PATH (the crash is sent there)")]
+    CrashSimNeedsSocket,
+    /// `--control-socket` or `--crash-sim-limit` without `--crash-sim`.
+    #[error("--control-socket and --crash-sim-limit need --crash-sim MODE")]
+    CrashSimOff,
+    /// A malformed `--crash-sim-limit`.
+    #[error("--crash-sim-limit must be a byte count of at least 1M (suffixes K, M, G), got {0:?}")]
+    CrashSimLimit(String),
+    /// The control socket path names something that is not a socket.
+    #[error("--control-socket {0:?} exists and is not a socket")]
+    ControlSocketPath(PathBuf),
     /// An option epochfsd does not implement.
     #[error("{option} is not supported by epochfsd: {why}")]
     Unsupported {
@@ -127,6 +147,12 @@ impl TryFrom<Cli> for Config {
                 .map_err(|_| ConfigError::LogLevel(cli.log_level.clone()))?
         };
         let posix_acl = cli.posix_acl.unwrap_or_default() != Negotiation::Never;
+        let xattrmap = cli
+            .xattrmap
+            .as_deref()
+            .map(str::parse::<XattrMap>)
+            .transpose()
+            .map_err(ConfigError::XattrMap)?;
         Ok(Config {
             socket,
             socket_group: cli.socket_group,
@@ -139,7 +165,8 @@ impl TryFrom<Cli> for Config {
             handoff: std::time::Duration::from_micros(cli.handoff_us),
             cache: cli.cache,
             writeback: cli.writeback,
-            xattr: cli.xattr || posix_acl,
+            xattr: cli.xattr || posix_acl || xattrmap.is_some(),
+            xattrmap,
             posix_acl,
             readonly: cli.readonly,
             allow_direct_io: cli.allow_direct_io,
@@ -167,6 +194,11 @@ impl TryFrom<Cli> for Config {
             uid_map: cli.uid_map,
             gid_map: cli.gid_map,
             syncfs: cli.syncfs,
+            crash_sim: crash_sim_config(
+                cli.crash_sim.as_deref(),
+                cli.control_socket,
+                cli.crash_sim_limit.as_deref(),
+            )?,
             trace_epochs: cli.trace_epochs,
             log_level,
             syslog: cli.syslog,
@@ -192,12 +224,6 @@ fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
             option: "--translate-uid/--translate-gid",
             why: "ids are not translated between guest and host; run the daemon \
                   unprivileged with --uid-map/--gid-map to map them with a user namespace",
-        });
-    }
-    if cli.xattrmap.is_some() {
-        return Err(ConfigError::Unsupported {
-            option: "--xattrmap",
-            why: "extended attribute names reach the host unchanged",
         });
     }
     if cli.security_label.is_some_and(|l| l != Negotiation::Never) {
@@ -234,6 +260,51 @@ fn validate_shared_dir(dir: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
         return Err(ConfigError::NotADirectory(dir));
     }
     Ok(canonical)
+}
+
+/// The crash simulation's settings, checked: a mode needs the control
+/// socket, the other two options need a mode.
+fn crash_sim_config(
+    mode: Option<&str>,
+    control_socket: Option<PathBuf>,
+    limit: Option<&str>,
+) -> Result<Option<CrashSimConfig>, ConfigError> {
+    let Some(mode) = mode else {
+        if control_socket.is_some() || limit.is_some() {
+            return Err(ConfigError::CrashSimOff);
+        }
+        return Ok(None);
+    };
+    let mode = mode.parse().map_err(ConfigError::CrashSimMode)?;
+    let control_socket = control_socket.ok_or(ConfigError::CrashSimNeedsSocket)?;
+    if let Ok(meta) = std::fs::symlink_metadata(&control_socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(ConfigError::ControlSocketPath(control_socket));
+        }
+    }
+    let limit = match limit {
+        None => crate::crashsim::DEFAULT_LIMIT,
+        Some(text) => parse_bytes(text)
+            .filter(|&n| n >= 1 << 20)
+            .ok_or_else(|| ConfigError::CrashSimLimit(text.to_string()))?,
+    };
+    Ok(Some(CrashSimConfig {
+        mode,
+        control_socket,
+        limit,
+    }))
+}
+
+/// `123`, `64K`, `256M`, `2G` (binary units).
+fn parse_bytes(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' | b'k' => (&text[..text.len() - 1], 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// The passthrough's migration settings from the `--migration-*` flags.

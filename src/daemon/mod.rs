@@ -5,11 +5,16 @@
 //! Start-up order matters for the sandbox ([`sandbox`]): what lives outside
 //! the shared directory (the listening socket, the epoch trace, the open
 //! file limit read from `/proc`) is set up first, while the process still
-//! has one thread; then the sandbox is entered; only then are threads
-//! started and the filesystem built, so every mount id and file handle is
-//! taken inside the sandbox and no host path is resolved after it.
+//! has one thread; then the sandbox is entered (with `--sandbox namespace`
+//! the process forks there: the daemon goes on as pid 1 of its own pid
+//! namespace, the started process waits for it in `launcher`); only then
+//! are threads started and the filesystem built, so every mount id and
+//! file handle is taken inside the sandbox and no host path is resolved
+//! after it.
 
 pub mod caps;
+mod control;
+mod launcher;
 mod logging;
 mod sandbox;
 mod seccomp;
@@ -24,11 +29,14 @@ use vhost_user_backend::VhostUserDaemon;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 use crate::cli::{CacheMode, Config, InodeFileHandles, NofileLimit};
+use crate::crashsim::{CrashSim, CrashSimFs};
 use crate::device::{DeviceOptions, FsBackend};
+use crate::filesystem::FileSystem;
 use crate::fuse::{EpochTrace, Server, ServerOptions};
 use crate::passthrough::{self, CachePolicy, HandlePolicy, PassthroughFs};
 
 pub use caps::CapsError;
+pub use control::ControlError;
 pub use logging::{init as init_logging, SYSLOG_SOCKETS};
 pub use sandbox::SandboxError;
 pub use seccomp::SeccompError;
@@ -84,6 +92,15 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The crash simulation's control socket could not be created.
+    #[error("cannot create the crash simulation's control socket")]
+    Control(#[source] ControlError),
+    /// The crash simulation could not start.
+    #[error("cannot start the crash simulation")]
+    CrashSim(#[source] crate::crashsim::CrashSimError),
+    /// `/proc/self/fd` could not be shared with the crash simulation.
+    #[error("cannot share /proc/self/fd with the crash simulation")]
+    CrashSimProc(#[source] std::io::Error),
     /// The open file limit could not be raised.
     #[error("cannot set the open file limit to {limit}")]
     Rlimit {
@@ -100,6 +117,12 @@ struct Outside {
     listener: Listener,
     socket_file: Arc<SocketFile>,
     trace: Option<EpochTrace>,
+    control: Option<Control>,
+}
+
+/// The crash simulation's control socket, bound before the sandbox.
+struct Control {
+    listener: std::os::unix::net::UnixListener,
 }
 
 /// An error of the vhost-user-backend crate, whose type has a `Display`
@@ -107,9 +130,6 @@ struct Outside {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct VhostUserFailure(pub vhost_user_backend::Error);
-
-/// The filesystem server the device runs.
-type FsServer = Server<PassthroughFs>;
 
 /// Where the stop handler finds the connection to shut down, once there is one.
 type ShutdownSlot = Arc<Mutex<Option<vhost_user_backend::ShutdownHandle>>>;
@@ -119,19 +139,94 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     // Blocks the signals only; the thread receiving them starts later.
     let stop = signals::StopSignals::install().map_err(DaemonError::Signals)?;
     apply_nofile_limit(config.rlimit_nofile)?;
-    let outside = open_outside(&config)?;
+    let mut outside = open_outside(&config)?;
     let id_maps = sandbox::IdMaps {
         uid: &config.uid_map,
         gid: &config.gid_map,
     };
-    let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
-        .map_err(DaemonError::Sandbox)?;
-    let (server, file_handles) = build_server(&config, sandboxed, outside.trace)?;
+    let sandboxed = match sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
+        .map_err(DaemonError::Sandbox)?
+    {
+        sandbox::Entered::Inside(sandboxed) => sandboxed,
+        sandbox::Entered::Launcher(launcher) => {
+            // The forked daemon serves; the launcher keeps only what it
+            // needs to clean up after it.
+            let Outside {
+                listener,
+                socket_file,
+                trace,
+                control,
+            } = outside;
+            drop((listener, trace, control));
+            launcher.supervise(&socket_file)
+        }
+    };
+    // The crash simulation works on the filesystem's descriptors with the
+    // same `/proc/self/fd` (inside the sandbox it is the working directory).
+    let proc = match config.crash_sim {
+        Some(_) => Some(
+            sandboxed
+                .proc
+                .try_clone()
+                .map_err(DaemonError::CrashSimProc)?,
+        ),
+        None => None,
+    };
+    let (fs, file_handles) = build_filesystem(&config, sandboxed)?;
+    match (outside.control.take(), &config.crash_sim, proc) {
+        (Some(control), Some(crash_sim), Some(proc)) => {
+            let root = open_root(&fs)?;
+            let options = crate::crashsim::Options {
+                mode: crash_sim.mode,
+                limit: crash_sim.limit,
+                xattr: config.xattr,
+            };
+            let sim = CrashSim::new(options, root, proc).map_err(DaemonError::CrashSim)?;
+            let sim = Arc::new(sim);
+            info!(
+                "crash simulation {} on, control socket {:?}",
+                crash_sim.mode, crash_sim.control_socket
+            );
+            let fs = CrashSimFs::new(fs, Arc::clone(&sim));
+            let server = build_server(fs, &config, outside.trace.take());
+            let sim_control = Some((control.listener, Arc::clone(&sim)));
+            let result = serve(&config, server, file_handles, outside, stop, sim_control);
+            sim.discard();
+            result
+        }
+        _ => {
+            let server = build_server(fs, &config, outside.trace.take());
+            serve(&config, server, file_handles, outside, stop, None)
+        }
+    }
+}
+
+/// The share's root, as the filesystem sees it (inside the sandbox).
+fn open_root(fs: &PassthroughFs) -> Result<std::os::fd::OwnedFd, DaemonError> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(fs.config().root_dir.as_os_str().as_bytes())
+        .map_err(|_| DaemonError::CrashSimProc(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+    crate::sys::open::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| DaemonError::CrashSim(crate::crashsim::CrashSimError::Holding(e)))
+}
+
+/// Serves one frontend connection with `server`; returns when it ends.
+fn serve<F: FileSystem + 'static>(
+    config: &Config,
+    server: Server<F>,
+    file_handles: bool,
+    outside: Outside,
+    stop: signals::StopSignals,
+    control: Option<(std::os::unix::net::UnixListener, Arc<CrashSim>)>,
+) -> Result<(), DaemonError> {
     let server = Arc::new(server);
     // Still one thread: what is limited here holds for every thread.
-    confine(&config, file_handles)?;
+    confine(config, file_handles)?;
+    if let Some((listener, sim)) = control {
+        control::serve(listener, sim);
+    }
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let backend = FsBackend::new(Arc::clone(&server), device_options(&config), mem.clone())
+    let backend = FsBackend::new(Arc::clone(&server), device_options(config), mem.clone())
         .map_err(DaemonError::Device)?;
     info!("epoll threads: {}", backend.layout());
     let backend = Arc::new(backend);
@@ -193,13 +288,12 @@ fn exit_after_grace(why: &'static str) {
     }
 }
 
-/// The filesystem and FUSE server, built inside the sandbox, and whether
-/// the filesystem holds inodes by file handle.
-fn build_server(
+/// The filesystem, built inside the sandbox, and whether it holds inodes
+/// by file handle.
+fn build_filesystem(
     config: &Config,
     sandboxed: sandbox::Sandboxed,
-    trace: Option<EpochTrace>,
-) -> Result<(FsServer, bool), DaemonError> {
+) -> Result<(PassthroughFs, bool), DaemonError> {
     let mut fs_config = filesystem_config(config, sandboxed.root_dir);
     fs_config.single_id_namespace = sandboxed.single_id;
     let fs =
@@ -207,12 +301,16 @@ fn build_server(
     let file_handles = fs.uses_file_handle_calls();
     #[cfg(feature = "test-hooks")]
     fs.set_test_fail_flush_size(config.hooks.fail_flush_size.unwrap_or(0));
+    Ok((fs, file_handles))
+}
+
+/// The FUSE server over `fs`.
+fn build_server<F: FileSystem>(fs: F, config: &Config, trace: Option<EpochTrace>) -> Server<F> {
     let server = Server::new(fs, server_options(config));
-    let server = match trace {
+    match trace {
         Some(trace) => server.with_trace(trace),
         None => server,
-    };
-    Ok((server, file_handles))
+    }
 }
 
 /// Drops the capabilities serving does not need, then installs the
@@ -223,6 +321,7 @@ fn confine(config: &Config, file_handles: bool) -> Result<(), DaemonError> {
     let features = seccomp::Features {
         xattr: config.xattr,
         file_handles,
+        control_socket: config.crash_sim.is_some(),
     };
     seccomp::install(config.seccomp, features).map_err(DaemonError::Seccomp)?;
     Ok(())
@@ -231,9 +330,9 @@ fn confine(config: &Config, file_handles: bool) -> Result<(), DaemonError> {
 /// Starts the signal thread: SIGUSR1 logs the SYNCFS report; SIGTERM and
 /// SIGINT shut the connection down, or exit at once (removing the socket
 /// file) if no frontend has connected yet.
-fn handle_signals(
+fn handle_signals<F: FileSystem + 'static>(
     stop: signals::StopSignals,
-    server: &Arc<FsServer>,
+    server: &Arc<Server<F>>,
     shutdown: &ShutdownSlot,
     socket_file: &Arc<SocketFile>,
 ) {
@@ -298,10 +397,17 @@ fn open_outside(config: &Config) -> Result<Outside, DaemonError> {
         ),
         None => None,
     };
+    let control = match &config.crash_sim {
+        Some(crash_sim) => Some(Control {
+            listener: control::bind(&crash_sim.control_socket).map_err(DaemonError::Control)?,
+        }),
+        None => None,
+    };
     Ok(Outside {
         listener,
         socket_file: Arc::new(socket_file),
         trace,
+        control,
     })
 }
 
@@ -366,6 +472,11 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
         },
         max_handles: config.max_handles,
+        xattrmap: config.xattrmap.clone(),
+        hidden_root_name: config
+            .crash_sim
+            .as_ref()
+            .map(|_| crate::crashsim::holding_name()),
         migration: config.migration,
     }
 }

@@ -9,7 +9,11 @@
 //! (`--inode-file-handles` actually in use). Everything the daemon does
 //! before the filter (parsing, binding the socket, the sandbox, dropping
 //! capabilities) is not in it: `mount`, `pivot_root`, `chroot`, `capset`,
-//! `setrlimit` and `execve` are refused afterwards. The list was checked
+//! `setrlimit` and `execve` are refused afterwards. With `--sandbox
+//! namespace` the filter is installed in the daemon forked into its pid
+//! namespace, after the fork: the fork adds nothing to the list, and the
+//! launcher that waits for the daemon has no filter (it only waits,
+//! passes signals on and exits). The list was checked
 //! against `strace -f` of the integration tests and the guest scenarios
 //! (see `docs/security.md`).
 //!
@@ -58,6 +62,8 @@ pub(crate) struct Features {
     /// File handles are in use (`--inode-file-handles` prefer with
     /// support, or mandatory).
     pub file_handles: bool,
+    /// `--crash-sim`: the control socket is served.
+    pub control_socket: bool,
 }
 
 /// A group of calls and why the daemon makes them.
@@ -235,6 +241,11 @@ const FILE_HANDLES: Group = Group {
 };
 
 /// The groups for `features`.
+const CONTROL_SOCKET: Group = Group {
+    reason: "--crash-sim: reading commands from and answering on the control socket",
+    calls: &[libc::SYS_recvfrom, libc::SYS_sendto],
+};
+
 fn groups(features: Features) -> Vec<&'static Group> {
     let mut groups: Vec<&Group> = ALWAYS.iter().collect();
     if features.xattr {
@@ -242,6 +253,9 @@ fn groups(features: Features) -> Vec<&'static Group> {
     }
     if features.file_handles {
         groups.push(&FILE_HANDLES);
+    }
+    if features.control_socket {
+        groups.push(&CONTROL_SOCKET);
     }
     groups
 }
@@ -339,12 +353,15 @@ mod tests {
         let full = allowed(Features {
             xattr: true,
             file_handles: true,
+            control_socket: true,
         });
         assert!(!base.contains(&libc::SYS_setxattr));
         assert!(!base.contains(&libc::SYS_open_by_handle_at));
+        assert!(!base.contains(&libc::SYS_recvfrom));
         assert!(full.contains(&libc::SYS_setxattr));
         assert!(full.contains(&libc::SYS_open_by_handle_at));
-        assert_eq!(full.len(), base.len() + 6);
+        assert!(full.contains(&libc::SYS_sendto));
+        assert_eq!(full.len(), base.len() + 8);
         assert!(base.iter().all(|c| full.contains(c)));
     }
 
@@ -353,6 +370,7 @@ mod tests {
         let full = allowed(Features {
             xattr: true,
             file_handles: true,
+            control_socket: true,
         });
         for forbidden in [
             libc::SYS_mount,

@@ -30,10 +30,10 @@ use zerocopy::{FromBytes, IntoBytes};
 use super::backend::{DeviceOptions, FsBackend, MAX_QUEUE_SIZE};
 use super::drain::INLINE_BATCH;
 use super::request::{GuestMem, Vring};
-use crate::filesystem::{Context, FileSystem, LockRange, ROOT_ID};
+use crate::filesystem::{Context, FileSystem, HandleId, LockRange, NodeId};
 use crate::fuse::abi::{
     AttrOut, FileLock, ForgetIn, FsyncIn, GetattrIn, InHeader, InitIn, LkIn, Opcode, OutHeader,
-    SyncfsIn, KERNEL_VERSION,
+    SyncfsIn, KERNEL_VERSION, ROOT_ID,
 };
 use crate::fuse::intake::HEADER_LEN;
 use crate::fuse::{Server, ServerOptions};
@@ -147,8 +147,8 @@ impl FileSystem for Recorder {
     fn getattr(
         &self,
         ctx: &Context,
-        _inode: u64,
-        _handle: Option<u64>,
+        _inode: NodeId,
+        _handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.serve(ctx.pid, "getattr");
         // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
@@ -156,21 +156,27 @@ impl FileSystem for Recorder {
         Ok((st, Duration::ZERO))
     }
 
-    fn forget(&self, inode: u64, _count: u64) {
-        self.serve(u32::try_from(inode).unwrap_or(u32::MAX), "forget");
+    fn forget(&self, inode: NodeId, _count: u64) {
+        self.serve(u32::try_from(inode.get()).unwrap_or(u32::MAX), "forget");
     }
 
-    fn fsync(&self, ctx: &Context, _inode: u64, _handle: u64, _datasync: bool) -> io::Result<()> {
+    fn fsync(
+        &self,
+        ctx: &Context,
+        _inode: NodeId,
+        _handle: HandleId,
+        _datasync: bool,
+    ) -> io::Result<()> {
         self.serve(ctx.pid, "fsync");
         Ok(())
     }
 
-    fn syncfs(&self, ctx: &Context, _inode: u64) -> io::Result<()> {
+    fn syncfs(&self, ctx: &Context, _inode: NodeId) -> io::Result<()> {
         self.serve(ctx.pid, "syncfs");
         Ok(())
     }
 
-    fn sync_inodes(&self, ctx: &Context, _files: &[u64], _dirs: &[u64]) -> io::Result<()> {
+    fn sync_inodes(&self, ctx: &Context, _files: &[NodeId], _dirs: &[NodeId]) -> io::Result<()> {
         self.serve(ctx.pid, "syncfs");
         Ok(())
     }
@@ -178,8 +184,8 @@ impl FileSystem for Recorder {
     fn setlk(
         &self,
         ctx: &Context,
-        _inode: u64,
-        _handle: u64,
+        _inode: NodeId,
+        _handle: HandleId,
         _owner: u64,
         _lock: LockRange,
         wait: bool,

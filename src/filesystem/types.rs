@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::NodeId;
+
 /// Who is asking: the guest caller's credentials, from the FUSE request header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Context {
@@ -14,13 +16,18 @@ pub struct Context {
     /// A supplementary group of the caller that owns the parent directory
     /// of an inode being created (FUSE_CREATE_SUPP_GROUP extension).
     pub supp_group: Option<u32>,
+    /// The SYNCFS epoch of the request: the one a mutating request joined
+    /// at admission, or the last one a SYNCFS covers. `None` for requests
+    /// that owe the epochs nothing. Lets a filesystem order its own
+    /// bookkeeping by the guest's durability points (the crash simulation).
+    pub epoch: Option<u64>,
 }
 
 /// The answer to a successful LOOKUP (and to every request that creates a name).
 #[derive(Clone, Copy)]
 pub struct Entry {
     /// Node id the guest will use for this inode (0 = negative entry).
-    pub inode: u64,
+    pub inode: NodeId,
     /// Generation: (inode, generation) is unique over the daemon's lifetime.
     pub generation: u64,
     /// Attributes of the inode.

@@ -100,11 +100,18 @@ pub struct Config {
     /// (`--uid-map=:0:UID:1:`): it is root there but cannot act as any other
     /// user, so every request runs as the daemon.
     pub single_id_namespace: bool,
+    /// A name in the shared directory's root that the guest never sees
+    /// (LOOKUP answers ENOENT, READDIR skips it, nothing can be created or
+    /// renamed under it): the crash simulation's holding directory.
+    pub hidden_root_name: Option<std::ffi::CString>,
     /// Hold inodes as file handles instead of descriptors.
     pub inode_file_handles: super::HandlePolicy,
     /// Most open file and directory handles (0: no limit); past it
     /// OPEN, CREATE and OPENDIR fail with EMFILE.
     pub max_handles: usize,
+    /// `--xattrmap`: extended attribute names renamed between the guest's
+    /// view and the host's (needs `xattr`).
+    pub xattrmap: Option<super::xattrmap::XattrMap>,
     /// How migration state is saved and loaded.
     pub migration: MigrationConfig,
 }

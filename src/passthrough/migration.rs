@@ -112,7 +112,7 @@ impl PassthroughFs {
         for node in &nodes {
             let id = self.identity(node, &prefix, false);
             unnamed += usize::from(id.path.is_none());
-            out.u64(node.id());
+            out.u64(node.id().get());
             out.u64(node.refcount());
             out.u32(node.value().file_type);
             out.u64(id.ino);
@@ -123,8 +123,8 @@ impl PassthroughFs {
         out.u64(self.handles.next_id());
         out.u64(handles.len() as u64);
         for (id, handle) in &handles {
-            out.u64(*id);
-            out.u64(handle.inode);
+            out.u64(id.get());
+            out.u64(handle.inode.get());
             out.i32(handle.flags);
         }
         log::info!(

@@ -24,7 +24,7 @@ use super::migration::{
     open_relative, parse_handle, relative_to, FORMAT, HANDLE_RECORD, MIN_NODE_RECORD,
 };
 use super::{key_of, Handle, InodeData, MigrationMode, MigrationOnError, PassthroughFs, ROOT};
-use crate::filesystem::{StateError, StateReader};
+use crate::filesystem::{HandleId, NodeId, StateError, StateReader};
 use crate::sys;
 use crate::sys::file_handle::FileHandle;
 
@@ -300,9 +300,10 @@ impl PassthroughFs {
         flags: i32,
     ) -> io::Result<Handle> {
         let root = self.inode(ROOT)?;
-        let data = match inode {
-            ROOT => root.value(),
-            _ => *nodes.get(&inode).ok_or_else(|| sys::errno(libc::EBADF))?,
+        let data = if inode == ROOT.get() {
+            root.value()
+        } else {
+            *nodes.get(&inode).ok_or_else(|| sys::errno(libc::EBADF))?
         };
         let path_fd = data.fd()?;
         // Reopening must change nothing on the share.
@@ -310,7 +311,7 @@ impl PassthroughFs {
             flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_TMPFILE);
         let fd = self.proc.reopen(path_fd.as_fd(), reopen_flags)?;
         Ok(Handle {
-            inode,
+            inode: NodeId::from_raw(inode),
             fd,
             flags,
             dir: data.is_dir().then(|| Mutex::new(Vec::new())),
@@ -333,7 +334,7 @@ impl PassthroughFs {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(duplicate("node id (twice)", w[0]));
         }
-        if let Some(&root) = ids.iter().find(|&&id| id == ROOT || id == 0) {
+        if let Some(&root) = ids.iter().find(|&&id| id == ROOT.get() || id == 0) {
             return Err(duplicate("node id", root));
         }
         let mut hids: Vec<u64> = handles.iter().map(|h| h.0).collect();
@@ -346,11 +347,12 @@ impl PassthroughFs {
         }
         self.inodes.set_root_refcount(root_refcount);
         for n in nodes {
-            self.inodes.restore(n.id, n.key, n.refcount, n.data);
+            self.inodes
+                .restore(NodeId::from_raw(n.id), n.key, n.refcount, n.data);
         }
         self.inodes.raise_next_id(next_node);
         for (id, handle) in handles {
-            self.handles.restore(id, handle);
+            self.handles.restore(HandleId::from_raw(id), handle);
         }
         self.handles.raise_next_id(next_handle);
         Ok(())

@@ -54,6 +54,27 @@ pub fn renameat2(
     .map(drop)
 }
 
+/// `linkat(2)` of `old_name` in `old_dir` as `new_name` in `new_dir`,
+/// not following a symlink.
+pub fn linkat(
+    old_dir: BorrowedFd<'_>,
+    old_name: &CStr,
+    new_dir: BorrowedFd<'_>,
+    new_name: &CStr,
+) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated and outlive the call.
+    cvt(unsafe {
+        libc::linkat(
+            old_dir.as_raw_fd(),
+            old_name.as_ptr(),
+            new_dir.as_raw_fd(),
+            new_name.as_ptr(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
 /// Creates `new_name` in `new_dir` as a hard link to the file `fd` refers
 /// to (an `O_PATH` descriptor), through its `/proc/self/fd` entry, which
 /// needs no `CAP_DAC_READ_SEARCH` unlike `AT_EMPTY_PATH`.

@@ -170,13 +170,43 @@ pub struct ProcSelfFd {
     dir: OwnedFd,
     /// The process's working directory is `dir` ([`Self::make_cwd`]).
     is_cwd: bool,
+    /// `meminfo` of the same procfs, opened beforehand when `..` cannot
+    /// leave `dir` (see [`Self::open_meminfo`]).
+    meminfo: Option<OwnedFd>,
 }
 
 impl ProcSelfFd {
     /// Opens `/proc/self/fd` (`O_PATH`).
     pub fn open() -> io::Result<Self> {
         let dir = open_path(c"/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY)?;
-        Ok(Self { dir, is_cwd: false })
+        Ok(Self {
+            dir,
+            is_cwd: false,
+            meminfo: None,
+        })
+    }
+
+    /// Opens `path` (`O_PATH`), which must be the daemon's own `fd`
+    /// directory of some procfs, bind-mounted there alone by the sandbox
+    /// (so `..` does not leave it); `meminfo` is that procfs's `meminfo`,
+    /// opened before.
+    pub fn open_at_path(path: &CStr, meminfo: Option<OwnedFd>) -> io::Result<Self> {
+        let dir = open_path(path, libc::O_PATH | libc::O_DIRECTORY)?;
+        Ok(Self {
+            dir,
+            is_cwd: false,
+            meminfo,
+        })
+    }
+
+    /// `/proc/meminfo` (read-only): a copy of the descriptor kept by
+    /// [`Self::open_at_path`], else `../../meminfo` from the `fd`
+    /// directory.
+    pub fn open_meminfo(&self) -> io::Result<OwnedFd> {
+        match &self.meminfo {
+            Some(fd) => fd.try_clone(),
+            None => openat(self.dir.as_fd(), c"../../meminfo", libc::O_RDONLY, 0),
+        }
     }
 
     /// Makes this directory the working directory of the calling thread's
@@ -209,6 +239,16 @@ impl ProcSelfFd {
         let name = ProcFdName::relative(fd);
         let flags = flags & !(libc::O_NOFOLLOW | libc::O_CREAT | libc::O_EXCL);
         openat(self.dir.as_fd(), name.as_cstr(), flags, 0)
+    }
+
+    /// A second handle on the same directory, in the same state (for a
+    /// second owner, such as the crash simulation beside the filesystem).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            dir: self.dir.try_clone()?,
+            is_cwd: self.is_cwd,
+            meminfo: self.meminfo.as_ref().map(OwnedFd::try_clone).transpose()?,
+        })
     }
 
     /// Where the file `fd` refers to is now, as the kernel names it: the

@@ -93,14 +93,20 @@ impl ChainBuffers {
             }
             push_segments(mem, &desc, list)?;
         }
+        // Both fit: their sum is at most MAX_CHAIN_BYTES.
+        let too_long = |_| ChainError::TooLong {
+            max: MAX_CHAIN_BYTES,
+        };
+        let read_total = usize::try_from(read_total).map_err(too_long)?;
+        let write_total = usize::try_from(write_total).map_err(too_long)?;
         let reader = ChainReader {
-            cursor: Cursor::new(&self.readable, read_total as usize),
+            cursor: Cursor::new(&self.readable, read_total),
             scratch: &mut self.read_scratch,
             _mem: PhantomData,
         };
         let writer = ChainWriter {
             segs: &self.writable,
-            capacity: write_total as usize,
+            capacity: write_total,
             pos: 0,
             high_water: 0,
             scratch: &mut self.write_scratch,
@@ -141,10 +147,13 @@ impl ChainBuffers {
 pub fn mark_dirty<B: Bitmap>(mem: &GuestMemoryMmap<B>, addr: u64, len: usize) {
     let mut done = 0usize;
     while done < len {
-        let Some(at) = addr.checked_add(done as u64) else {
+        let Some(at) = u64::try_from(done).ok().and_then(|d| addr.checked_add(d)) else {
             return;
         };
         let Some((region, offset)) = mem.to_region_addr(GuestAddress(at)) else {
+            return;
+        };
+        let Ok(start) = usize::try_from(offset.0) else {
             return;
         };
         let in_region = region.len().saturating_sub(offset.0);
@@ -154,7 +163,7 @@ pub fn mark_dirty<B: Bitmap>(mem: &GuestMemoryMmap<B>, addr: u64, len: usize) {
         }
         // The mapping's bitmap itself, not the unit slice the region hands out.
         let mapping: &MmapRegion<B> = region;
-        mapping.bitmap().mark_dirty(offset.0 as usize, n);
+        mapping.bitmap().mark_dirty(start, n);
         done += n;
     }
 }
@@ -172,7 +181,10 @@ where
         if filled == buf.len() || desc.is_write_only() {
             break;
         }
-        let take = (desc.len() as usize).min(buf.len() - filled);
+        let Ok(len) = usize::try_from(desc.len()) else {
+            return false;
+        };
+        let take = len.min(buf.len() - filled);
         let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read)
         else {
             return false;
@@ -212,8 +224,9 @@ fn push_segments<M: GuestMemory + ?Sized>(
     } else {
         Permissions::Read
     };
+    let len = usize::try_from(desc.len()).map_err(|_| bad())?;
     let slices = mem
-        .get_slices(GuestAddress(desc.addr().0), desc.len() as usize, access)
+        .get_slices(GuestAddress(desc.addr().0), len, access)
         .map_err(|_| bad())?;
     for slice in slices {
         let slice = slice.map_err(|_| bad())?;
@@ -238,6 +251,15 @@ pub struct ChainReader<'a> {
     _mem: PhantomData<&'a ()>,
 }
 
+/// The file offset `done` bytes past the guest's `offset`; `EINVAL` (as
+/// for any offset beyond `off_t`) if it would not fit.
+fn advanced(offset: u64, done: usize) -> io::Result<u64> {
+    u64::try_from(done)
+        .ok()
+        .and_then(|done| offset.checked_add(done))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 impl ZeroCopyReader for ChainReader<'_> {
     fn write_to_file_at(
         &mut self,
@@ -251,11 +273,11 @@ impl ZeroCopyReader for ChainReader<'_> {
             if want == 0 {
                 break;
             }
+            let at = offset.map(|o| advanced(o, done)).transpose()?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // readable segments, which point into mapped guest memory with
             // at least `iov_len` bytes; the mapping outlives this reader.
-            let n =
-                unsafe { datapath::pwritev(fd, self.scratch, offset.map(|o| o + done as u64)) }?;
+            let n = unsafe { datapath::pwritev(fd, self.scratch, at) }?;
             self.cursor.advance(n);
             done += n;
             if n < want {
@@ -314,11 +336,12 @@ impl ZeroCopyWriter for ChainWriter<'_> {
         while done < count {
             let cursor = cursor_at(self.segs, self.capacity, self.pos);
             let want = cursor.fill_iovecs(count - done, self.scratch);
+            let at = advanced(offset, done)?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // device-writable segments, which point into mapped guest memory
             // with at least `iov_len` bytes, only ever accessed through raw
             // pointers; the mapping outlives this writer.
-            let n = unsafe { datapath::preadv(fd, self.scratch, offset + done as u64) }?;
+            let n = unsafe { datapath::preadv(fd, self.scratch, at) }?;
             self.advance(n);
             done += n;
             if n < want || want == 0 {
@@ -494,5 +517,12 @@ mod tests {
         file.read_to_end(&mut content).unwrap();
         assert_eq!(content.len(), 5000);
         file.write_all(b"x").unwrap();
+    }
+
+    #[test]
+    fn file_offsets_past_u64_are_einval_not_a_wrap() {
+        assert_eq!(advanced(10, 5).unwrap(), 15);
+        let err = advanced(u64::MAX, 1).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 }

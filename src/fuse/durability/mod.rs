@@ -42,7 +42,7 @@ use crate::epoch::{
     EpochGuard, EpochTracker, InodeFlights, OwnedEpochGuard, OwnedSyncTicket, TrackerConfig,
     TrackerRef,
 };
-use crate::filesystem::{Context, FileSystem};
+use crate::filesystem::{Context, FileSystem, NodeId};
 
 /// How SYNCFS makes the covered epochs durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -216,7 +216,12 @@ impl Durability {
             ticket = self.drain(ticket);
         }
         self.epochs.wait(&ticket);
-        let flushed = self.flush(fs, ctx, nodeid, &ticket);
+        // The filesystem learns which epochs the flush covers.
+        let ctx = Context {
+            epoch: Some(ticket.epoch()),
+            ..*ctx
+        };
+        let flushed = self.flush(fs, &ctx, nodeid, &ticket);
         #[cfg(feature = "test-hooks")]
         let flushed = flushed.and(hooks.syncfs_result());
         if let Some(stamp) = stamp {
@@ -267,10 +272,10 @@ impl Durability {
             (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, host_dirty));
         let started = Instant::now();
         let (flush, result) = match decision {
-            _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, nodeid)),
+            _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, NodeId::from_raw(nodeid))),
             Some(d) if d.path == FlushPath::Syncfs => (
                 Flush::ByCost { probe: d.probe },
-                fs.syncfs_inodes(ctx, &dirty.files, &dirty.dirs),
+                fs.syncfs_inodes(ctx, &node_ids(&dirty.files), &node_ids(&dirty.dirs)),
             ),
             _ => (
                 Flush::Targeted {
@@ -278,7 +283,7 @@ impl Durability {
                     dirs: dirty.dirs.len(),
                     probe: decision.is_some_and(|d| d.probe),
                 },
-                fs.sync_inodes(ctx, &dirty.files, &dirty.dirs),
+                fs.sync_inodes(ctx, &node_ids(&dirty.files), &node_ids(&dirty.dirs)),
             ),
         };
         let took = started.elapsed();
@@ -304,4 +309,10 @@ impl Durability {
         }
         result
     }
+}
+
+/// The epoch tracker's node numbers (it imports nothing of the project) as
+/// the filesystem's node ids.
+fn node_ids(ids: &[u64]) -> Vec<NodeId> {
+    ids.iter().copied().map(NodeId::from_raw).collect()
 }
