@@ -379,3 +379,24 @@ fn check_without_a_transfer_fails() {
     use vhost::vhost_user::VhostUserFrontend;
     assert!(c.vmm.frontend().check_device_state().is_err());
 }
+
+#[test]
+fn a_crash_simulating_daemon_refuses_to_be_migrated_with_the_reason() {
+    let dirs = TestDirs::new();
+    let control = dirs.root.path().join("control.sock");
+    let control = control.to_str().unwrap().to_string();
+    let args = ["--crash-sim", "drop-all", "--control-socket", &control];
+    let d = DaemonProcess::spawn(dirs, 1, &args);
+    let mut c = common::connect(d.socket(), 1, VmmOptions::default());
+    fs::write(d.share().join("f"), b"data").unwrap();
+    c.lookup(ROOT_ID, b"f").unwrap();
+
+    let err = save_state(&mut c.vmm).expect_err("the save must be refused");
+
+    assert!(err.contains("SET_DEVICE_STATE_FD"), "{err}");
+    assert!(
+        d.log().contains("--crash-sim cannot be migrated"),
+        "{}",
+        d.log()
+    );
+}

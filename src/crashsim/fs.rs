@@ -89,6 +89,29 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.read(|fs| fs.init(options))
     }
 
+    /// The simulation's pending state (what a power cut would lose) lives
+    /// in this process only; a migration would silently drop it, so it is
+    /// refused, with the reason, and the source goes on.
+    fn save_state(
+        &self,
+        _out: &mut crate::filesystem::StateWriter,
+    ) -> Result<(), crate::filesystem::StateError> {
+        Err(crate::filesystem::StateError::Refused(
+            "a daemon running --crash-sim cannot be migrated: its record of unflushed \
+             changes does not travel"
+                .into(),
+        ))
+    }
+
+    fn load_state(
+        &self,
+        _input: &mut crate::filesystem::StateReader<'_>,
+    ) -> Result<(), crate::filesystem::StateError> {
+        Err(crate::filesystem::StateError::Refused(
+            "a daemon running --crash-sim cannot take over a migrated guest".into(),
+        ))
+    }
+
     fn destroy(&self) {
         self.read(|fs| fs.destroy())
     }
