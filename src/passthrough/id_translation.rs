@@ -20,6 +20,7 @@
 //! rule applies never depends on their order; a translation with
 //! overlapping ranges is refused when it is built. A range must lie within
 //! the 32-bit ids (`SOURCE + COUNT` at most 2^32) and hold at least one id.
+//! TYPE may be written in any case.
 
 use std::fmt;
 use std::str::FromStr;
@@ -97,7 +98,8 @@ impl FromStr for IdRule {
 
     fn from_str(text: &str) -> Result<Self, IdRuleError> {
         let mut fields = text.split(':');
-        let kind = match fields.next() {
+        // virtiofsd takes the type in any case.
+        let kind = match fields.next().map(str::to_ascii_lowercase).as_deref() {
             Some("guest") => RuleKind::Guest,
             Some("host") => RuleKind::Host,
             Some("map") => RuleKind::Map,
@@ -336,7 +338,6 @@ mod tests {
             "map",
             "map:1:2",
             "map:1:2:3:4",
-            "Map:1:2:3",
             "swap:1:2:3",
             "map:-1:2:3",
             "map:a:2:3",
@@ -358,6 +359,7 @@ mod tests {
         );
         // A squash's target is one id, not a range.
         rule("squash-guest:0:4294967295:10");
+        assert_eq!(rule("Squash-Guest:1:2:3").kind, RuleKind::SquashGuest);
     }
 
     #[test]
