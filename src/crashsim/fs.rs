@@ -82,6 +82,19 @@ impl<F: FileSystem + HostObjects> CrashSimFs<F> {
     ) -> io::Result<T> {
         self.change(|sim, fs| sim.capture_entries(fs, parent, epoch(ctx)), call)
     }
+
+    /// A request that makes a new object in `parent`.
+    fn creation<T>(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        call: impl FnOnce(&F) -> io::Result<T>,
+        entry: impl FnOnce(&T) -> &Entry,
+    ) -> io::Result<T> {
+        let made = self.namespace(ctx, parent, call)?;
+        self.sim.note_created(&entry(&made).attr, epoch(ctx));
+        Ok(made)
+    }
 }
 
 impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
@@ -146,7 +159,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     }
 
     fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| fs.symlink(ctx, target, parent, name))
+        let call = |fs: &F| fs.symlink(ctx, target, parent, name);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn mknod(
@@ -158,9 +172,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         rdev: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| {
-            fs.mknod(ctx, parent, name, mode, rdev, umask)
-        })
+        let call = |fs: &F| fs.mknod(ctx, parent, name, mode, rdev, umask);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn mkdir(
@@ -171,7 +184,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| fs.mkdir(ctx, parent, name, mode, umask))
+        let call = |fs: &F| fs.mkdir(ctx, parent, name, mode, umask);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
@@ -243,9 +257,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         flags: u32,
         umask: u32,
     ) -> io::Result<(Entry, u64, OpenOptions)> {
-        self.namespace(ctx, parent, |fs| {
-            fs.create(ctx, parent, name, mode, flags, umask)
-        })
+        let call = |fs: &F| fs.create(ctx, parent, name, mode, flags, umask);
+        self.creation(ctx, parent, call, |(e, _, _)| e)
     }
 
     fn read(

@@ -144,7 +144,7 @@ pub fn run(host: &Host, journal: Journal<OwnedFd>, mode: Mode) -> Restored {
 /// The namespace passes.
 struct Names<'a> {
     host: &'a Host,
-    tombstones: &'a HashMap<ObjectId, Tombstone>,
+    tombstones: &'a HashMap<ObjectId, Tombstone<OwnedFd>>,
     /// Removed directories made again, by their old identity.
     remade: HashMap<ObjectId, OwnedFd>,
     r: &'a mut Restored,
