@@ -39,7 +39,12 @@ fn f(data: &[u8], mode: u32) -> Node {
 
 /// Runs the workload with `point` in `mode`; the tree after the crash.
 fn crash_after(mode: &str, point: Point) -> BTreeMap<String, Node> {
-    let mut sim = start(mode, 1, &[], |root| put(root, "f", b"old"));
+    crash_after_with(mode, point, &[])
+}
+
+/// [`crash_after`] with more daemon arguments.
+fn crash_after_with(mode: &str, point: Point, extra: &[&str]) -> BTreeMap<String, Node> {
+    let mut sim = start(mode, 1, extra, |root| put(root, "f", b"old"));
     let c = &mut sim.client;
     let (node, fh) = open_rw(c, ROOT_ID, b"f");
     c.write(node, fh, 0, b"new data").unwrap();
@@ -142,6 +147,26 @@ fn random_keeps_what_each_durability_point_made_durable() {
             assert!(
                 states.contains(&&data[..]),
                 "seed {seed}, {point:?}: f = {data:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn drop_all_is_the_same_with_other_flush_inode_sandbox_and_cache_settings() {
+    let variants: [&[&str]; 5] = [
+        &["--syncfs", "host"],
+        &["--syncfs", "drain"],
+        &["--inode-file-handles", "never"],
+        &["--sandbox", "none", "--xattr"],
+        &["--cache", "always", "--writeback"],
+    ];
+    for extra in variants {
+        for point in POINTS {
+            assert_eq!(
+                crash_after_with("drop-all", point, extra),
+                drop_all_model(point),
+                "{extra:?} {point:?}"
             );
         }
     }
