@@ -10,7 +10,7 @@
 # Usage: guest-tests/queue-mismatch.sh [--daemon epochfsd|virtiofsd] [--tries N]
 #   --tries N  QEMU starts (paused, no guest) per daemon: how often QEMU itself
 #              refuses to start (default 5), then one boot of a 6.12 guest
-# Environment: EPOCHFSD_BIN, VIRTIOFSD_BIN, KERNEL (default newest /boot/vmlinuz-6.12*).
+# Environment: EPOCHFSD_BIN, VIRTIOFSD_BIN, KERNEL (default guest-tests/work/kernel/vmlinuz, from install-deps.sh).
 # Prints PASS/FAIL/INFO lines; exit status 0 when every check passed.
 set -uo pipefail
 
@@ -30,7 +30,7 @@ case "$KIND" in
     virtiofsd) BIN=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} ;;
     *) echo "queue-mismatch: --daemon epochfsd|virtiofsd" >&2; exit 2 ;;
 esac
-KERNEL=${KERNEL:-$(ls -v /boot/vmlinuz-6.12* 2>/dev/null | tail -n 1)}
+KERNEL=${KERNEL:-$(readlink -f "$HERE/work/kernel/vmlinuz" 2>/dev/null)}
 
 nfail=0
 pass() { echo "PASS: $1"; }

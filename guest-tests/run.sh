@@ -214,7 +214,13 @@ stop_daemon() {
 dump_hang_state() {
     local pid name t
     echo "  hang| console.log: $(wc -c <"$CONSOLE") bytes; free space: $(df -h --output=avail "$RUNDIR" | tail -1 | tr -d ' ')"
-    for pid in "${D_PID[@]}" $QEMU_PID; do
+    # A daemon in its pid namespace (--sandbox namespace) is the child of
+    # the started pid: show both.
+    local forked=""
+    for pid in "${D_PID[@]}"; do
+        [ -n "$pid" ] && forked="$forked $(cat /proc/"$pid"/task/*/children 2>/dev/null)"
+    done
+    for pid in "${D_PID[@]}" $forked $QEMU_PID; do
         [ -n "$pid" ] || continue
         [ -d "/proc/$pid" ] || continue
         name=$(cat "/proc/$pid/comm" 2>/dev/null)

@@ -26,7 +26,8 @@ const SETUID: u64 = 1 << 7;
 const SYS_ADMIN: u64 = 1 << 21;
 const MKNOD: u64 = 1 << 27;
 const SETFCAP: u64 = 1 << 31;
-const DEFAULT_CAPS: u64 = CHOWN | DAC_OVERRIDE | FOWNER | FSETID | SETGID | SETUID | SETFCAP;
+const DEFAULT_CAPS: u64 =
+    CHOWN | DAC_OVERRIDE | FOWNER | FSETID | SETGID | SETUID | MKNOD | SETFCAP;
 
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -120,7 +121,7 @@ const BLOCK_DEV: u32 = libc::S_IFBLK | 0o666;
 const LOOP0: u32 = 7 << 8;
 
 #[test]
-fn guest_root_cannot_create_device_nodes_but_fifos_and_whiteouts_work() {
+fn guest_root_creates_device_nodes_as_with_virtiofsd() {
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
@@ -128,10 +129,27 @@ fn guest_root_cannot_create_device_nodes_but_fifos_and_whiteouts_work() {
     let (d, mut c) = common::start(1, &[]);
 
     let block = c.mknod(ROOT_ID, b"disk", BLOCK_DEV, LOOP0);
+
+    assert!(block.is_ok(), "{block:?}");
+    assert_ne!(cap_field(&d, "CapEff") & MKNOD, 0);
+    let meta = fs::symlink_metadata(d.share().join("disk")).unwrap();
+    assert!(meta.file_type().is_block_device());
+}
+
+#[test]
+fn modcaps_minus_mknod_refuses_device_nodes_but_fifos_and_whiteouts_work() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (d, mut c) = common::start(1, &["--modcaps=-mknod"]);
+
+    let block = c.mknod(ROOT_ID, b"disk", BLOCK_DEV, LOOP0);
     let whiteout = c.mknod(ROOT_ID, b"wh", libc::S_IFCHR | 0o600, 0);
     let fifo = c.mknod(ROOT_ID, b"fifo", libc::S_IFIFO | 0o644, 0);
 
     assert_eq!(block.err(), Some(libc::EPERM));
+    assert_eq!(cap_field(&d, "CapEff") & MKNOD, 0);
     // Overlayfs whiteouts (character device 0:0) need no CAP_MKNOD.
     assert!(whiteout.is_ok(), "{whiteout:?}");
     assert!(fifo.is_ok(), "{fifo:?}");
@@ -140,22 +158,6 @@ fn guest_root_cannot_create_device_nodes_but_fifos_and_whiteouts_work() {
         .unwrap()
         .file_type()
         .is_fifo());
-}
-
-#[test]
-fn modcaps_mknod_lets_guest_root_create_device_nodes() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let (d, mut c) = common::start(1, &["--modcaps=+mknod"]);
-
-    let block = c.mknod(ROOT_ID, b"disk", BLOCK_DEV, LOOP0);
-
-    assert!(block.is_ok(), "{block:?}");
-    assert_ne!(cap_field(&d, "CapEff") & MKNOD, 0);
-    let meta = fs::symlink_metadata(d.share().join("disk")).unwrap();
-    assert!(meta.file_type().is_block_device());
 }
 
 fn socket_mode(d: &DaemonProcess) -> (u32, u32) {

@@ -26,14 +26,14 @@ fn start(args: &[&str]) -> (DaemonProcess, FuseClient) {
 }
 
 fn fd_count(d: &DaemonProcess) -> usize {
-    fs::read_dir(format!("/proc/{}/fd", d.pid()))
+    fs::read_dir(format!("/proc/{}/fd", d.server_pid()))
         .unwrap()
         .count()
 }
 
 /// The soft "Max open files" of the daemon.
 fn nofile_limit(d: &DaemonProcess) -> u64 {
-    let limits = fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let limits = fs::read_to_string(format!("/proc/{}/limits", d.server_pid())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))

@@ -375,15 +375,15 @@ fn uid_map_as_root_is_refused_as_virtiofsd_does() {
 }
 
 #[test]
-fn unsupported_options_stop_the_daemon_with_their_name() {
+fn unsupported_or_malformed_options_stop_the_daemon_with_their_name() {
     for (argv, name) in [
         (
             "--socket-path SOCK --shared-dir DIR --translate-uid map:0:1000:1",
             "--translate-uid",
         ),
         (
-            "--socket-path SOCK --shared-dir DIR --xattrmap :ok:all:::",
-            "--xattrmap",
+            "--socket-path SOCK --shared-dir DIR --xattrmap :okay:all:::",
+            "--xattrmap: rule 1: unknown type",
         ),
         (
             "--socket-path SOCK --shared-dir DIR --security-label",
@@ -405,7 +405,7 @@ fn print_capabilities_lists_separate_options() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"type":"fs","features":["separate-options"]}"#
+        r#"{"type":"fs","features":["separate-options","migrate-precopy"]}"#
     );
 }
 

@@ -355,7 +355,9 @@ fn append_handle_writes_at_the_end() {
 
 /// The `flags:` line of the daemon's fdinfo for its descriptor of `file`.
 fn host_open_flags(d: &DaemonProcess, file: &Path) -> Vec<i32> {
-    let fds = Path::new("/proc").join(d.pid().to_string()).join("fd");
+    let fds = Path::new("/proc")
+        .join(d.server_pid().to_string())
+        .join("fd");
     let want = fs::metadata(file).unwrap();
     let mut found = Vec::new();
     for fd in fs::read_dir(&fds).unwrap().flatten() {

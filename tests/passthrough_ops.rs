@@ -270,6 +270,29 @@ fn xattrs_round_trip_with_the_option() {
     assert!(xattr_absent(&d.share().join("f"), "user.k"));
 }
 
+#[test]
+fn xattrmap_stores_guest_trusted_attributes_under_a_user_prefix() {
+    // What an unprivileged or container deployment uses: guest root's
+    // trusted.* attributes (overlayfs in the guest) kept as user.* ones.
+    let (d, mut c) = common::start(1, &["--xattrmap", ":map:trusted.:user.virtiofs.:"]);
+    let path = d.share().join("f");
+    fs::write(&path, b"").unwrap();
+    let n = c.lookup(ROOT_ID, b"f").unwrap().nodeid;
+
+    c.setxattr(n, b"trusted.overlay.opaque", b"y", 0, 0)
+        .unwrap();
+    let value = c.getxattr(n, b"trusted.overlay.opaque", 64).unwrap();
+    let list = c.listxattr(n, 256).unwrap();
+    let direct = c.setxattr(n, b"user.virtiofs.forged", b"x", 0, 0);
+
+    assert_eq!(value, b"y");
+    assert!(!xattr_absent(&path, "user.virtiofs.trusted.overlay.opaque"));
+    assert!(xattr_absent(&path, "trusted.overlay.opaque"));
+    let names: Vec<&[u8]> = list.split(|&b| b == 0).filter(|b| !b.is_empty()).collect();
+    assert_eq!(names, [&b"trusted.overlay.opaque"[..]]);
+    assert_eq!(direct.unwrap_err(), libc::EPERM);
+}
+
 fn xattr_absent(p: &Path, name: &str) -> bool {
     let path = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     let name = std::ffi::CString::new(name).unwrap();

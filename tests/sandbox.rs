@@ -25,9 +25,12 @@ use epochfsd::fuse::abi::ROOT_ID;
 const NOBODY: u32 = 65534;
 const DECOY: &[u8] = b"a guest file at the socket's path";
 
-/// `/proc/PID/<what>` of the daemon.
+/// `/proc/PID/<what>` of the serving process (with `--sandbox namespace`
+/// the daemon forked into its pid namespace, see `tests/pid_namespace.rs`).
 fn proc_path(d: &DaemonProcess, what: &str) -> PathBuf {
-    Path::new("/proc").join(d.pid().to_string()).join(what)
+    Path::new("/proc")
+        .join(d.server_pid().to_string())
+        .join(what)
 }
 
 /// The namespace `kind` (`mnt`, `net`, ...) of the daemon and of this test.

@@ -62,6 +62,26 @@ fn offers_mq_and_reply_ack_protocol_features() {
 }
 
 #[test]
+fn offers_the_migration_protocol_features() {
+    let d = daemon();
+    let (mut f, _) = bare_frontend(&d);
+
+    let proto = f.get_protocol_features().unwrap();
+
+    let features = f.get_features().unwrap();
+
+    assert!(
+        proto.contains(VhostUserProtocolFeatures::DEVICE_STATE),
+        "{proto:?}"
+    );
+    assert!(
+        proto.contains(VhostUserProtocolFeatures::LOG_SHMFD),
+        "{proto:?}"
+    );
+    assert_ne!(features & (1 << 26), 0, "VHOST_F_LOG_ALL ({features:#x})");
+}
+
+#[test]
 fn config_protocol_feature_is_not_offered_without_a_tag() {
     let d = daemon();
     let (mut f, _) = bare_frontend(&d);

@@ -92,8 +92,15 @@ impl Daemon {
         Ok(d)
     }
 
+    /// The serving process: the started one, or the child it forked into
+    /// its pid namespace (`--sandbox namespace`; forked right after the
+    /// socket is bound, so before the pause at the end of start-up).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        let pid = self.child.id();
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(pid)
     }
 
     pub fn log_text(&self) -> String {

@@ -5,13 +5,16 @@
 //! * `separate-options`: the daemon takes `--shared-dir DIR --cache MODE
 //!   ...` (libvirt >= 10 then stops using the `-o` syntax).
 //!
-//! Not listed: `migrate-precopy` (libvirt checks it before migrating a
-//! domain; epochfsd has no migration support yet), and virtiofsd's
+//! * `migrate-precopy`: the daemon can be live-migrated with its guest
+//!   (vhost-user device state and dirty-page logging, `docs/migration.md`);
+//!   libvirt checks it before migrating a domain.
+//!
+//! Not listed: virtiofsd's
 //! `posix-acl-negotiation-mode`/`security-label-negotiation-mode` (libvirt
 //! does not use them for the argv it builds).
 
 /// The features, in the order they are printed.
-pub const FEATURES: &[&str] = &["separate-options"];
+pub const FEATURES: &[&str] = &["separate-options", "migrate-precopy"];
 
 /// The JSON object `--print-capabilities` prints.
 pub fn capabilities_json() -> String {

@@ -10,11 +10,10 @@
 //! launchers (libvirt, Kata, cloud-hypervisor's docs) pass them; the rule
 //! is that none is accepted and silently ignored. A flag either works, or
 //! the daemon refuses to start with a message naming it (`--translate-uid`,
-//! `--xattrmap`, `--security-label`), or, where refusing would stop stock
-//! launchers for no safety gain, it starts and logs a warning saying what
-//! does not happen (`--seccomp kill|log|trap`, `--modcaps`: no filter is
-//! installed and capabilities are not changed yet; `-o flock`/`posix_lock`:
-//! locks stay in the guest). Those warnings are [`Config::notices`].
+//! `--security-label`), or, where refusing would stop stock launchers for
+//! no safety gain, it starts and logs a warning saying what does not happen
+//! (`-o flock`/`posix_lock`: locks stay in the guest). Those warnings are
+//! [`Config::notices`].
 //!
 //! Sub-modules: `modes` (value types), `compat` (the legacy `-o` syntax),
 //! `idmap` (`--uid-map`/`--gid-map` values), `capabilities`
@@ -37,8 +36,8 @@ pub use capabilities::{capabilities_json, FEATURES};
 pub use compat::{CompatError, LOCKS_NOTICE};
 pub use idmap::{IdMap, IdMapError};
 pub use modes::{
-    CacheMode, InodeFileHandles, Negotiation, NofileLimit, QueueThreads, SandboxMode, SeccompMode,
-    SyncfsMode,
+    CacheMode, InodeFileHandles, MigrationMode, MigrationOnError, Negotiation, NofileLimit,
+    QueueThreads, SandboxMode, SeccompMode, SyncfsMode,
 };
 pub use validate::ConfigError;
 
@@ -173,8 +172,8 @@ pub struct Cli {
           default_missing_value = "always", value_name = "never|auto|always")]
     pub security_label: Option<Negotiation>,
 
-    /// Extended attribute name mapping rules (virtiofsd): not supported;
-    /// given, it stops the daemon at start.
+    /// Extended attribute name mapping rules, in virtiofsd's syntax
+    /// (implies --xattr); see docs/operations.md.
     #[arg(long, value_name = "RULES")]
     pub xattrmap: Option<String>,
 
@@ -224,6 +223,26 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = InodeFileHandles::Prefer, value_name = "WHEN")]
     pub inode_file_handles: InodeFileHandles,
 
+    /// How a migration destination finds the source's inodes again:
+    /// find-paths (default) or file-handles.
+    #[arg(long, value_enum, default_value_t = MigrationMode::FindPaths, value_name = "MODE")]
+    pub migration_mode: MigrationMode,
+
+    /// What an inode the migration destination cannot find causes: abort
+    /// (default: the migration fails) or guest-error (EIO on that inode).
+    #[arg(long, value_enum, default_value_t = MigrationOnError::Abort, value_name = "WHAT")]
+    pub migration_on_error: MigrationOnError,
+
+    /// Migration destination, find-paths mode: also compare file handles,
+    /// so an inode found by path is the very same file (same filesystem).
+    #[arg(long)]
+    pub migration_verify_handles: bool,
+
+    /// Migration source: resolve every path again before it is sent and
+    /// drop those that no longer lead to the same inode.
+    #[arg(long)]
+    pub migration_confirm_paths: bool,
+
     /// Set the open file limit to N (0 = leave as is; default: raise to
     /// min(1000000, /proc/sys/fs/nr_open)).
     #[arg(long, value_name = "N")]
@@ -240,7 +259,7 @@ pub struct Cli {
     pub seccomp: SeccompMode,
 
     /// Capabilities to keep besides or drop from the default set once
-    /// confined: +cap,-cap (e.g. +mknod,-setfcap; `:` separates too).
+    /// confined: +cap,-cap (e.g. -mknod,-setfcap; `:` separates too).
     #[arg(long, value_name = "CAPS")]
     pub modcaps: Option<String>,
 
@@ -387,6 +406,8 @@ pub struct Config {
     pub writeback: bool,
     /// Extended attributes.
     pub xattr: bool,
+    /// `--xattrmap` rules, parsed.
+    pub xattrmap: Option<crate::passthrough::xattrmap::XattrMap>,
     /// POSIX ACLs (enforced by the guest, stored as host ACLs).
     pub posix_acl: bool,
     /// Read-only export.
@@ -407,6 +428,8 @@ pub struct Config {
     pub rlimit_nofile: NofileLimit,
     /// How inodes are held.
     pub inode_file_handles: InodeFileHandles,
+    /// How migration state is saved and loaded.
+    pub migration: crate::passthrough::MigrationConfig,
     /// How the daemon confines itself.
     pub sandbox: SandboxMode,
     /// The seccomp filter's action.

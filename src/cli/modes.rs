@@ -73,6 +73,28 @@ pub enum InodeFileHandles {
     Mandatory,
 }
 
+/// How a migration destination finds inodes again (virtiofsd's
+/// `--migration-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum MigrationMode {
+    /// By the path each inode had when the state was saved.
+    #[default]
+    FindPaths,
+    /// By file handle (same filesystem; needs CAP_DAC_READ_SEARCH).
+    FileHandles,
+}
+
+/// What an inode the destination cannot find again causes (virtiofsd's
+/// `--migration-on-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum MigrationOnError {
+    /// The migration fails; the source VM goes on running.
+    #[default]
+    Abort,
+    /// The guest gets EIO on that inode.
+    GuestError,
+}
+
 /// virtiofsd's `never|auto|always` for features the guest must agree to
 /// (`--posix-acl`, `--security-label`); the bare flag means `always`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

@@ -480,8 +480,6 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     for extra in [
         &["--translate-uid", "map:0:1000:1"][..],
         &["--translate-gid=guest:0:1000:1"],
-        &["--xattrmap", ":map::user.virtiofs.:"],
-        &["-o", "xattrmap=:map::user.virtiofs.:"],
         &["--security-label"],
         &["--security-label=auto"],
         &["-o", "security_label"],
@@ -494,6 +492,24 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     }
     let args = ["--fd=3", "--shared-dir", d, "--security-label=never"];
     assert!(parse(&args).is_ok());
+}
+
+#[test]
+fn xattrmap_rules_are_parsed_and_imply_xattr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for extra in [
+        &["--xattrmap", ":map::user.virtiofs.:"][..],
+        &["-o", "xattrmap=:map::user.virtiofs.:"],
+    ] {
+        let args = [&["--fd=3", "--shared-dir", d][..], extra].concat();
+        let config = parse(&args).unwrap();
+        assert!(config.xattr && config.xattrmap.is_some(), "{extra:?}");
+    }
+    let args = ["--fd=3", "--shared-dir", d, "--xattrmap", ":okay:all:::"];
+    let err = parse(&args).unwrap_err();
+    assert!(matches!(err, ConfigError::XattrMap(_)), "{err:?}");
+    assert!(err.to_string().contains("okay"), "{err}");
 }
 
 #[test]
@@ -575,10 +591,12 @@ fn foreground_and_print_capabilities_parse() {
 }
 
 #[test]
-fn printed_capabilities_list_separate_options_and_not_migration() {
+fn printed_capabilities_list_separate_options_and_migration() {
     let json = capabilities_json();
-    assert_eq!(json, r#"{"type":"fs","features":["separate-options"]}"#);
-    assert!(!json.contains("migrate-precopy"));
+    assert_eq!(
+        json,
+        r#"{"type":"fs","features":["separate-options","migrate-precopy"]}"#
+    );
 }
 
 /// The strings of the `"features"` array of a vhost-user JSON descriptor
@@ -657,4 +675,30 @@ fn crash_sim_options_are_checked() {
     ];
     assert!(matches!(with(&small), Err(ConfigError::CrashSimLimit(_))));
     assert!(with(&[]).unwrap().crash_sim.is_none());
+}
+
+#[test]
+fn migration_flags_default_to_find_paths_and_abort_and_take_virtiofsds_names() {
+    use crate::passthrough::{MigrationMode, MigrationOnError};
+    let base = ["--socket-path", "/tmp/s", "--shared-dir", "/tmp"];
+    let c = parse(&base).unwrap();
+    assert_eq!(c.migration.mode, MigrationMode::FindPaths);
+    assert_eq!(c.migration.on_error, MigrationOnError::Abort);
+    assert!(!c.migration.verify_handles && !c.migration.confirm_paths);
+    let mut args = base.to_vec();
+    args.extend([
+        "--migration-mode=file-handles",
+        "--migration-on-error",
+        "guest-error",
+        "--migration-verify-handles",
+        "--migration-confirm-paths",
+    ]);
+    let c = parse(&args).unwrap();
+    assert_eq!(c.migration.mode, MigrationMode::FileHandles);
+    assert_eq!(c.migration.on_error, MigrationOnError::GuestError);
+    assert!(c.migration.verify_handles && c.migration.confirm_paths);
+    let mut bad = vec!["epochfsd"];
+    bad.extend(base);
+    bad.push("--migration-mode=by-magic");
+    assert!(Cli::try_parse_from(bad).is_err());
 }

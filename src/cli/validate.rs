@@ -10,6 +10,7 @@ use super::{
     Cli, Config, CrashSimConfig, SocketSource, HANDOFF_US_RANGE, MAX_HANDLES, MAX_QUEUE_POLL_US,
     MAX_REQUEST_QUEUES,
 };
+use crate::passthrough::xattrmap::{XattrMap, XattrMapError};
 
 /// What is wrong with a command line.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,9 @@ pub enum ConfigError {
          they cannot be used with --sandbox {0}"
     )]
     IdMapSandbox(&'static str),
+    /// `--xattrmap` rules that do not parse.
+    #[error("--xattrmap: {0}")]
+    XattrMap(XattrMapError),
     /// An unknown `--crash-sim` mode.
     #[error("bad --crash-sim")]
     CrashSimMode(#[source] crate::crashsim::ModeError),
@@ -143,6 +147,12 @@ impl TryFrom<Cli> for Config {
                 .map_err(|_| ConfigError::LogLevel(cli.log_level.clone()))?
         };
         let posix_acl = cli.posix_acl.unwrap_or_default() != Negotiation::Never;
+        let xattrmap = cli
+            .xattrmap
+            .as_deref()
+            .map(str::parse::<XattrMap>)
+            .transpose()
+            .map_err(ConfigError::XattrMap)?;
         Ok(Config {
             socket,
             socket_group: cli.socket_group,
@@ -155,7 +165,8 @@ impl TryFrom<Cli> for Config {
             handoff: std::time::Duration::from_micros(cli.handoff_us),
             cache: cli.cache,
             writeback: cli.writeback,
-            xattr: cli.xattr || posix_acl,
+            xattr: cli.xattr || posix_acl || xattrmap.is_some(),
+            xattrmap,
             posix_acl,
             readonly: cli.readonly,
             allow_direct_io: cli.allow_direct_io,
@@ -170,6 +181,12 @@ impl TryFrom<Cli> for Config {
                 Some(n) => NofileLimit::Set(n),
             },
             inode_file_handles: cli.inode_file_handles,
+            migration: migration_config(
+                cli.migration_mode,
+                cli.migration_on_error,
+                cli.migration_verify_handles,
+                cli.migration_confirm_paths,
+            ),
             sandbox: cli.sandbox,
             seccomp: cli.seccomp,
             modcaps,
@@ -207,12 +224,6 @@ fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
             option: "--translate-uid/--translate-gid",
             why: "ids are not translated between guest and host; run the daemon \
                   unprivileged with --uid-map/--gid-map to map them with a user namespace",
-        });
-    }
-    if cli.xattrmap.is_some() {
-        return Err(ConfigError::Unsupported {
-            option: "--xattrmap",
-            why: "extended attribute names reach the host unchanged",
         });
     }
     if cli.security_label.is_some_and(|l| l != Negotiation::Never) {
@@ -294,4 +305,26 @@ fn parse_bytes(text: &str) -> Option<u64> {
         _ => (text, 0),
     };
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// The passthrough's migration settings from the `--migration-*` flags.
+fn migration_config(
+    mode: super::MigrationMode,
+    on_error: super::MigrationOnError,
+    verify_handles: bool,
+    confirm_paths: bool,
+) -> crate::passthrough::MigrationConfig {
+    use crate::passthrough::{MigrationConfig, MigrationMode as Mode, MigrationOnError as OnError};
+    MigrationConfig {
+        mode: match mode {
+            super::MigrationMode::FindPaths => Mode::FindPaths,
+            super::MigrationMode::FileHandles => Mode::FileHandles,
+        },
+        on_error: match on_error {
+            super::MigrationOnError::Abort => OnError::Abort,
+            super::MigrationOnError::GuestError => OnError::GuestError,
+        },
+        verify_handles,
+        confirm_paths,
+    }
 }

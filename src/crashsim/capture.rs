@@ -5,14 +5,13 @@
 //! logged and skipped: the guest's request runs either way, and at worst
 //! the crash keeps that change.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::host::{self, Stat};
 use super::journal::{AttrImage, CommitKinds, Journal, Tombstone, BLOCK};
 use super::CrashSim;
-use crate::filesystem::HostObjects;
+use crate::filesystem::{HostObjects, Name, NodeId};
 
 /// What a removal does to its victim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +30,7 @@ impl CrashSim {
     fn object_stat(
         &self,
         fs: &impl HostObjects,
-        inode: u64,
+        inode: NodeId,
     ) -> io::Result<(std::os::fd::OwnedFd, Stat)> {
         let pin = fs.object_fd(inode)?;
         let st = host::stat(pin.as_fd())?;
@@ -61,7 +60,7 @@ impl CrashSim {
     pub(super) fn capture_data(
         &self,
         fs: &impl HostObjects,
-        inode: u64,
+        inode: NodeId,
         epoch: u64,
         start: u64,
         end: u64,
@@ -74,7 +73,7 @@ impl CrashSim {
     fn try_capture_data(
         &self,
         fs: &impl HostObjects,
-        inode: u64,
+        inode: NodeId,
         epoch: u64,
         start: u64,
         end: u64,
@@ -119,7 +118,7 @@ impl CrashSim {
     }
 
     /// Node `inode`'s attributes are about to change.
-    pub(super) fn capture_attrs(&self, fs: &impl HostObjects, inode: u64, epoch: u64) {
+    pub(super) fn capture_attrs(&self, fs: &impl HostObjects, inode: NodeId, epoch: u64) {
         let captured = self.object_stat(fs, inode).and_then(|(pin, st)| {
             let mut j = self.journal();
             let attrs = self.attrs_needed(&j, epoch, pin.as_fd(), &st)?;
@@ -136,7 +135,7 @@ impl CrashSim {
     }
 
     /// Directory `dir`'s entries are about to change.
-    pub(super) fn capture_entries(&self, fs: &impl HostObjects, dir: u64, epoch: u64) {
+    pub(super) fn capture_entries(&self, fs: &impl HostObjects, dir: NodeId, epoch: u64) {
         let captured = self.object_stat(fs, dir).and_then(|(pin, st)| {
             let holding = self.holding_id;
             let mut j = self.journal();
@@ -171,20 +170,20 @@ impl CrashSim {
     pub(super) fn capture_victim(
         &self,
         fs: &impl HostObjects,
-        dir: u64,
-        name: &CStr,
+        dir: NodeId,
+        name: Name<'_>,
         epoch: u64,
         victim: Victim,
     ) {
         let captured = fs.object_fd(dir).and_then(|dir| {
-            let Some(st) = host::stat_at(dir.as_fd(), name)? else {
+            let Some(st) = host::stat_at(dir.as_fd(), name.as_cstr())? else {
                 return Ok(());
             };
             match (st.is_dir(), victim) {
                 (true, Victim::Removed) => {
                     let flags =
                         libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
-                    let pin = crate::sys::open::openat(dir.as_fd(), name, flags, 0)?;
+                    let pin = crate::sys::open::openat(dir.as_fd(), name.as_cstr(), flags, 0)?;
                     let attrs = self.host.attrs(pin.as_fd(), &st)?;
                     let tombstone = Tombstone { attrs, epoch, pin };
                     self.journal().bury(st.id, tombstone);
@@ -192,7 +191,7 @@ impl CrashSim {
                 }
                 (true, Victim::Moved) => Ok(()),
                 (false, _) if self.journal().is_fresh(st.id, epoch) => Ok(()),
-                (false, _) => self.host.hold(dir.as_fd(), name, st.id),
+                (false, _) => self.host.hold(dir.as_fd(), name.as_cstr(), st.id),
             }
         });
         if let Err(err) = captured {
@@ -210,7 +209,7 @@ impl CrashSim {
     }
 
     /// FSYNC (FDATASYNC with `datasync`) of node `inode` succeeded.
-    pub(super) fn commit_fsync(&self, fs: &impl HostObjects, inode: u64, datasync: bool) {
+    pub(super) fn commit_fsync(&self, fs: &impl HostObjects, inode: NodeId, datasync: bool) {
         let kinds = CommitKinds {
             data: true,
             attrs: !datasync,
@@ -220,7 +219,7 @@ impl CrashSim {
     }
 
     /// FSYNCDIR of directory `inode` succeeded: its entries are durable.
-    pub(super) fn commit_fsyncdir(&self, fs: &impl HostObjects, inode: u64) {
+    pub(super) fn commit_fsyncdir(&self, fs: &impl HostObjects, inode: NodeId) {
         let kinds = CommitKinds {
             data: false,
             attrs: true,
@@ -229,7 +228,7 @@ impl CrashSim {
         self.commit_object(fs, inode, kinds);
     }
 
-    fn commit_object(&self, fs: &impl HostObjects, inode: u64, kinds: CommitKinds) {
+    fn commit_object(&self, fs: &impl HostObjects, inode: NodeId, kinds: CommitKinds) {
         self.count_point();
         match self.object_stat(fs, inode) {
             Ok((_, st)) => self.journal().commit_object(st.id, kinds),

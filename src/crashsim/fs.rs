@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::capture::Victim;
 use super::CrashSim;
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, HostObjects, InitOptions, LockRange, OpenOptions, SetAttr,
-    Whence, ZeroCopyReader, ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, HandleId, HostObjects, InitOptions, LockRange, Name,
+    NodeId, OpenOptions, SetAttr, Whence, ZeroCopyReader, ZeroCopyWriter,
 };
 
 /// A filesystem with the crash simulation in front of it.
@@ -77,7 +77,7 @@ impl<F: FileSystem + HostObjects> CrashSimFs<F> {
     fn namespace<T>(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         call: impl FnOnce(&F) -> io::Result<T>,
     ) -> io::Result<T> {
         self.change(|sim, fs| sim.capture_entries(fs, parent, epoch(ctx)), call)
@@ -87,7 +87,7 @@ impl<F: FileSystem + HostObjects> CrashSimFs<F> {
     fn creation<T>(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         call: impl FnOnce(&F) -> io::Result<T>,
         entry: impl FnOnce(&T) -> &Entry,
     ) -> io::Result<T> {
@@ -106,23 +106,23 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.read(|fs| fs.destroy())
     }
 
-    fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn lookup(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<Entry> {
         self.read(|fs| fs.lookup(ctx, parent, name))
     }
 
-    fn forget(&self, inode: u64, count: u64) {
+    fn forget(&self, inode: NodeId, count: u64) {
         self.inner.forget(inode, count)
     }
 
-    fn batch_forget(&self, requests: &[(u64, u64)]) {
+    fn batch_forget(&self, requests: &[(NodeId, u64)]) {
         self.inner.batch_forget(requests)
     }
 
     fn getattr(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.read(|fs| fs.getattr(ctx, inode, handle))
     }
@@ -130,8 +130,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn statx(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
         sync: u32,
         mask: u32,
     ) -> io::Result<(libc::statx, Duration)> {
@@ -141,9 +141,9 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn setattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         attr: &SetAttr,
-        handle: Option<u64>,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         let capture = |sim: &CrashSim, fs: &F| {
             if attr.valid.size {
@@ -154,11 +154,17 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.change(capture, |fs| fs.setattr(ctx, inode, attr, handle))
     }
 
-    fn readlink(&self, ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
+    fn readlink(&self, ctx: &Context, inode: NodeId) -> io::Result<Vec<u8>> {
         self.read(|fs| fs.readlink(ctx, inode))
     }
 
-    fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn symlink(
+        &self,
+        ctx: &Context,
+        target: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
+    ) -> io::Result<Entry> {
         let call = |fs: &F| fs.symlink(ctx, target, parent, name);
         self.creation(ctx, parent, call, |e| e)
     }
@@ -166,8 +172,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn mknod(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         rdev: u32,
         umask: u32,
@@ -179,8 +185,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn mkdir(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
@@ -188,7 +194,7 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.creation(ctx, parent, call, |e| e)
     }
 
-    fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn unlink(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         let capture = |sim: &CrashSim, fs: &F| {
             sim.capture_entries(fs, parent, epoch(ctx));
             sim.capture_victim(fs, parent, name, epoch(ctx), Victim::Removed);
@@ -196,7 +202,7 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.change(capture, |fs| fs.unlink(ctx, parent, name))
     }
 
-    fn rmdir(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn rmdir(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         let capture = |sim: &CrashSim, fs: &F| {
             sim.capture_entries(fs, parent, epoch(ctx));
             sim.capture_victim(fs, parent, name, epoch(ctx), Victim::Removed);
@@ -207,10 +213,10 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn rename(
         &self,
         ctx: &Context,
-        old_parent: u64,
-        old_name: &CStr,
-        new_parent: u64,
-        new_name: &CStr,
+        old_parent: NodeId,
+        old_name: Name<'_>,
+        new_parent: NodeId,
+        new_name: Name<'_>,
         flags: u32,
     ) -> io::Result<()> {
         let replaced = match flags & libc::RENAME_EXCHANGE {
@@ -231,16 +237,21 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn link(
         &self,
         ctx: &Context,
-        inode: u64,
-        new_parent: u64,
-        new_name: &CStr,
+        inode: NodeId,
+        new_parent: NodeId,
+        new_name: Name<'_>,
     ) -> io::Result<Entry> {
         self.namespace(ctx, new_parent, |fs| {
             fs.link(ctx, inode, new_parent, new_name)
         })
     }
 
-    fn open(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn open(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         if flags & libc::O_TRUNC.unsigned_abs() == 0 {
             return self.read(|fs| fs.open(ctx, inode, flags));
         }
@@ -251,12 +262,12 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn create(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         let call = |fs: &F| fs.create(ctx, parent, name, mode, flags, umask);
         self.creation(ctx, parent, call, |(e, _, _)| e)
     }
@@ -264,8 +275,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn read(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         dest: &mut dyn ZeroCopyWriter,
         size: u32,
         offset: u64,
@@ -276,8 +287,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn write(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         src: &mut dyn ZeroCopyReader,
         size: u32,
         offset: u64,
@@ -289,37 +300,54 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.change(capture, call)
     }
 
-    fn flush(&self, ctx: &Context, inode: u64, handle: u64, lock_owner: u64) -> io::Result<()> {
+    fn flush(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        lock_owner: u64,
+    ) -> io::Result<()> {
         self.read(|fs| fs.flush(ctx, inode, handle, lock_owner))
     }
 
     fn release(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         flush: bool,
         lock_owner: Option<u64>,
     ) -> io::Result<()> {
         self.read(|fs| fs.release(ctx, inode, handle, flush, lock_owner))
     }
 
-    fn fsync(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsync(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         self.durable(
             |fs| fs.fsync(ctx, inode, handle, datasync),
             |sim, fs| sim.commit_fsync(fs, inode, datasync),
         )
     }
 
-    fn opendir(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn opendir(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         self.read(|fs| fs.opendir(ctx, inode, flags))
     }
 
     fn readdir(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         plus: bool,
         sink: &mut dyn DirSink,
@@ -327,36 +355,42 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         self.read(|fs| fs.readdir(ctx, inode, handle, offset, plus, sink))
     }
 
-    fn releasedir(&self, ctx: &Context, inode: u64, handle: u64) -> io::Result<()> {
+    fn releasedir(&self, ctx: &Context, inode: NodeId, handle: HandleId) -> io::Result<()> {
         self.read(|fs| fs.releasedir(ctx, inode, handle))
     }
 
-    fn fsyncdir(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsyncdir(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         self.durable(
             |fs| fs.fsyncdir(ctx, inode, handle, datasync),
             |sim, fs| sim.commit_fsyncdir(fs, inode),
         )
     }
 
-    fn statfs(&self, ctx: &Context, inode: u64) -> io::Result<libc::statvfs64> {
+    fn statfs(&self, ctx: &Context, inode: NodeId) -> io::Result<libc::statvfs64> {
         self.read(|fs| fs.statfs(ctx, inode))
     }
 
-    fn syncfs(&self, ctx: &Context, inode: u64) -> io::Result<()> {
+    fn syncfs(&self, ctx: &Context, inode: NodeId) -> io::Result<()> {
         self.durable(
             |fs| fs.syncfs(ctx, inode),
             |sim, _| sim.commit_syncfs(ctx.epoch),
         )
     }
 
-    fn sync_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    fn sync_inodes(&self, ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         self.durable(
             |fs| fs.sync_inodes(ctx, files, dirs),
             |sim, _| sim.commit_syncfs(ctx.epoch),
         )
     }
 
-    fn syncfs_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    fn syncfs_inodes(&self, ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         self.durable(
             |fs| fs.syncfs_inodes(ctx, files, dirs),
             |sim, _| sim.commit_syncfs(ctx.epoch),
@@ -370,7 +404,7 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn setxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         value: &[u8],
         flags: u32,
@@ -382,31 +416,31 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn getxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
         self.read(|fs| fs.getxattr(ctx, inode, name, buf))
     }
 
-    fn listxattr(&self, ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn listxattr(&self, ctx: &Context, inode: NodeId, buf: &mut [u8]) -> io::Result<usize> {
         self.read(|fs| fs.listxattr(ctx, inode, buf))
     }
 
-    fn removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+    fn removexattr(&self, ctx: &Context, inode: NodeId, name: &CStr) -> io::Result<()> {
         let capture = |sim: &CrashSim, fs: &F| sim.capture_attrs(fs, inode, epoch(ctx));
         self.change(capture, |fs| fs.removexattr(ctx, inode, name))
     }
 
-    fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+    fn access(&self, ctx: &Context, inode: NodeId, mask: u32) -> io::Result<()> {
         self.read(|fs| fs.access(ctx, inode, mask))
     }
 
     fn getlk(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         owner: u64,
         lock: LockRange,
     ) -> io::Result<LockRange> {
@@ -416,8 +450,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn setlk(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         owner: u64,
         lock: LockRange,
         wait: bool,
@@ -429,8 +463,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn fallocate(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         mode: u32,
         offset: u64,
         length: u64,
@@ -445,8 +479,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn lseek(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         whence: Whence,
     ) -> io::Result<u64> {
@@ -456,11 +490,11 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn copy_file_range(
         &self,
         ctx: &Context,
-        inode_in: u64,
-        handle_in: u64,
+        inode_in: NodeId,
+        handle_in: HandleId,
         offset_in: u64,
-        inode_out: u64,
-        handle_out: u64,
+        inode_out: NodeId,
+        handle_out: HandleId,
         offset_out: u64,
         len: u64,
         flags: u64,
@@ -479,11 +513,11 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
     fn tmpfile(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.read(|fs| fs.tmpfile(ctx, parent, mode, flags, umask))
     }
 }

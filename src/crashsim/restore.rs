@@ -240,6 +240,13 @@ impl Names<'_> {
                     continue;
                 }
             }
+            // A removed directory is gone for good: whatever the holding
+            // directory has under its inode number is a later object that
+            // reused the number (ext4 hands it out again at once).
+            if self.tombstones.contains_key(&target.id) {
+                self.remake_or_give_up(dir, name, target.id);
+                continue;
+            }
             match self.host.attach(dir, name, *target) {
                 Ok(true) => {}
                 Ok(false) => self.remake_or_give_up(dir, name, target.id),

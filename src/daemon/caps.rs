@@ -2,25 +2,24 @@
 //! guest needs, nothing else, in the effective, permitted and bounding
 //! sets, with the ambient and inheritable sets empty.
 //!
-//! Kept by default (what acting as the guest caller needs): `CHOWN`,
-//! `DAC_OVERRIDE`, `FOWNER`, `FSETID` (guest root's file operations),
-//! `SETUID`, `SETGID` (switching a worker to the caller's ids and
-//! groups), `SETFCAP` (guest root setting `security.capability`), and
+//! Kept by default (what acting as the guest caller needs, and the set
+//! virtiofsd keeps): `CHOWN`, `DAC_OVERRIDE`, `FOWNER`, `FSETID` (guest
+//! root's file operations), `SETUID`, `SETGID` (switching a worker to the
+//! caller's ids and groups), `MKNOD` (guest root creating device nodes),
+//! `SETFCAP` (guest root setting `security.capability`), and
 //! `DAC_READ_SEARCH` only while file handles are in use
 //! (`open_by_handle_at` needs it). Everything else goes, among them
 //! `SYS_ADMIN` (so guest root cannot set `trusted.*` attributes),
-//! `SETPCAP`, `SYS_RESOURCE` and `MKNOD`.
+//! `SETPCAP` and `SYS_RESOURCE`.
 //!
-//! `MKNOD` is dropped although virtiofsd keeps it: a device node a guest
-//! creates is a host file, and any host process that can reach the share
-//! (a local user, another guest of the same directory, a backup job) can
-//! open it with the mode guest root gave it, e.g. the host's disk at 0666.
-//! The daemon never opens special files itself, but cannot stop others
-//! from doing so. Without it guest root gets `EPERM` for block and
-//! character devices; FIFOs, sockets and overlayfs whiteouts (character
-//! device 0:0, which the kernel lets anyone create) are unaffected, so an
-//! overlayfs in the guest with its upper layer on the share still works.
-//! `--modcaps=+mknod` brings it back.
+//! `MKNOD` stays because a drop-in for virtiofsd must serve the guests it
+//! serves: container runtimes unpack images with device nodes onto
+//! virtio-fs, and pjdfstest's block/char cases expect it. The daemon
+//! itself never opens a special file (`ENXIO`), so a device node is a
+//! danger only to host processes that reach the share; where other host
+//! users or guests can, `--modcaps=-mknod` drops it (guest root then gets
+//! `EPERM` for block and character devices, while FIFOs, sockets and
+//! overlayfs whiteouts, character device 0:0, still work).
 //!
 //! `--modcaps=+cap,-cap` (virtiofsd's option; `:` separates too) adds to
 //! or removes from that set. A daemon that does not have a capability
@@ -110,6 +109,7 @@ pub fn default_set() -> u64 {
         "fsetid",
         "setgid",
         "setuid",
+        "mknod",
         "setfcap",
     ])
 }
@@ -254,6 +254,7 @@ mod tests {
                 "fsetid",
                 "setgid",
                 "setuid",
+                "mknod",
                 "setfcap"
             ]
         );

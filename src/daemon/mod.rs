@@ -5,12 +5,16 @@
 //! Start-up order matters for the sandbox ([`sandbox`]): what lives outside
 //! the shared directory (the listening socket, the epoch trace, the open
 //! file limit read from `/proc`) is set up first, while the process still
-//! has one thread; then the sandbox is entered; only then are threads
-//! started and the filesystem built, so every mount id and file handle is
-//! taken inside the sandbox and no host path is resolved after it.
+//! has one thread; then the sandbox is entered (with `--sandbox namespace`
+//! the process forks there: the daemon goes on as pid 1 of its own pid
+//! namespace, the started process waits for it in `launcher`); only then
+//! are threads started and the filesystem built, so every mount id and
+//! file handle is taken inside the sandbox and no host path is resolved
+//! after it.
 
 pub mod caps;
 mod control;
+mod launcher;
 mod logging;
 mod sandbox;
 mod seccomp;
@@ -140,8 +144,23 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         uid: &config.uid_map,
         gid: &config.gid_map,
     };
-    let sandboxed = sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
-        .map_err(DaemonError::Sandbox)?;
+    let sandboxed = match sandbox::enter(config.sandbox, &config.shared_dir, id_maps)
+        .map_err(DaemonError::Sandbox)?
+    {
+        sandbox::Entered::Inside(sandboxed) => sandboxed,
+        sandbox::Entered::Launcher(launcher) => {
+            // The forked daemon serves; the launcher keeps only what it
+            // needs to clean up after it.
+            let Outside {
+                listener,
+                socket_file,
+                trace,
+                control,
+            } = outside;
+            drop((listener, trace, control));
+            launcher.supervise(&socket_file)
+        }
+    };
     // The crash simulation works on the filesystem's descriptors with the
     // same `/proc/self/fd` (inside the sandbox it is the working directory).
     let proc = match config.crash_sim {
@@ -279,7 +298,7 @@ fn build_filesystem(
     fs_config.single_id_namespace = sandboxed.single_id;
     let fs =
         PassthroughFs::with_proc(fs_config, sandboxed.proc).map_err(DaemonError::Filesystem)?;
-    let file_handles = fs.handle_policy() != HandlePolicy::Never;
+    let file_handles = fs.uses_file_handle_calls();
     #[cfg(feature = "test-hooks")]
     fs.set_test_fail_flush_size(config.hooks.fail_flush_size.unwrap_or(0));
     Ok((fs, file_handles))
@@ -453,10 +472,12 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
         },
         max_handles: config.max_handles,
+        xattrmap: config.xattrmap.clone(),
         hidden_root_name: config
             .crash_sim
             .as_ref()
             .map(|_| crate::crashsim::holding_name()),
+        migration: config.migration,
     }
 }
 

@@ -4,36 +4,44 @@
 //! `passthrough`); the sandbox limits what a path-resolution mistake in the
 //! daemon could reach.
 //!
-//! * `namespace` (the default): new mount, network and IPC namespaces (and
-//!   a user namespace when it is not root, mapping the daemon's own ids to
-//!   themselves, or as `--uid-map`/`--gid-map` say); every mount becomes a
-//!   slave so nothing propagates back to the
-//!   host; the shared directory is bind-mounted onto itself and made the
-//!   root with `pivot_root`, and the old root is detached.
+//! * `namespace` (the default): new pid, mount, network and IPC namespaces
+//!   (and a user namespace when it is not root, mapping the daemon's own
+//!   ids to themselves, or as `--uid-map`/`--gid-map` say). The process
+//!   forks: the daemon goes on as pid 1 of the new pid namespace, the
+//!   started process stays as its [`Launcher`]. In the daemon every mount
+//!   becomes a slave so nothing propagates back to the host; a procfs of
+//!   the new pid namespace is mounted over `/proc` and its `self/fd` bind-
+//!   mounted on top, which is what is kept; the shared directory is
+//!   bind-mounted onto itself and made the root with `pivot_root`, and the
+//!   old root is detached, taking both `/proc` mounts with it.
 //! * `chroot`: `chroot` into the shared directory (needs root).
 //! * `none`: nothing.
 //!
 //! In both confining modes `PR_SET_NO_NEW_PRIVS` is set, and
 //! `/proc/self/fd` is opened beforehand and kept (there is no `/proc`
 //! inside): it becomes the working directory, so the xattr calls can name
-//! a descriptor relative to it.
+//! a descriptor relative to it. With `namespace` it is the daemon's own
+//! `fd` directory of its private procfs, the root of a detached bind mount,
+//! so `..` from it stays in it: no other process and no host procfs can be
+//! reached. With `chroot` it is the host's.
 //!
 //! Must run while the calling thread is the only one in the daemon:
 //! namespaces and the root belong to the calling thread's context, which
-//! threads created afterwards inherit. (When `daemon::run` is called on a
-//! thread of a larger program, as the in-process tests do, a root daemon
-//! still confines only that thread and its descendants; a user namespace
-//! needs a single-threaded process and fails with `EINVAL` there.)
+//! threads created afterwards inherit, and only the forking thread goes on
+//! in the forked daemon. (When `daemon::run` is called on a thread of a
+//! larger program, as the in-process tests do, there is no fork and no pid
+//! namespace, a root daemon still confines only that thread and its
+//! descendants, and a user namespace fails with `EINVAL`.)
 //!
-//! Not done: no pid namespace (the kept `/proc/self/fd` is the host's
-//! procfs). Capabilities and the seccomp filter come after the sandbox
-//! (`daemon::caps`, `daemon::seccomp`).
+//! Capabilities and the seccomp filter come after the sandbox
+//! (`daemon::caps`, `daemon::seccomp`), in the forked daemon.
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::launcher::{self, Launcher};
 use crate::cli::{IdMap, SandboxMode};
 use crate::sys;
 use crate::sys::confine;
@@ -93,24 +101,46 @@ fn step<T>(name: &'static str, result: io::Result<T>) -> Result<T, StepError> {
     result.map_err(|e| (name, e))
 }
 
+/// What the calling process is once [`enter`] returns.
+#[derive(Debug)]
+pub(crate) enum Entered {
+    /// The confined daemon: build the filesystem and serve.
+    Inside(Sandboxed),
+    /// The launcher of a daemon forked into its own pid namespace: wait
+    /// for it ([`Launcher::supervise`]).
+    Launcher(Launcher),
+}
+
+/// Which side of the sandbox the steps left the caller on.
+enum Side {
+    Inside(ProcSelfFd),
+    Launcher(Launcher),
+}
+
 /// Enters the sandbox `mode` around `shared_dir` (canonical, absolute).
 pub(crate) fn enter(
     mode: SandboxMode,
     shared_dir: &Path,
     maps: IdMaps<'_>,
-) -> Result<Sandboxed, SandboxError> {
+) -> Result<Entered, SandboxError> {
     let (euid, _) = sys::creds::thread_eids();
     let single_id = mode == SandboxMode::Namespace && euid != 0 && maps_single_id(maps);
     let entered = match mode {
         SandboxMode::Namespace => c_path(shared_dir).and_then(|dir| enter_namespace(&dir, maps)),
-        SandboxMode::Chroot => c_path(shared_dir).and_then(|dir| enter_chroot(&dir)),
-        SandboxMode::None => step("opening /proc/self/fd", ProcSelfFd::open()),
+        SandboxMode::Chroot => c_path(shared_dir)
+            .and_then(|dir| enter_chroot(&dir))
+            .map(Side::Inside),
+        SandboxMode::None => step("opening /proc/self/fd", ProcSelfFd::open()).map(Side::Inside),
     };
-    let proc = entered.map_err(|(step, source)| SandboxError {
+    let side = entered.map_err(|(step, source)| SandboxError {
         mode: mode_name(mode),
         step,
         source,
     })?;
+    let proc = match side {
+        Side::Inside(proc) => proc,
+        Side::Launcher(launcher) => return Ok(Entered::Launcher(launcher)),
+    };
     let root_dir = if mode == SandboxMode::None {
         log::info!("no sandbox (--sandbox none)");
         shared_dir.to_path_buf()
@@ -121,11 +151,11 @@ pub(crate) fn enter(
         );
         PathBuf::from("/")
     };
-    Ok(Sandboxed {
+    Ok(Entered::Inside(Sandboxed {
         proc,
         root_dir,
         single_id,
-    })
+    }))
 }
 
 /// Whether the user namespace the maps make holds one uid or one gid only.
@@ -141,10 +171,12 @@ fn c_path(path: &Path) -> Result<CString, StepError> {
     )
 }
 
-/// Mount namespace + `pivot_root` into `shared_dir`.
-fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, StepError> {
+/// Pid, mount, network and IPC namespaces (and a user namespace when not
+/// root), then the daemon forked as pid 1 of the new pid namespace gets a
+/// private procfs and `pivot_root`s into `shared_dir`; the launcher
+/// returns [`Side::Launcher`].
+fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<Side, StepError> {
     let (uid, gid) = sys::creds::thread_eids();
-    let namespaces = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC;
     if uid == 0 && !maps.is_empty() {
         // As virtiofsd: root gets no user namespace, so there is nothing
         // to apply the maps to.
@@ -154,11 +186,9 @@ fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, St
             sys::errno(libc::EPERM),
         ));
     }
+    let pid_namespace = launcher::alone_in_process();
     if uid == 0 {
-        step(
-            "unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
-            confine::unshare(namespaces),
-        )?;
+        unshare_namespaces(false, pid_namespace)?;
     } else {
         let own = |id| IdMap {
             inside: id,
@@ -176,20 +206,32 @@ fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, St
              written without newgidmap, which epochfsd does not use",
             sys::errno(libc::EPERM),
         ))?;
-        step(
-            "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
-            confine::unshare(namespaces | libc::CLONE_NEWUSER),
-        )?;
+        unshare_namespaces(true, pid_namespace)?;
         step(
             "writing the user namespace id maps",
             write_id_maps(uid_line.unwrap_or(own(uid)), gid_line.unwrap_or(own(gid))),
         )?;
     }
+    if pid_namespace {
+        // SAFETY: `alone_in_process` found one thread, and nothing since
+        // started one (unshare and writing the maps do not).
+        let forked = step("forking into the new pid namespace", unsafe {
+            launcher::fork()
+        })?;
+        if let Some(launcher) = forked {
+            return Ok(Side::Launcher(launcher));
+        }
+    } else {
+        log::warn!(
+            "no pid namespace: the daemon runs on a thread of a larger program, which \
+             cannot fork it; its procfs shows the host's processes"
+        );
+    }
     step(
         "making every mount a slave (MS_SLAVE | MS_REC on /)",
         confine::set_propagation(c"/", libc::MS_SLAVE | libc::MS_REC),
     )?;
-    let proc = step("opening /proc/self/fd", ProcSelfFd::open())?;
+    let proc = private_proc_self_fd()?;
     step(
         "bind-mounting the shared directory onto itself",
         confine::bind_onto_itself(shared_dir),
@@ -204,7 +246,52 @@ fn enter_namespace(shared_dir: &CStr, maps: IdMaps<'_>) -> Result<ProcSelfFd, St
         confine::umount_detach(c"."),
     )?;
     step("changing into the new root", confine::chdir(c"/"))?;
-    finish(proc)
+    finish(proc).map(Side::Inside)
+}
+
+/// `unshare` of the sandbox's namespaces, named as the step.
+fn unshare_namespaces(user: bool, pid: bool) -> Result<(), StepError> {
+    let base = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC;
+    let (name, flags) = match (user, pid) {
+        (false, false) => ("unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)", base),
+        (false, true) => (
+            "unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            base | libc::CLONE_NEWPID,
+        ),
+        (true, false) => (
+            "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            base | libc::CLONE_NEWUSER,
+        ),
+        (true, true) => (
+            "unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)",
+            base | libc::CLONE_NEWUSER | libc::CLONE_NEWPID,
+        ),
+    };
+    step(name, confine::unshare(flags))
+}
+
+/// The daemon's own `/proc/self/fd`, from a procfs of its pid namespace,
+/// and nothing else of that procfs: a new procfs is mounted over `/proc`
+/// of the old root (in this private mount namespace; detached with the old
+/// root later), its `self/fd` is bind-mounted on top, and that bind mount
+/// is what is kept. `..` from the root of a detached bind mount stays
+/// where it is, so neither other processes' entries nor `/proc/sys` can be
+/// reached from the kept directory.
+fn private_proc_self_fd() -> Result<ProcSelfFd, StepError> {
+    step(
+        "mounting a procfs of the daemon's pid namespace over /proc",
+        confine::mount_proc(c"/proc"),
+    )?;
+    // Read for SYNCFS's cost model; its absence is only a warning later.
+    let meminfo = sys::open::open_path(c"/proc/meminfo", libc::O_RDONLY).ok();
+    step(
+        "bind-mounting /proc/self/fd over /proc",
+        confine::bind(c"/proc/self/fd", c"/proc"),
+    )?;
+    step(
+        "opening the private /proc/self/fd",
+        ProcSelfFd::open_at_path(c"/proc", meminfo),
+    )
 }
 
 /// The one map line `lines` holds if it maps exactly the daemon's own

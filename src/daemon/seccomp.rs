@@ -9,7 +9,11 @@
 //! (`--inode-file-handles` actually in use). Everything the daemon does
 //! before the filter (parsing, binding the socket, the sandbox, dropping
 //! capabilities) is not in it: `mount`, `pivot_root`, `chroot`, `capset`,
-//! `setrlimit` and `execve` are refused afterwards. The list was checked
+//! `setrlimit` and `execve` are refused afterwards. With `--sandbox
+//! namespace` the filter is installed in the daemon forked into its pid
+//! namespace, after the fork: the fork adds nothing to the list, and the
+//! launcher that waits for the daemon has no filter (it only waits,
+//! passes signals on and exits). The list was checked
 //! against `strace -f` of the integration tests and the guest scenarios
 //! (see `docs/security.md`).
 //!

@@ -127,9 +127,18 @@ impl Bound {
     }
 
     fn remove(self) {
-        if !self.is_ours() {
-            log::warn!("socket file {:?} was replaced; leaving it", self.name);
-            return;
+        match sys::stat::fstatat_nofollow(self.dir.as_fd(), &self.name) {
+            Ok(st) if st.st_dev == self.dev && st.st_ino == self.ino => {}
+            // Already removed (by the daemon, when this is the launcher
+            // of a pid namespace).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                log::debug!("socket file {:?} already removed", self.name);
+                return;
+            }
+            _ => {
+                log::warn!("socket file {:?} was replaced; leaving it", self.name);
+                return;
+            }
         }
         match sys::namei::unlinkat(self.dir.as_fd(), &self.name, 0) {
             Ok(()) => log::debug!("removed socket file {:?}", self.name),

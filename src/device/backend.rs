@@ -5,14 +5,19 @@
 //! high-priority queue are served inline. Which epoll thread serves which
 //! queue is the [`ThreadLayout`]'s business.
 
+use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log::{debug, error};
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
-use vhost_user_backend::{VhostUserBackend, VringRwLock};
+use vhost::vhost_user::message::{
+    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserProtocolFeatures,
+    VhostUserVirtioFeatures,
+};
+use vhost_user_backend::bitmap::BitmapMmapRegion;
+use vhost_user_backend::VhostUserBackend;
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use vm_memory::GuestMemoryAtomic;
@@ -24,9 +29,10 @@ use vmm_sys_util::event::{
 use super::config_space;
 use super::drain::{Core, Drain, HIPRIO_QUEUE};
 use super::layout::ThreadLayout;
+use super::migration::{InFlight, Transfer, DRAIN_TIMEOUT};
 use super::poll::Poller;
 use super::pool::QueuePool;
-use super::request::{self, GuestMem, WorkerBuffers};
+use super::request::{self, GuestMem, Vring, WorkerBuffers};
 use super::standin::{ThreadState, Watchdog};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
@@ -61,6 +67,11 @@ pub struct FsBackend<F> {
     options: DeviceOptions,
     hiprio_buffers: Mutex<WorkerBuffers>,
     watchdog: Watchdog,
+    /// The migration state transfer under way.
+    transfer: Transfer,
+    /// The VMM acked `VHOST_F_LOG_ALL`: mark what the daemon writes into
+    /// guest memory in the dirty log.
+    dirty_log: Arc<AtomicBool>,
 }
 
 impl<F: FileSystem + 'static> FsBackend<F> {
@@ -73,6 +84,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
         mem: GuestMemoryAtomic<GuestMem>,
     ) -> Result<Self, DeviceError> {
         let layout = ThreadLayout::new(options.num_request_queues, options.queue_threads)?;
+        let dirty_log = Arc::new(AtomicBool::new(false));
         let pools = (0..options.num_request_queues)
             .map(|i| {
                 QueuePool::new(
@@ -80,6 +92,7 @@ impl<F: FileSystem + 'static> FsBackend<F> {
                     i + 1,
                     MAX_QUEUE_SIZE,
                     options.workers_per_queue,
+                    Arc::clone(&dirty_log),
                 )
             })
             .collect();
@@ -96,6 +109,9 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             recheck: look_every,
             inline_pause: options.handoff * super::drain::INLINE_PAUSE_HANDOFFS,
             started: std::time::Instant::now(),
+            in_flight: (0..=options.num_request_queues)
+                .map(|_| Arc::new(InFlight::default()))
+                .collect(),
         });
         let watchdog = Watchdog::start(Arc::clone(&core), look_every);
         Ok(FsBackend {
@@ -103,6 +119,8 @@ impl<F: FileSystem + 'static> FsBackend<F> {
             options,
             hiprio_buffers: Mutex::new(WorkerBuffers::new(MAX_QUEUE_SIZE)),
             watchdog,
+            transfer: Transfer::default(),
+            dirty_log,
         })
     }
 
@@ -113,14 +131,14 @@ impl<F: FileSystem + 'static> FsBackend<F> {
 
     /// Serves the high-priority queue on its own thread: every request
     /// there is a FORGET (or refused at once), none can block in the host.
-    fn serve_hiprio(&self, vring: &VringRwLock) -> Result<(), DeviceError> {
+    fn serve_hiprio(&self, vring: &Vring) -> Result<(), DeviceError> {
         let mut buffers = self
             .hiprio_buffers
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         self.core.drain_hiprio(vring, |job| {
-            if let Err(err) = request::run(&self.core.server, job, &mut buffers) {
+            if let Err(err) = request::run(&self.core.server, job, &mut buffers, &self.dirty_log) {
                 result = Err(err);
             }
         })?;
@@ -137,8 +155,8 @@ impl<F> FsBackend<F> {
 }
 
 impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
-    type Bitmap = ();
-    type Vring = VringRwLock;
+    type Bitmap = BitmapMmapRegion;
+    type Vring = Vring;
 
     fn num_queues(&self) -> usize {
         self.options.num_request_queues + 1
@@ -153,12 +171,22 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
             | (1 << VIRTIO_RING_F_INDIRECT_DESC)
             | (1 << VIRTIO_RING_F_EVENT_IDX)
             | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+            | VhostUserVirtioFeatures::LOG_ALL.bits()
+    }
+
+    fn acked_features(&self, features: u64) {
+        let log = features & VhostUserVirtioFeatures::LOG_ALL.bits() != 0;
+        if self.dirty_log.swap(log, Ordering::AcqRel) != log {
+            log::info!("dirty page logging {}", if log { "on" } else { "off" });
+        }
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
         let mut features = VhostUserProtocolFeatures::MQ
             | VhostUserProtocolFeatures::REPLY_ACK
-            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS;
+            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
+            | VhostUserProtocolFeatures::DEVICE_STATE
+            | VhostUserProtocolFeatures::LOG_SHMFD;
         if self.options.tag.is_some() {
             features |= VhostUserProtocolFeatures::CONFIG;
         }
@@ -195,6 +223,41 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         }
     }
 
+    fn set_device_state_fd(
+        &self,
+        direction: VhostTransferStateDirection,
+        phase: VhostTransferStatePhase,
+        file: File,
+    ) -> io::Result<Option<File>> {
+        self.transfer.start(
+            &self.core.server,
+            &self.core.in_flight,
+            direction,
+            phase,
+            file,
+        )?;
+        Ok(None)
+    }
+
+    fn check_device_state(&self) -> io::Result<()> {
+        self.transfer.check()
+    }
+
+    fn stop_vring(&self, queue_index: u32) -> io::Result<()> {
+        // GET_VRING_BASE: the VMM reads the ring indexes next (to migrate
+        // them, or to restart the device), so every request popped from
+        // this queue must have its answer on the used ring first.
+        let in_flight = usize::try_from(queue_index)
+            .ok()
+            .and_then(|q| self.core.in_flight.get(q));
+        match in_flight {
+            Some(q) if !q.wait_idle(DRAIN_TIMEOUT) => Err(io::Error::other(format!(
+                "queue {queue_index}: requests still in flight after {DRAIN_TIMEOUT:?}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn queues_per_thread(&self) -> Vec<u64> {
         self.core.layout.masks()
     }
@@ -203,7 +266,7 @@ impl<F: FileSystem + 'static> VhostUserBackend for FsBackend<F> {
         &self,
         device_event: u16,
         evset: EventSet,
-        vrings: &[VringRwLock],
+        vrings: &[Vring],
         thread_id: usize,
     ) -> io::Result<()> {
         if evset != EventSet::IN {

@@ -18,15 +18,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, error};
-use vhost_user_backend::{VringRwLock, VringT};
+use vhost_user_backend::VringT;
 use virtio_queue::QueueT;
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 use super::layout::ThreadLayout;
+use super::migration::InFlight;
 use super::poll::Poller;
 use super::pool::QueuePool;
-use super::request::{Chain, GuestMem, Job};
+use super::request::{Chain, GuestMem, Job, Vring};
 use super::standin::{StandInHost, ThreadState, Watchdog};
 use super::DeviceError;
 use crate::filesystem::FileSystem;
@@ -73,6 +74,8 @@ pub(crate) struct Core<F> {
     pub(crate) inline_pause: Duration,
     /// The clock of the inline pauses.
     pub(crate) started: Instant,
+    /// Requests in flight, per queue (index = queue number).
+    pub(crate) in_flight: Vec<Arc<InFlight>>,
 }
 
 /// A request thread's drain in progress.
@@ -92,8 +95,8 @@ impl<F: FileSystem + 'static> Core<F> {
     fn serving<'v>(
         &'v self,
         thread: usize,
-        vrings: &'v [VringRwLock],
-    ) -> impl Iterator<Item = (usize, &'v VringRwLock)> + Clone + 'v {
+        vrings: &'v [Vring],
+    ) -> impl Iterator<Item = (usize, &'v Vring)> + Clone + 'v {
         vrings.iter().enumerate().filter_map(move |(event, vring)| {
             let queue = self.layout.queue(thread, u16::try_from(event).ok()?)?;
             let serving = queue != HIPRIO_QUEUE && {
@@ -113,7 +116,7 @@ impl<F: FileSystem + 'static> Core<F> {
     pub(crate) fn drain_thread(
         &self,
         drain: &mut Drain,
-        vrings: &[VringRwLock],
+        vrings: &[Vring],
     ) -> Result<(), DeviceError> {
         let event_idx = self.event_idx.load(Ordering::Relaxed);
         let queues = self.serving(drain.thread, vrings);
@@ -149,7 +152,7 @@ impl<F: FileSystem + 'static> Core<F> {
     /// `serve` in queue order on the calling thread (thread 0).
     pub(crate) fn drain_hiprio(
         &self,
-        vring: &VringRwLock,
+        vring: &Vring,
         mut serve: impl FnMut(Job),
     ) -> Result<(), DeviceError> {
         let Some(state) = self.threads.first() else {
@@ -171,7 +174,7 @@ impl<F: FileSystem + 'static> Core<F> {
     /// request meanwhile (drain again).
     fn enable_notifications<'a>(
         &self,
-        vrings: impl Iterator<Item = &'a VringRwLock>,
+        vrings: impl Iterator<Item = &'a Vring>,
     ) -> Result<bool, DeviceError> {
         let mut more = false;
         for vring in vrings {
@@ -185,7 +188,7 @@ impl<F: FileSystem + 'static> Core<F> {
     fn poll_for_more<'a>(
         &self,
         thread: usize,
-        vrings: impl IntoIterator<Item = &'a VringRwLock> + Clone,
+        vrings: impl IntoIterator<Item = &'a Vring> + Clone,
     ) -> bool {
         let mem = self.mem.memory();
         self.poller.poll(thread, || {
@@ -202,7 +205,7 @@ impl<F: FileSystem + 'static> Core<F> {
     /// One pass over `queue`: takes its chains off, hands those that must
     /// not or need not run here to workers, and serves the rest itself.
     /// Returns how many chains the pass found.
-    fn serve_pass(&self, drain: &mut Drain, queue: usize, vring: &VringRwLock) -> usize {
+    fn serve_pass(&self, drain: &mut Drain, queue: usize, vring: &Vring) -> usize {
         let Some(state) = self.threads.get(drain.thread) else {
             return 0;
         };
@@ -252,9 +255,13 @@ impl<F: FileSystem + 'static> Core<F> {
         &self,
         state: &ThreadState,
         queue: usize,
-        vring: &VringRwLock,
+        vring: &Vring,
         mut sink: impl FnMut(Job),
     ) -> usize {
+        let Some(in_flight) = self.in_flight.get(queue) else {
+            error!("queue {queue} has no in-flight counter; not served");
+            return 0;
+        };
         let mem = self.mem.memory();
         let _intake = state.intake();
         let mut popped = 0;
@@ -266,6 +273,7 @@ impl<F: FileSystem + 'static> Core<F> {
             let Some(chain) = chain else { break };
             let (head, admission) = self.admit(queue, &mem, &chain);
             sink(Job {
+                _in_flight: in_flight.enter(),
                 mem: mem.clone(),
                 chain,
                 vring: vring.clone(),
@@ -310,7 +318,7 @@ impl<F: FileSystem + 'static> Core<F> {
 
     /// Drains `vrings` (thread `thread`'s) handing every request to a
     /// worker, until a pass finds nothing after notifications are back on.
-    fn drain_to_workers(&self, thread: usize, vrings: &[VringRwLock]) -> Result<(), DeviceError> {
+    fn drain_to_workers(&self, thread: usize, vrings: &[Vring]) -> Result<(), DeviceError> {
         let Some(state) = self.threads.get(thread) else {
             return Ok(());
         };
@@ -400,7 +408,7 @@ impl<F: FileSystem + 'static> StandInHost for Core<F> {
 
 /// An epoll set that wakes on every new kick of `vrings`, edge-triggered
 /// so the kicks are seen without being consumed.
-fn kick_watch(vrings: &[VringRwLock]) -> std::io::Result<Epoll> {
+fn kick_watch(vrings: &[Vring]) -> std::io::Result<Epoll> {
     use std::os::fd::AsRawFd;
 
     let epoll = Epoll::new()?;

@@ -22,6 +22,7 @@ mod backend;
 mod config_space;
 mod drain;
 pub mod layout;
+mod migration;
 mod poll;
 mod pool;
 mod request;

@@ -20,6 +20,7 @@
 //! answer them on).
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
@@ -48,6 +49,8 @@ struct Shared<F> {
     queue_index: usize,
     queue_size: usize,
     max_workers: usize,
+    /// The VMM logs dirty pages (a migration is under way).
+    dirty_log: Arc<AtomicBool>,
 }
 
 /// The pool serving one request queue.
@@ -64,6 +67,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
         queue_index: usize,
         queue_size: usize,
         max_workers: usize,
+        dirty_log: Arc<AtomicBool>,
     ) -> Self {
         QueuePool {
             shared: Arc::new(Shared {
@@ -79,6 +83,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
                 queue_index,
                 queue_size,
                 max_workers: max_workers.max(1),
+                dirty_log,
             }),
             inline_buffers: Mutex::new(None),
         }
@@ -95,7 +100,7 @@ impl<F: FileSystem + 'static> QueuePool<F> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let buffers = slot.get_or_insert_with(|| WorkerBuffers::new(self.shared.queue_size));
-        if let Err(err) = request::run(&self.shared.server, job, buffers) {
+        if let Err(err) = request::run(&self.shared.server, job, buffers, &self.shared.dirty_log) {
             crate::error_limited!("queue {}: {err}", self.shared.queue_index);
         }
     }
@@ -178,7 +183,7 @@ impl<F: FileSystem + 'static> Shared<F> {
     fn work(&self) {
         let mut buffers = WorkerBuffers::new(self.queue_size);
         while let Some(job) = self.next_job() {
-            if let Err(err) = request::run(&self.server, job, &mut buffers) {
+            if let Err(err) = request::run(&self.server, job, &mut buffers, &self.dirty_log) {
                 crate::error_limited!("queue {}: {err}", self.queue_index);
             }
         }

@@ -1,17 +1,25 @@
 //! Running one request: resolve its chain, let the FUSE server answer it,
 //! and return the chain to the guest through the used ring.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vhost_user_backend::bitmap::BitmapMmapRegion;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::DescriptorChain;
-use vm_memory::{GuestMemoryLoadGuard, GuestMemoryMmap};
+use vm_memory::{GuestMemoryAtomic, GuestMemoryLoadGuard, GuestMemoryMmap};
 
+use super::migration::InFlightToken;
 use super::DeviceError;
 use crate::filesystem::FileSystem;
 use crate::fuse::{Admission, Outcome, RequestHead, Scratch, Server};
 use crate::transport::ChainBuffers;
 
-/// Guest memory as the daemon maps it (no dirty-page bitmap).
-pub(crate) type GuestMem = GuestMemoryMmap<()>;
+/// Guest memory as the daemon maps it, with the dirty-page log the VMM
+/// hands over during a migration (`SET_LOG_BASE`; empty until then).
+pub type GuestMem = GuestMemoryMmap<BitmapMmapRegion>;
+
+/// A virtqueue over that memory.
+pub(crate) type Vring = VringRwLock<GuestMemoryAtomic<GuestMem>>;
 
 /// A descriptor chain holding its own reference to the memory snapshot it
 /// was popped from, so the mapping outlives the request even if the guest's
@@ -23,7 +31,7 @@ pub(crate) struct Job {
     /// The memory snapshot the chain's addresses refer to.
     pub mem: GuestMemoryLoadGuard<GuestMem>,
     pub chain: Chain,
-    pub vring: VringRwLock,
+    pub vring: Vring,
     /// The queue the chain came from.
     pub queue: usize,
     /// The request header, copied once when the chain was popped (`None`
@@ -31,6 +39,9 @@ pub(crate) struct Job {
     pub head: Option<RequestHead>,
     /// Epoch bookkeeping decided from `head` when the chain was popped.
     pub admission: Admission,
+    /// Counts the request in flight until the job is dropped (after its
+    /// answer is on the used ring).
+    pub _in_flight: InFlightToken,
 }
 
 /// Per-thread memory reused for every request the thread serves.
@@ -50,20 +61,40 @@ impl WorkerBuffers {
 
 /// Serves `job` and puts its chain on the used ring, signalling the guest if
 /// it wants to be told.
+/// With `dirty_log` on (the VMM acked `VHOST_F_LOG_ALL` for a migration),
+/// the guest memory written for the reply is marked in the dirty log; the
+/// used ring is marked by the queue code's own writes.
 pub(crate) fn run<F: FileSystem>(
     server: &Server<F>,
     job: Job,
     buffers: &mut WorkerBuffers,
+    dirty_log: &AtomicBool,
 ) -> Result<(), DeviceError> {
     let head = job.chain.head_index();
     let used_len = match job.head {
-        Some(head) => serve_chain(server, &job.mem, job.chain, &head, job.admission, buffers),
+        Some(head) => {
+            let written = serve_chain(server, &job.mem, job.chain, &head, job.admission, buffers);
+            // Read after serving: logging that started meanwhile (the VMM
+            // may already have copied these pages) still sees the write.
+            if dirty_log.load(Ordering::Acquire) {
+                buffers.chain.mark_written(&*job.mem, written.high_water);
+            }
+            written.used
+        }
         None => {
             crate::warn_limited!("dropping a request shorter than its header");
             0
         }
     };
     complete(&job.vring, head, used_len)
+}
+
+/// What serving a chain wrote into it.
+struct Written {
+    /// The length for the used ring (0 when the request was dropped).
+    used: u32,
+    /// How far into the writable part the daemon wrote anything.
+    high_water: usize,
 }
 
 /// Returns the number of bytes written into the chain (0 when dropped).
@@ -74,15 +105,18 @@ fn serve_chain<F: FileSystem>(
     head: &RequestHead,
     admission: Admission,
     buffers: &mut WorkerBuffers,
-) -> u32 {
+) -> Written {
     let (mut reader, mut writer) = match buffers.chain.parse(mem, chain) {
         Ok(rw) => rw,
         Err(err) => {
             crate::warn_limited!("dropping malformed descriptor chain: {err}");
-            return 0;
+            return Written {
+                used: 0,
+                high_water: 0,
+            };
         }
     };
-    match server.handle(
+    let used = match server.handle(
         head,
         &mut reader,
         &mut writer,
@@ -95,11 +129,15 @@ fn serve_chain<F: FileSystem>(
             crate::warn_limited!("dropping request: {err}");
             0
         }
+    };
+    Written {
+        used,
+        high_water: writer.bytes_written(),
     }
 }
 
 /// Adds `head` to the used ring and notifies the guest if needed.
-pub(crate) fn complete(vring: &VringRwLock, head: u16, len: u32) -> Result<(), DeviceError> {
+pub(crate) fn complete(vring: &Vring, head: u16, len: u32) -> Result<(), DeviceError> {
     vring.add_used(head, len).map_err(DeviceError::Queue)?;
     if vring.needs_notification().map_err(DeviceError::Queue)? {
         vring.signal_used_queue().map_err(DeviceError::Signal)?;

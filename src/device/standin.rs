@@ -44,9 +44,8 @@ use std::thread;
 use std::time::Duration;
 
 use log::{debug, error};
-use vhost_user_backend::VringRwLock;
 
-use super::request::Job;
+use super::request::{Job, Vring};
 
 /// Quiet watchdog periods after which the watchdog parks until the next
 /// request a queue thread serves itself.
@@ -64,7 +63,7 @@ pub(crate) struct ThreadState {
     /// Held while chains are taken off the thread's queues and admitted.
     pub(crate) intake: Mutex<()>,
     /// The thread's vrings, in device-event order, once it saw an event.
-    pub(crate) vrings: OnceLock<Vec<VringRwLock>>,
+    pub(crate) vrings: OnceLock<Vec<Vring>>,
     /// A stand-in serves the thread's queues now.
     stood_in: AtomicBool,
     /// Until when (nanoseconds on the device's clock, 0: not) the thread

@@ -1,7 +1,7 @@
 //! Unit tests of the device layer, without a socket.
 //!
 //! Each test lays out split queues in guest memory with virtio-queue's
-//! [`MockSplitQueue`] (the driver's side), points `VringRwLock`s at the same
+//! [`MockSplitQueue`] (the driver's side), points `Vring`s at the same
 //! addresses as the vhost-user handler would on SET_VRING_ADDR, puts real
 //! FUSE requests in descriptor chains and calls
 //! [`FsBackend::handle_event`] the way an epoll thread does. The filesystem
@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
+use vhost_user_backend::{VhostUserBackend, VringT};
 use virtio_bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
 use virtio_queue::mock::MockSplitQueue;
@@ -29,10 +29,11 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use super::backend::{DeviceOptions, FsBackend, MAX_QUEUE_SIZE};
 use super::drain::INLINE_BATCH;
-use crate::filesystem::{Context, FileSystem, LockRange, ROOT_ID};
+use super::request::{GuestMem, Vring};
+use crate::filesystem::{Context, FileSystem, HandleId, LockRange, NodeId};
 use crate::fuse::abi::{
     AttrOut, FileLock, ForgetIn, FsyncIn, GetattrIn, InHeader, InitIn, LkIn, Opcode, OutHeader,
-    SyncfsIn, KERNEL_VERSION,
+    SyncfsIn, KERNEL_VERSION, ROOT_ID,
 };
 use crate::fuse::intake::HEADER_LEN;
 use crate::fuse::{Server, ServerOptions};
@@ -146,8 +147,8 @@ impl FileSystem for Recorder {
     fn getattr(
         &self,
         ctx: &Context,
-        _inode: u64,
-        _handle: Option<u64>,
+        _inode: NodeId,
+        _handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.serve(ctx.pid, "getattr");
         // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
@@ -155,21 +156,27 @@ impl FileSystem for Recorder {
         Ok((st, Duration::ZERO))
     }
 
-    fn forget(&self, inode: u64, _count: u64) {
-        self.serve(u32::try_from(inode).unwrap_or(u32::MAX), "forget");
+    fn forget(&self, inode: NodeId, _count: u64) {
+        self.serve(u32::try_from(inode.get()).unwrap_or(u32::MAX), "forget");
     }
 
-    fn fsync(&self, ctx: &Context, _inode: u64, _handle: u64, _datasync: bool) -> io::Result<()> {
+    fn fsync(
+        &self,
+        ctx: &Context,
+        _inode: NodeId,
+        _handle: HandleId,
+        _datasync: bool,
+    ) -> io::Result<()> {
         self.serve(ctx.pid, "fsync");
         Ok(())
     }
 
-    fn syncfs(&self, ctx: &Context, _inode: u64) -> io::Result<()> {
+    fn syncfs(&self, ctx: &Context, _inode: NodeId) -> io::Result<()> {
         self.serve(ctx.pid, "syncfs");
         Ok(())
     }
 
-    fn sync_inodes(&self, ctx: &Context, _files: &[u64], _dirs: &[u64]) -> io::Result<()> {
+    fn sync_inodes(&self, ctx: &Context, _files: &[NodeId], _dirs: &[NodeId]) -> io::Result<()> {
         self.serve(ctx.pid, "syncfs");
         Ok(())
     }
@@ -177,8 +184,8 @@ impl FileSystem for Recorder {
     fn setlk(
         &self,
         ctx: &Context,
-        _inode: u64,
-        _handle: u64,
+        _inode: NodeId,
+        _handle: HandleId,
         _owner: u64,
         _lock: LockRange,
         wait: bool,
@@ -225,12 +232,12 @@ struct Driver {
 
 /// The guest: its memory, its queues and what it put in them.
 struct Guest<'m> {
-    mem: &'m GuestMemoryMmap<()>,
+    mem: &'m GuestMem,
     /// The driver's view of each queue (creating one resets its rings, so
     /// they are made once). Index: queue number (0: high priority).
-    mocks: Vec<MockSplitQueue<'m, GuestMemoryMmap<()>>>,
+    mocks: Vec<MockSplitQueue<'m, GuestMem>>,
     /// The device's view of the same queues.
-    vrings: Vec<VringRwLock>,
+    vrings: Vec<Vring>,
     drivers: Vec<Mutex<Driver>>,
     unique: AtomicU64,
 }
@@ -239,18 +246,14 @@ impl<'m> Guest<'m> {
     /// `queues` queues laid out in `mem`, and vrings through which the
     /// device reads them (over `atomic`, a view of `mem`), ready and
     /// enabled with EVENT_IDX.
-    fn new(
-        mem: &'m GuestMemoryMmap<()>,
-        atomic: &GuestMemoryAtomic<GuestMemoryMmap<()>>,
-        queues: usize,
-    ) -> Self {
+    fn new(mem: &'m GuestMem, atomic: &GuestMemoryAtomic<GuestMem>, queues: usize) -> Self {
         let mocks: Vec<_> = (0..queues)
             .map(|q| MockSplitQueue::create(mem, ring_base(q), QUEUE_SIZE))
             .collect();
         let vrings = mocks
             .iter()
             .map(|mock| {
-                let vring = VringRwLock::new(atomic.clone(), MAX_QUEUE_SIZE as u16).unwrap();
+                let vring = Vring::new(atomic.clone(), MAX_QUEUE_SIZE as u16).unwrap();
                 vring.set_queue_size(QUEUE_SIZE);
                 vring
                     .set_queue_info(
@@ -401,12 +404,12 @@ fn options(queues: usize, threads: usize) -> DeviceOptions {
 }
 
 /// Guest memory for one test.
-fn memory() -> GuestMemoryMmap<()> {
+fn memory() -> GuestMem {
     GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).unwrap()
 }
 
 impl<'m> Rig<'m> {
-    fn new(mem: &'m GuestMemoryMmap<()>, options: DeviceOptions) -> Self {
+    fn new(mem: &'m GuestMem, options: DeviceOptions) -> Self {
         let atomic = GuestMemoryAtomic::new(mem.clone());
         let guest = Guest::new(mem, &atomic, options.num_request_queues + 1);
         let server_options = ServerOptions {
@@ -459,7 +462,7 @@ impl<'m> Rig<'m> {
 struct Epoll<'a> {
     backend: &'a FsBackend<Recorder>,
     /// Index: queue number.
-    vrings: &'a [VringRwLock],
+    vrings: &'a [Vring],
 }
 
 impl Epoll<'_> {
@@ -475,7 +478,7 @@ impl Epoll<'_> {
                     .map(|e| (t, e))
             })
             .unwrap();
-        let vrings: Vec<VringRwLock> = (0..u16::MAX)
+        let vrings: Vec<Vring> = (0..u16::MAX)
             .map_while(|e| layout.queue(thread, e))
             .map(|q| self.vrings[q].clone())
             .collect();

@@ -12,10 +12,12 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+use super::NodeId;
+
 /// Descriptors of the host inodes a filesystem serves.
 pub trait HostObjects {
     /// An `O_PATH | O_NOFOLLOW` descriptor of the host inode behind node
     /// `inode`, owned by the caller (it keeps the inode reachable as long
     /// as it is open).
-    fn object_fd(&self, inode: u64) -> io::Result<OwnedFd>;
+    fn object_fd(&self, inode: NodeId) -> io::Result<OwnedFd>;
 }

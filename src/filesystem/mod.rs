@@ -10,20 +10,34 @@
 //! Every method has a default that answers `ENOSYS`, so an implementation only
 //! provides what it supports and the server turns the rest into a clean error.
 
+// Guest-supplied numbers convert with `try_from` into an errno; a lossy
+// `as` cast is an error here (see docs/architecture.md, "Numbers from the
+// guest"). Unit tests may cast freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 mod host;
+mod ids;
+mod name;
+pub mod state;
 mod types;
 
 pub use host::HostObjects;
-
+pub use ids::{HandleId, NodeId};
+pub use name::{Name, NAME_MAX};
+pub use state::{StateError, StateReader, StateWriter};
 pub use types::{Context, DirEntry, Entry, LockRange, OpenOptions, SetAttr, SetAttrValid, Whence};
-
-/// Node id of the root of the shared directory, fixed by the FUSE protocol.
-pub const ROOT_ID: u64 = 1;
 
 /// The error every unimplemented operation answers.
 pub fn enosys() -> io::Error {
@@ -86,10 +100,11 @@ pub struct InitOptions {
 
 /// What the FUSE server needs from a filesystem.
 ///
-/// Inode numbers are the FUSE node ids; the filesystem owns their meaning.
-/// `handle` values are the ones this filesystem returned from `open`,
-/// `create` or `opendir`; the filesystem must check them, they come from the
-/// guest.
+/// Inodes are named by [`NodeId`]s, whose meaning the filesystem owns;
+/// [`HandleId`]s are the ones this filesystem returned from `open`,
+/// `create`, `tmpfile` or `opendir`. The filesystem must check both: they
+/// come from the guest. Every directory entry name arrives as a checked
+/// [`Name`].
 #[allow(unused_variables)]
 pub trait FileSystem: Send + Sync {
     /// Called once per FUSE session, after INIT is negotiated.
@@ -101,15 +116,15 @@ pub trait FileSystem: Send + Sync {
     fn destroy(&self) {}
 
     /// Looks up `name` in `parent` and takes one lookup reference on the result.
-    fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn lookup(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<Entry> {
         Err(enosys())
     }
 
     /// Drops `count` lookup references on `inode`.
-    fn forget(&self, inode: u64, count: u64) {}
+    fn forget(&self, inode: NodeId, count: u64) {}
 
     /// Drops many lookup references at once.
-    fn batch_forget(&self, requests: &[(u64, u64)]) {
+    fn batch_forget(&self, requests: &[(NodeId, u64)]) {
         for &(inode, count) in requests {
             self.forget(inode, count);
         }
@@ -119,8 +134,8 @@ pub trait FileSystem: Send + Sync {
     fn getattr(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         Err(enosys())
     }
@@ -131,8 +146,8 @@ pub trait FileSystem: Send + Sync {
     fn statx(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
         sync: u32,
         mask: u32,
     ) -> io::Result<(libc::statx, Duration)> {
@@ -143,20 +158,26 @@ pub trait FileSystem: Send + Sync {
     fn setattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         attr: &SetAttr,
-        handle: Option<u64>,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         Err(enosys())
     }
 
     /// Target of a symbolic link, verbatim.
-    fn readlink(&self, ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
+    fn readlink(&self, ctx: &Context, inode: NodeId) -> io::Result<Vec<u8>> {
         Err(enosys())
     }
 
     /// Creates a symbolic link `name` in `parent` pointing at `target`.
-    fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn symlink(
+        &self,
+        ctx: &Context,
+        target: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
+    ) -> io::Result<Entry> {
         Err(enosys())
     }
 
@@ -164,8 +185,8 @@ pub trait FileSystem: Send + Sync {
     fn mknod(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         rdev: u32,
         umask: u32,
@@ -177,8 +198,8 @@ pub trait FileSystem: Send + Sync {
     fn mkdir(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
@@ -186,12 +207,12 @@ pub trait FileSystem: Send + Sync {
     }
 
     /// Removes a non-directory.
-    fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn unlink(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Removes an empty directory.
-    fn rmdir(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn rmdir(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         Err(enosys())
     }
 
@@ -199,10 +220,10 @@ pub trait FileSystem: Send + Sync {
     fn rename(
         &self,
         ctx: &Context,
-        old_parent: u64,
-        old_name: &CStr,
-        new_parent: u64,
-        new_name: &CStr,
+        old_parent: NodeId,
+        old_name: Name<'_>,
+        new_parent: NodeId,
+        new_name: Name<'_>,
         flags: u32,
     ) -> io::Result<()> {
         Err(enosys())
@@ -212,15 +233,20 @@ pub trait FileSystem: Send + Sync {
     fn link(
         &self,
         ctx: &Context,
-        inode: u64,
-        new_parent: u64,
-        new_name: &CStr,
+        inode: NodeId,
+        new_parent: NodeId,
+        new_name: Name<'_>,
     ) -> io::Result<Entry> {
         Err(enosys())
     }
 
     /// Opens `inode` with the guest's open flags; returns a handle.
-    fn open(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn open(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         Err(enosys())
     }
 
@@ -228,12 +254,12 @@ pub trait FileSystem: Send + Sync {
     fn create(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         Err(enosys())
     }
 
@@ -242,8 +268,8 @@ pub trait FileSystem: Send + Sync {
     fn read(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         dest: &mut dyn ZeroCopyWriter,
         size: u32,
         offset: u64,
@@ -257,8 +283,8 @@ pub trait FileSystem: Send + Sync {
     fn write(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         src: &mut dyn ZeroCopyReader,
         size: u32,
         offset: u64,
@@ -268,7 +294,13 @@ pub trait FileSystem: Send + Sync {
     }
 
     /// Called on every close(2) of a file descriptor in the guest.
-    fn flush(&self, ctx: &Context, inode: u64, handle: u64, lock_owner: u64) -> io::Result<()> {
+    fn flush(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        lock_owner: u64,
+    ) -> io::Result<()> {
         Err(enosys())
     }
 
@@ -276,8 +308,8 @@ pub trait FileSystem: Send + Sync {
     fn release(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         flush: bool,
         lock_owner: Option<u64>,
     ) -> io::Result<()> {
@@ -285,12 +317,23 @@ pub trait FileSystem: Send + Sync {
     }
 
     /// Makes the data (and metadata unless `datasync`) of `inode` durable.
-    fn fsync(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsync(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Opens a directory for reading.
-    fn opendir(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn opendir(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         Err(enosys())
     }
 
@@ -299,8 +342,8 @@ pub trait FileSystem: Send + Sync {
     fn readdir(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         plus: bool,
         sink: &mut dyn DirSink,
@@ -309,38 +352,44 @@ pub trait FileSystem: Send + Sync {
     }
 
     /// The last reference to a directory handle is gone.
-    fn releasedir(&self, ctx: &Context, inode: u64, handle: u64) -> io::Result<()> {
+    fn releasedir(&self, ctx: &Context, inode: NodeId, handle: HandleId) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Makes a directory's entries durable.
-    fn fsyncdir(&self, ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsyncdir(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Filesystem statistics for the filesystem holding `inode`.
-    fn statfs(&self, ctx: &Context, inode: u64) -> io::Result<libc::statvfs64> {
+    fn statfs(&self, ctx: &Context, inode: NodeId) -> io::Result<libc::statvfs64> {
         Err(enosys())
     }
 
     /// Makes everything the guest wrote durable on the host.
-    fn syncfs(&self, ctx: &Context, inode: u64) -> io::Result<()> {
+    fn syncfs(&self, ctx: &Context, inode: NodeId) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Makes the listed inodes durable: `files` had data or metadata
     /// changed, `dirs` had entries added, removed or renamed. The default
     /// syncs the whole filesystem.
-    fn sync_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
-        self.syncfs(ctx, ROOT_ID)
+    fn sync_inodes(&self, ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
+        self.syncfs(ctx, NodeId::ROOT)
     }
 
     /// Makes the listed inodes durable with syncfs(2) of every filesystem
     /// holding one of them, for when that is cheaper than syncing each (the
     /// same guarantee as [`sync_inodes`](Self::sync_inodes)). The default
     /// syncs the root's filesystem.
-    fn syncfs_inodes(&self, ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
-        self.syncfs(ctx, ROOT_ID)
+    fn syncfs_inodes(&self, ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
+        self.syncfs(ctx, NodeId::ROOT)
     }
 
     /// Bytes of dirty page cache that a syncfs(2) would have to write back
@@ -354,7 +403,7 @@ pub trait FileSystem: Send + Sync {
     fn setxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         value: &[u8],
         flags: u32,
@@ -367,7 +416,7 @@ pub trait FileSystem: Send + Sync {
     fn getxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
@@ -376,17 +425,17 @@ pub trait FileSystem: Send + Sync {
 
     /// Lists extended attribute names (NUL separated) into `buf`; with an
     /// empty `buf` returns only the size.
-    fn listxattr(&self, ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn listxattr(&self, ctx: &Context, inode: NodeId, buf: &mut [u8]) -> io::Result<usize> {
         Err(enosys())
     }
 
     /// Removes an extended attribute.
-    fn removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+    fn removexattr(&self, ctx: &Context, inode: NodeId, name: &CStr) -> io::Result<()> {
         Err(enosys())
     }
 
     /// Checks access permissions like access(2).
-    fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+    fn access(&self, ctx: &Context, inode: NodeId, mask: u32) -> io::Result<()> {
         Err(enosys())
     }
 
@@ -394,8 +443,8 @@ pub trait FileSystem: Send + Sync {
     fn getlk(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         owner: u64,
         lock: LockRange,
     ) -> io::Result<LockRange> {
@@ -408,8 +457,8 @@ pub trait FileSystem: Send + Sync {
     fn setlk(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         owner: u64,
         lock: LockRange,
         wait: bool,
@@ -422,8 +471,8 @@ pub trait FileSystem: Send + Sync {
     fn fallocate(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         mode: u32,
         offset: u64,
         length: u64,
@@ -435,8 +484,8 @@ pub trait FileSystem: Send + Sync {
     fn lseek(
         &self,
         ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         whence: Whence,
     ) -> io::Result<u64> {
@@ -448,11 +497,11 @@ pub trait FileSystem: Send + Sync {
     fn copy_file_range(
         &self,
         ctx: &Context,
-        inode_in: u64,
-        handle_in: u64,
+        inode_in: NodeId,
+        handle_in: HandleId,
         offset_in: u64,
-        inode_out: u64,
-        handle_out: u64,
+        inode_out: NodeId,
+        handle_out: HandleId,
         offset_out: u64,
         len: u64,
         flags: u64,
@@ -464,12 +513,27 @@ pub trait FileSystem: Send + Sync {
     fn tmpfile(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         Err(enosys())
+    }
+
+    /// Migration source: writes what a destination on the same shared
+    /// directory needs to go on serving this guest (known inodes with
+    /// their lookup counts, open handles). Called with the queues stopped
+    /// and no request in flight.
+    fn save_state(&self, out: &mut StateWriter) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
+    }
+
+    /// Migration destination: replaces the (empty) tables with what
+    /// [`save_state`](Self::save_state) wrote on the source. Called before
+    /// the queues start.
+    fn load_state(&self, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        Err(StateError::Unsupported)
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::NodeId;
+
 /// Who is asking: the guest caller's credentials, from the FUSE request header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Context {
@@ -25,7 +27,7 @@ pub struct Context {
 #[derive(Clone, Copy)]
 pub struct Entry {
     /// Node id the guest will use for this inode (0 = negative entry).
-    pub inode: u64,
+    pub inode: NodeId,
     /// Generation: (inode, generation) is unique over the daemon's lifetime.
     pub generation: u64,
     /// Attributes of the inode.

@@ -16,7 +16,7 @@ use log::{debug, trace};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::abi::{InHeader, Opcode, WriteIn};
-use super::args::Args;
+use super::args::{guest_len, Args};
 use super::durability::admission::{role_fits, Admission, Role};
 use super::durability::stats::SyncfsReport;
 use super::durability::trace::{EpochTrace, TraceStamp};
@@ -25,7 +25,7 @@ use super::intake::{RequestHead, HEADER_LEN};
 use super::io::{Reader, Writer};
 use super::reply::{reply_error, OUT_HEADER_LEN};
 use crate::epoch::EpochTracker;
-use crate::filesystem::{errno_of, Context, FileSystem};
+use crate::filesystem::{errno_of, Context, FileSystem, NodeId};
 
 /// Largest argument block accepted (names, symlink targets, xattr values).
 /// WRITE payloads do not count: they are never copied.
@@ -112,6 +112,13 @@ pub(crate) struct Request {
     pub unique: u64,
     pub nodeid: u64,
     pub ctx: Context,
+}
+
+impl Request {
+    /// The node the request is about, as the filesystem names it.
+    pub fn node(&self) -> NodeId {
+        NodeId::from_raw(self.nodeid)
+    }
 }
 
 /// The FUSE protocol server over one filesystem: it decodes, dispatches and
@@ -399,7 +406,7 @@ impl<F: FileSystem> Server<F> {
 /// Number of argument bytes the header announces, checked against the bytes
 /// the request really carries.
 fn args_len<R: Reader>(header: &InHeader, r: &R) -> io::Result<usize> {
-    let total = header.len as usize;
+    let total = guest_len(header.len)?;
     match total.checked_sub(size_of::<InHeader>()) {
         Some(len) if len <= r.remaining_bytes() => Ok(len),
         _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
@@ -429,7 +436,7 @@ fn read_write_header<R: Reader>(header: &InHeader, r: &mut R) -> io::Result<Writ
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     r.read_exact(write_in.as_mut_bytes())?;
-    if write_in.size as usize > len - size_of::<WriteIn>() {
+    if guest_len(write_in.size)? > len - size_of::<WriteIn>() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     Ok(write_in)

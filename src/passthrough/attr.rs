@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::filesystem::{Context, SetAttr};
+use crate::filesystem::{Context, HandleId, NodeId, SetAttr};
 use crate::sys;
 use crate::sys::attr::TimeUpdate;
 
@@ -56,8 +56,8 @@ impl PassthroughFs {
     /// Attributes of `inode` (via `handle` when given) and their timeout.
     pub(super) fn do_getattr(
         &self,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         let st = match handle {
             Some(h) => sys::stat::fstat(self.handle(inode, h)?.fd.as_fd())?,
@@ -70,8 +70,8 @@ impl PassthroughFs {
     /// asking for the basic fields and the birth time.
     pub(super) fn do_statx(
         &self,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
         sync: u32,
         mask: u32,
     ) -> io::Result<(libc::statx, Duration)> {
@@ -89,9 +89,9 @@ impl PassthroughFs {
     pub(super) fn do_setattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         attr: &SetAttr,
-        handle: Option<u64>,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.check_writable()?;
         let node = self.inode(inode)?;
@@ -193,7 +193,7 @@ impl PassthroughFs {
 
     /// ACCESS, checked against the caller in `ctx` (the daemon itself may
     /// be root, so access(2) on the host would say yes to everything).
-    pub(super) fn do_access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+    pub(super) fn do_access(&self, ctx: &Context, inode: NodeId, mask: u32) -> io::Result<()> {
         let node = self.inode(inode)?;
         let st = sys::stat::fstat(node.value().fd()?.as_fd())?;
         if mask & (libc::W_OK as u32) != 0 && self.cfg.readonly {
@@ -221,7 +221,7 @@ impl PassthroughFs {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::filesystem::{FileSystem, SetAttrValid, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId, SetAttrValid};
     use std::os::unix::fs::PermissionsExt;
 
     fn stat_mode(mode: u32, uid: u32, gid: u32) -> libc::stat64 {
@@ -260,7 +260,7 @@ mod tests {
     fn setattr_mode_times_and_size_without_handle() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"0123456789").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let attr = SetAttr {
             valid: SetAttrValid {
                 mode: true,
@@ -287,7 +287,7 @@ mod tests {
     fn setattr_mtime_now_leaves_atime() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let mut attr = SetAttr {
             valid: SetAttrValid {
                 atime: true,
@@ -313,7 +313,7 @@ mod tests {
     fn setattr_with_handle_truncates_through_it() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"abcdef").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let (h, _) = fs.open(&ctx(), e.inode, libc::O_RDWR as u32).unwrap();
         let attr = SetAttr {
             valid: SetAttrValid {
@@ -327,7 +327,9 @@ mod tests {
         assert_eq!(st.st_size, 2);
         let (st, _) = fs.getattr(&ctx(), e.inode, Some(h)).unwrap();
         assert_eq!(st.st_size, 2);
-        let err = fs.getattr(&ctx(), e.inode, Some(h + 100)).unwrap_err();
+        let err = fs
+            .getattr(&ctx(), e.inode, Some(HandleId::from_raw(h.get() + 100)))
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -340,7 +342,7 @@ mod tests {
         let path = tmp.path().join("f");
         std::fs::write(&path, b"").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o6755)).unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let attr = SetAttr {
             valid: SetAttrValid {
                 gid: true,
@@ -359,7 +361,7 @@ mod tests {
     fn truncate_of_a_directory_is_eisdir() {
         let (tmp, fs) = new_fs();
         std::fs::create_dir(tmp.path().join("d")).unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"d")).unwrap();
         let attr = SetAttr {
             valid: SetAttrValid {
                 size: true,
@@ -375,11 +377,13 @@ mod tests {
     fn readonly_refuses_setattr() {
         let (_tmp, fs) = new_fs_with(|c| c.readonly = true);
         let err = fs
-            .setattr(&ctx(), ROOT_ID, &SetAttr::default(), None)
+            .setattr(&ctx(), NodeId::ROOT, &SetAttr::default(), None)
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EROFS));
-        let err = fs.access(&ctx(), ROOT_ID, libc::W_OK as u32).unwrap_err();
+        let err = fs
+            .access(&ctx(), NodeId::ROOT, libc::W_OK as u32)
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EROFS));
-        fs.access(&ctx(), ROOT_ID, libc::R_OK as u32).unwrap();
+        fs.access(&ctx(), NodeId::ROOT, libc::R_OK as u32).unwrap();
     }
 }

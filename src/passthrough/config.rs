@@ -29,6 +29,51 @@ impl CachePolicy {
     }
 }
 
+/// How a migration destination finds the source's inodes again
+/// (virtiofsd's `--migration-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationMode {
+    /// By the path each inode had, relative to the share, when the state
+    /// was saved: works across filesystems and hosts; an inode without a
+    /// name (unlinked but open) cannot be found.
+    #[default]
+    FindPaths,
+    /// By file handle, opened on the share's filesystem: finds renamed and
+    /// unlinked-but-open files, needs the same filesystem and
+    /// `CAP_DAC_READ_SEARCH`; inodes of other mounts fall back to paths.
+    FileHandles,
+}
+
+/// What becomes of an inode the destination cannot find again
+/// (virtiofsd's `--migration-on-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationOnError {
+    /// The load fails (CHECK_DEVICE_STATE reports it, QEMU aborts the
+    /// migration and the source goes on running).
+    #[default]
+    Abort,
+    /// The node stays known to the guest and answers `EIO` on every use;
+    /// handles opened on it answer `EBADF`.
+    GuestError,
+}
+
+/// Migration settings of the passthrough filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MigrationConfig {
+    /// How the destination finds inodes.
+    pub mode: MigrationMode,
+    /// What an inode that cannot be found causes.
+    pub on_error: MigrationOnError,
+    /// Destination, find-paths mode: the inode a path leads to must also
+    /// have the file handle the source recorded (same filesystem only),
+    /// not just the same inode number and type.
+    pub verify_handles: bool,
+    /// Source: before a path is written to the state, resolve it again
+    /// and check it still leads to the same inode; a path that does not
+    /// is left out (the inode then counts as not found).
+    pub confirm_paths: bool,
+}
+
 /// Configuration of a [`PassthroughFs`](super::PassthroughFs).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
@@ -64,6 +109,11 @@ pub struct Config {
     /// Most open file and directory handles (0: no limit); past it
     /// OPEN, CREATE and OPENDIR fail with EMFILE.
     pub max_handles: usize,
+    /// `--xattrmap`: extended attribute names renamed between the guest's
+    /// view and the host's (needs `xattr`).
+    pub xattrmap: Option<super::xattrmap::XattrMap>,
+    /// How migration state is saved and loaded.
+    pub migration: MigrationConfig,
 }
 
 /// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.

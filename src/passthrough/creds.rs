@@ -245,7 +245,7 @@ impl GroupList {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::filesystem::{FileSystem, InitOptions, SetAttr, SetAttrValid, ROOT_ID};
+    use crate::filesystem::{FileSystem, InitOptions, NodeId, SetAttr, SetAttrValid};
     use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
     use std::path::Path;
 
@@ -326,12 +326,15 @@ mod tests {
             .unwrap();
         file(&tmp.path().join("closed/f"), 0o644, 0, 0);
         let user = caller(1000, 1000);
-        let e = fs.lookup(&user, ROOT_ID, c"private").unwrap();
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"private")).unwrap();
         let rdonly = libc::O_RDONLY as u32;
         assert_eq!(errno(fs.open(&user, e.inode, rdonly)), Some(libc::EACCES));
         assert_restored();
-        let d = fs.lookup(&user, ROOT_ID, c"closed").unwrap();
-        assert_eq!(errno(fs.lookup(&user, d.inode, c"f")), Some(libc::EACCES));
+        let d = fs.lookup(&user, NodeId::ROOT, name(c"closed")).unwrap();
+        assert_eq!(
+            errno(fs.lookup(&user, d.inode, name(c"f"))),
+            Some(libc::EACCES)
+        );
         assert_eq!(
             errno(fs.opendir(&user, d.inode, rdonly)),
             Some(libc::EACCES)
@@ -339,7 +342,7 @@ mod tests {
         assert_restored();
         // The daemon's own view is unchanged.
         fs.open(&ctx(), e.inode, rdonly).unwrap();
-        fs.lookup(&ctx(), d.inode, c"f").unwrap();
+        fs.lookup(&ctx(), d.inode, name(c"f")).unwrap();
     }
 
     #[test]
@@ -353,11 +356,11 @@ mod tests {
         file(&tmp.path().join("shared"), 0o640, 0, 2000);
         file(&tmp.path().join("nogroup"), 0o600, 0, 2000);
         let user = caller(1000, 1000);
-        let e = fs.lookup(&user, ROOT_ID, c"shared").unwrap();
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"shared")).unwrap();
         fs.open(&user, e.inode, libc::O_RDONLY as u32).unwrap();
         assert_restored();
         // No group bits: the retry changes nothing.
-        let e = fs.lookup(&user, ROOT_ID, c"nogroup").unwrap();
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"nogroup")).unwrap();
         let r = fs.open(&user, e.inode, libc::O_RDONLY as u32);
         assert_eq!(errno(r), Some(libc::EACCES));
         assert_restored();
@@ -371,7 +374,7 @@ mod tests {
         let (tmp, fs) = open_share();
         file(&tmp.path().join("mine"), 0o644, 1000, 1000);
         let user = caller(1000, 1000);
-        let e = fs.lookup(&user, ROOT_ID, c"mine").unwrap();
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"mine")).unwrap();
         let mut attr = SetAttr {
             valid: SetAttrValid {
                 gid: true,
@@ -417,12 +420,13 @@ mod tests {
         std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o1777)).unwrap();
         file(&dir.join("theirs"), 0o644, 1001, 1001);
         let user = caller(1000, 1000);
-        let d = fs.lookup(&user, ROOT_ID, c"tmp").unwrap();
-        let r = fs.unlink(&user, d.inode, c"theirs");
+        let d = fs.lookup(&user, NodeId::ROOT, name(c"tmp")).unwrap();
+        let r = fs.unlink(&user, d.inode, name(c"theirs"));
         assert_eq!(errno(r), Some(libc::EPERM));
-        let r = fs.rename(&user, d.inode, c"theirs", d.inode, c"moved", 0);
+        let r = fs.rename(&user, d.inode, name(c"theirs"), d.inode, name(c"moved"), 0);
         assert_eq!(errno(r), Some(libc::EPERM));
-        fs.unlink(&caller(1001, 1001), d.inode, c"theirs").unwrap();
+        fs.unlink(&caller(1001, 1001), d.inode, name(c"theirs"))
+            .unwrap();
         assert_restored();
         assert!(!dir.join("theirs").exists());
     }
@@ -441,7 +445,7 @@ mod tests {
         .unwrap();
         file(&tmp.path().join("wo"), 0o200, 1000, 1000);
         let user = caller(1000, 1000);
-        let e = fs.lookup(&user, ROOT_ID, c"wo").unwrap();
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"wo")).unwrap();
         // Widened to O_RDWR for the page cache, yet the caller may write.
         fs.open(&user, e.inode, libc::O_WRONLY as u32).unwrap();
         let r = fs.open(&user, e.inode, libc::O_RDONLY as u32);

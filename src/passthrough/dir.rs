@@ -18,11 +18,10 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::{Mutex, PoisonError};
 
-use crate::filesystem::{Context, DirEntry, DirSink, Entry, OpenOptions};
+use crate::filesystem::{Context, DirEntry, DirSink, Entry, HandleId, Name, NodeId, OpenOptions};
 use crate::sys;
 use crate::sys::dirent::DirentIter;
 
-use super::names::check_name;
 use super::{CachePolicy, Handle, PassthroughFs};
 
 /// Size of a handle's `getdents64` buffer: a guest READDIR reply is one
@@ -32,7 +31,7 @@ const DIRENT_BUF: usize = 4096;
 /// The entry READDIRPLUS reports for `.` and `..`.
 fn empty_entry() -> Entry {
     Entry {
-        inode: 0,
+        inode: NodeId::NONE,
         generation: 0,
         // SAFETY: stat64 is plain old data; all-zero is a valid value.
         attr: unsafe { std::mem::zeroed() },
@@ -47,9 +46,9 @@ impl PassthroughFs {
     pub(super) fn do_opendir(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         _flags: u32,
-    ) -> io::Result<(u64, OpenOptions)> {
+    ) -> io::Result<(HandleId, OpenOptions)> {
         let node = self.inode(inode)?;
         if !node.value().is_dir() {
             return Err(sys::errno(libc::ENOTDIR));
@@ -72,8 +71,8 @@ impl PassthroughFs {
     /// READDIR / READDIRPLUS from the cookie `offset`.
     pub(super) fn do_readdir(
         &self,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         plus: bool,
         sink: &mut dyn DirSink,
@@ -115,7 +114,7 @@ impl PassthroughFs {
                     added = true;
                     continue;
                 };
-                let entry = match check_name(d.name) {
+                let entry = match Name::new(d.name) {
                     // `.` and `..`: nothing to look up.
                     Err(_) => empty_entry(),
                     Ok(name) => match self.lookup_in(parent, name) {
@@ -129,7 +128,7 @@ impl PassthroughFs {
                 };
                 let accepted = sink.add(&dirent, Some(&entry));
                 if !matches!(accepted, Ok(true)) {
-                    if entry.inode != 0 {
+                    if entry.inode != NodeId::NONE {
                         self.inodes.forget(entry.inode, 1);
                     }
                     return accepted.map(drop);
@@ -144,7 +143,7 @@ impl PassthroughFs {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::filesystem::{FileSystem, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId};
 
     fn populate(root: &std::path::Path, n: usize) {
         for i in 0..n {
@@ -157,19 +156,21 @@ mod tests {
     fn the_dirent_buffer_exists_only_between_the_first_readdir_and_the_end() {
         let (tmp, fs) = new_fs();
         populate(tmp.path(), 3);
-        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, _) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         let buffer_len = |fs: &PassthroughFs| {
-            let handle = fs.handle(ROOT_ID, h).unwrap();
+            let handle = fs.handle(NodeId::ROOT, h).unwrap();
             let dir = handle.dir.as_ref().unwrap();
             let len = dir.lock().unwrap().capacity();
             len
         };
         assert_eq!(buffer_len(&fs), 0, "OPENDIR allocates nothing");
         let mut one = VecSink::new(1);
-        fs.readdir(&ctx(), ROOT_ID, h, 0, false, &mut one).unwrap();
+        fs.readdir(&ctx(), NodeId::ROOT, h, 0, false, &mut one)
+            .unwrap();
         assert_eq!(buffer_len(&fs), DIRENT_BUF, "a listing in progress");
         let mut all = VecSink::new(usize::MAX);
-        fs.readdir(&ctx(), ROOT_ID, h, 0, false, &mut all).unwrap();
+        fs.readdir(&ctx(), NodeId::ROOT, h, 0, false, &mut all)
+            .unwrap();
         assert_eq!(buffer_len(&fs), 0, "freed at the end");
     }
 
@@ -177,26 +178,27 @@ mod tests {
     fn readdir_lists_everything_with_dot_entries() {
         let (tmp, fs) = new_fs();
         populate(tmp.path(), 3);
-        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, _) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         let mut sink = VecSink::new(usize::MAX);
-        fs.readdir(&ctx(), ROOT_ID, h, 0, false, &mut sink).unwrap();
+        fs.readdir(&ctx(), NodeId::ROOT, h, 0, false, &mut sink)
+            .unwrap();
         assert_eq!(sink.names(), [".", "..", "f000", "f001", "f002", "sub"]);
         assert!(sink.entries.iter().all(|e| e.entry.is_none()));
         let sub = sink.entries.iter().find(|e| e.name == b"sub").unwrap();
         assert_eq!(sub.type_, u32::from(libc::DT_DIR));
-        fs.releasedir(&ctx(), ROOT_ID, h).unwrap();
+        fs.releasedir(&ctx(), NodeId::ROOT, h).unwrap();
     }
 
     #[test]
     fn readdir_resumes_from_the_cookie_across_buffer_refills() {
         let (tmp, fs) = new_fs();
         populate(tmp.path(), 300); // several getdents64 buffers
-        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, _) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         let mut all = Vec::new();
         let mut offset = 0;
         loop {
             let mut sink = VecSink::new(7);
-            fs.readdir(&ctx(), ROOT_ID, h, offset, false, &mut sink)
+            fs.readdir(&ctx(), NodeId::ROOT, h, offset, false, &mut sink)
                 .unwrap();
             let Some(last) = sink.entries.last() else {
                 break;
@@ -213,21 +215,22 @@ mod tests {
     fn readdirplus_looks_entries_up() {
         let (tmp, fs) = new_fs();
         populate(tmp.path(), 2);
-        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, _) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         let mut sink = VecSink::new(usize::MAX);
-        fs.readdir(&ctx(), ROOT_ID, h, 0, true, &mut sink).unwrap();
+        fs.readdir(&ctx(), NodeId::ROOT, h, 0, true, &mut sink)
+            .unwrap();
         for e in &sink.entries {
             let entry = e.entry.unwrap();
             if e.name == b"." || e.name == b".." {
-                assert_eq!(entry.inode, 0);
+                assert_eq!(entry.inode, NodeId::NONE);
             } else {
-                assert_ne!(entry.inode, 0);
+                assert_ne!(entry.inode, NodeId::NONE);
                 assert_eq!(fs.inodes.get(entry.inode).unwrap().refcount(), 1);
                 let looked = fs
                     .lookup(
                         &ctx(),
-                        ROOT_ID,
-                        &std::ffi::CString::new(e.name.clone()).unwrap(),
+                        NodeId::ROOT,
+                        name(&std::ffi::CString::new(e.name.clone()).unwrap()),
                     )
                     .unwrap();
                 assert_eq!(looked.inode, entry.inode);
@@ -241,20 +244,21 @@ mod tests {
     fn readdirplus_undoes_the_lookup_the_sink_refused() {
         let (tmp, fs) = new_fs();
         populate(tmp.path(), 5);
-        let (h, _) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, _) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         let mut sink = VecSink::new(4);
-        fs.readdir(&ctx(), ROOT_ID, h, 0, true, &mut sink).unwrap();
+        fs.readdir(&ctx(), NodeId::ROOT, h, 0, true, &mut sink)
+            .unwrap();
         assert_eq!(sink.entries.len(), 4);
         let held: usize = sink
             .entries
             .iter()
-            .filter(|e| e.entry.is_some_and(|e| e.inode != 0))
+            .filter(|e| e.entry.is_some_and(|e| e.inode != NodeId::NONE))
             .count();
         // Only the accepted entries hold references: root + held.
         assert_eq!(fs.inodes.len(), 1 + held);
         for e in &sink.entries {
             let inode = e.entry.unwrap().inode;
-            if inode != 0 {
+            if inode != NodeId::NONE {
                 assert_eq!(fs.inodes.get(inode).unwrap().refcount(), 1);
             }
         }
@@ -264,7 +268,7 @@ mod tests {
     fn readdir_checks_handles() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"").unwrap();
-        let f = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let f = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let err = fs.opendir(&ctx(), f.inode, 0).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
         let (fh, _) = fs.open(&ctx(), f.inode, 0).unwrap();
@@ -274,7 +278,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
         let err = fs
-            .readdir(&ctx(), ROOT_ID, 999, 0, false, &mut sink)
+            .readdir(
+                &ctx(),
+                NodeId::ROOT,
+                HandleId::from_raw(999),
+                0,
+                false,
+                &mut sink,
+            )
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
         let err = fs.releasedir(&ctx(), f.inode, fh).unwrap_err();
@@ -288,8 +299,8 @@ mod tests {
     #[test]
     fn always_policy_caches_directories_and_fsyncdir_works() {
         let (_tmp, fs) = new_fs_with(|c| c.cache = CachePolicy::Always);
-        let (h, opts) = fs.opendir(&ctx(), ROOT_ID, 0).unwrap();
+        let (h, opts) = fs.opendir(&ctx(), NodeId::ROOT, 0).unwrap();
         assert!(opts.cache_dir);
-        fs.fsyncdir(&ctx(), ROOT_ID, h, false).unwrap();
+        fs.fsyncdir(&ctx(), NodeId::ROOT, h, false).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::AsFd;
 
-use crate::filesystem::{Context, Entry};
+use crate::filesystem::{Context, Entry, Name, NodeId};
 use crate::sys;
 
 use super::PassthroughFs;
@@ -31,8 +31,8 @@ impl PassthroughFs {
     pub(super) fn do_mkdir(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
@@ -44,7 +44,7 @@ impl PassthroughFs {
         let dir = parent.value().fd()?;
         let mode = self.creation_mode(mode, umask)?;
         self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::namei::mkdirat(dir.as_fd(), name, mode)
+            sys::namei::mkdirat(dir.as_fd(), name.as_cstr(), mode)
         })?;
         self.lookup_in(&parent, name)
     }
@@ -55,8 +55,8 @@ impl PassthroughFs {
     pub(super) fn do_mknod(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         rdev: u32,
         umask: u32,
@@ -69,7 +69,7 @@ impl PassthroughFs {
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
         self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::namei::mknodat(dir.as_fd(), name, mode, decode_rdev(rdev))
+            sys::namei::mknodat(dir.as_fd(), name.as_cstr(), mode, decode_rdev(rdev))
         })?;
         self.lookup_in(&parent, name)
     }
@@ -79,8 +79,8 @@ impl PassthroughFs {
         &self,
         ctx: &Context,
         target: &CStr,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
     ) -> io::Result<Entry> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
@@ -89,7 +89,7 @@ impl PassthroughFs {
         // CAP_DAC_READ_SEARCH, which the caller's ids do not have.
         let dir = parent.value().fd()?;
         self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::namei::symlinkat(target, dir.as_fd(), name)
+            sys::namei::symlinkat(target, dir.as_fd(), name.as_cstr())
         })?;
         self.lookup_in(&parent, name)
     }
@@ -98,9 +98,9 @@ impl PassthroughFs {
     pub(super) fn do_link(
         &self,
         ctx: &Context,
-        inode: u64,
-        new_parent: u64,
-        new_name: &CStr,
+        inode: NodeId,
+        new_parent: NodeId,
+        new_name: Name<'_>,
     ) -> io::Result<Entry> {
         self.check_writable()?;
         let node = self.inode(inode)?;
@@ -113,7 +113,7 @@ impl PassthroughFs {
                 g.push_owner_of(file.as_fd());
                 g.push_owner_of(dir.as_fd());
             },
-            || sys::namei::link_fd(&self.proc, file.as_fd(), dir.as_fd(), name),
+            || sys::namei::link_fd(&self.proc, file.as_fd(), dir.as_fd(), name.as_cstr()),
         )?;
         self.lookup_in(&parent, name)
     }
@@ -123,8 +123,8 @@ impl PassthroughFs {
     pub(super) fn do_unlink(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         flags: i32,
     ) -> io::Result<()> {
         self.check_writable()?;
@@ -132,7 +132,7 @@ impl PassthroughFs {
         let name = self.guest_name(parent.id(), name)?;
         let dir = parent.value().fd()?;
         self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::namei::unlinkat(dir.as_fd(), name, flags)
+            sys::namei::unlinkat(dir.as_fd(), name.as_cstr(), flags)
         })
     }
 
@@ -141,10 +141,10 @@ impl PassthroughFs {
     pub(super) fn do_rename(
         &self,
         ctx: &Context,
-        old_parent: u64,
-        old_name: &CStr,
-        new_parent: u64,
-        new_name: &CStr,
+        old_parent: NodeId,
+        old_name: Name<'_>,
+        new_parent: NodeId,
+        new_name: Name<'_>,
         flags: u32,
     ) -> io::Result<()> {
         self.check_writable()?;
@@ -164,17 +164,25 @@ impl PassthroughFs {
                 // A directory moving to another parent needs write access
                 // to itself (its `..` changes).
                 if let Ok(moved) =
-                    sys::open::open_beneath(old_dir.as_fd(), old_name, libc::O_PATH, 0)
+                    sys::open::open_beneath(old_dir.as_fd(), old_name.as_cstr(), libc::O_PATH, 0)
                 {
                     g.push_owner_of(moved.as_fd());
                 }
             },
-            || sys::namei::renameat2(old_dir.as_fd(), old_name, new_dir.as_fd(), new_name, flags),
+            || {
+                sys::namei::renameat2(
+                    old_dir.as_fd(),
+                    old_name.as_cstr(),
+                    new_dir.as_fd(),
+                    new_name.as_cstr(),
+                    flags,
+                )
+            },
         )
     }
 
     /// READLINK: the target, verbatim.
-    pub(super) fn do_readlink(&self, inode: u64) -> io::Result<Vec<u8>> {
+    pub(super) fn do_readlink(&self, inode: NodeId) -> io::Result<Vec<u8>> {
         let node = self.inode(inode)?;
         if node.value().file_type != libc::S_IFLNK {
             return Err(sys::errno(libc::EINVAL));
@@ -187,7 +195,7 @@ impl PassthroughFs {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::filesystem::{FileSystem, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId};
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
     #[test]
@@ -202,36 +210,61 @@ mod tests {
     #[test]
     fn mkdir_applies_umask_and_answers_an_entry() {
         let (tmp, fs) = new_fs();
-        let e = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o777, 0o022).unwrap();
+        let e = fs
+            .mkdir(&ctx(), NodeId::ROOT, name(c"d"), 0o777, 0o022)
+            .unwrap();
         assert_eq!(e.attr.st_mode, libc::S_IFDIR | 0o755);
         let meta = std::fs::metadata(tmp.path().join("d")).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o755);
-        assert_eq!(fs.lookup(&ctx(), ROOT_ID, c"d").unwrap().inode, e.inode);
+        assert_eq!(
+            fs.lookup(&ctx(), NodeId::ROOT, name(c"d")).unwrap().inode,
+            e.inode
+        );
     }
 
     #[test]
     fn mkdir_existing_is_eexist_and_bad_names_einval() {
         let (_tmp, fs) = new_fs();
-        fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap();
-        let err = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap_err();
+        fs.mkdir(&ctx(), NodeId::ROOT, name(c"d"), 0o755, 0)
+            .unwrap();
+        let err = fs
+            .mkdir(&ctx(), NodeId::ROOT, name(c"d"), 0o755, 0)
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
-        for name in [c"..", c".", c"a/b", c""] {
-            let err = fs.mkdir(&ctx(), ROOT_ID, name, 0o755, 0).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-        }
     }
 
     #[test]
     fn mknod_creates_regular_fifo_and_socket() {
         let (tmp, fs) = new_fs();
         let r = fs
-            .mknod(&ctx(), ROOT_ID, c"r", libc::S_IFREG | 0o644, 0, 0)
+            .mknod(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"r"),
+                libc::S_IFREG | 0o644,
+                0,
+                0,
+            )
             .unwrap();
         let p = fs
-            .mknod(&ctx(), ROOT_ID, c"p", libc::S_IFIFO | 0o644, 0, 0)
+            .mknod(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"p"),
+                libc::S_IFIFO | 0o644,
+                0,
+                0,
+            )
             .unwrap();
         let s = fs
-            .mknod(&ctx(), ROOT_ID, c"s", libc::S_IFSOCK | 0o644, 0, 0)
+            .mknod(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"s"),
+                libc::S_IFSOCK | 0o644,
+                0,
+                0,
+            )
             .unwrap();
         assert_eq!(r.attr.st_mode & libc::S_IFMT, libc::S_IFREG);
         assert_eq!(p.attr.st_mode & libc::S_IFMT, libc::S_IFIFO);
@@ -253,26 +286,36 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let perms = std::fs::Permissions::from_mode(0o700);
         std::fs::set_permissions(tmp.path(), perms).unwrap();
-        let err = fs.mkdir(&guest, ROOT_ID, c"x", 0o755, 0).unwrap_err();
+        let err = fs
+            .mkdir(&guest, NodeId::ROOT, name(c"x"), 0o755, 0)
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EACCES));
-        let open = fs.mkdir(&ctx(), ROOT_ID, c"open", 0o777, 0).unwrap();
-        let e = fs.mkdir(&guest, open.inode, c"mine", 0o755, 0).unwrap();
+        let open = fs
+            .mkdir(&ctx(), NodeId::ROOT, name(c"open"), 0o777, 0)
+            .unwrap();
+        let e = fs
+            .mkdir(&guest, open.inode, name(c"mine"), 0o755, 0)
+            .unwrap();
         assert_eq!((e.attr.st_uid, e.attr.st_gid), (1000, 1001));
         let meta = std::fs::metadata(tmp.path().join("open/mine")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (1000, 1001));
         // Credentials are restored afterwards.
-        let e = fs.mkdir(&ctx(), ROOT_ID, c"root-owned", 0o755, 0).unwrap();
+        let e = fs
+            .mkdir(&ctx(), NodeId::ROOT, name(c"root-owned"), 0o755, 0)
+            .unwrap();
         assert_eq!(e.attr.st_uid, 0);
     }
 
     #[test]
     fn symlink_outside_is_stored_verbatim_and_not_followed() {
         let (tmp, fs) = new_fs();
-        for (name, target) in [(c"up", c"../../etc"), (c"abs", c"/etc")] {
-            let e = fs.symlink(&ctx(), target, ROOT_ID, name).unwrap();
+        for (link, target) in [(c"up", c"../../etc"), (c"abs", c"/etc")] {
+            let e = fs
+                .symlink(&ctx(), target, NodeId::ROOT, name(link))
+                .unwrap();
             assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFLNK);
             assert_eq!(fs.readlink(&ctx(), e.inode).unwrap(), target.to_bytes());
-            let err = fs.lookup(&ctx(), e.inode, c"passwd").unwrap_err();
+            let err = fs.lookup(&ctx(), e.inode, name(c"passwd")).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
             let err = fs.open(&ctx(), e.inode, libc::O_RDONLY as u32).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
@@ -283,7 +326,7 @@ mod tests {
         }
         let target = std::fs::read_link(tmp.path().join("abs")).unwrap();
         assert_eq!(target, std::path::Path::new("/etc"));
-        let err = fs.readlink(&ctx(), ROOT_ID).unwrap_err();
+        let err = fs.readlink(&ctx(), NodeId::ROOT).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
@@ -291,13 +334,11 @@ mod tests {
     fn link_answers_the_same_node_id() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("a"), b"x").unwrap();
-        let a = fs.lookup(&ctx(), ROOT_ID, c"a").unwrap();
-        let b = fs.link(&ctx(), a.inode, ROOT_ID, c"b").unwrap();
+        let a = fs.lookup(&ctx(), NodeId::ROOT, name(c"a")).unwrap();
+        let b = fs.link(&ctx(), a.inode, NodeId::ROOT, name(c"b")).unwrap();
         assert_eq!(a.inode, b.inode);
         assert_eq!(b.attr.st_nlink, 2);
         assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 2);
-        let err = fs.link(&ctx(), a.inode, ROOT_ID, c"../b").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]
@@ -305,15 +346,13 @@ mod tests {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"").unwrap();
         std::fs::create_dir(tmp.path().join("d")).unwrap();
-        let err = fs.unlink(&ctx(), ROOT_ID, c"d").unwrap_err();
+        let err = fs.unlink(&ctx(), NodeId::ROOT, name(c"d")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
-        let err = fs.rmdir(&ctx(), ROOT_ID, c"f").unwrap_err();
+        let err = fs.rmdir(&ctx(), NodeId::ROOT, name(c"f")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
-        fs.unlink(&ctx(), ROOT_ID, c"f").unwrap();
-        fs.rmdir(&ctx(), ROOT_ID, c"d").unwrap();
+        fs.unlink(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
+        fs.rmdir(&ctx(), NodeId::ROOT, name(c"d")).unwrap();
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
-        let err = fs.rmdir(&ctx(), ROOT_ID, c"..").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]
@@ -323,16 +362,45 @@ mod tests {
         std::fs::write(tmp.path().join("b"), b"B").unwrap();
         let noreplace = libc::RENAME_NOREPLACE;
         let err = fs
-            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", noreplace)
+            .rename(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"a"),
+                NodeId::ROOT,
+                name(c"b"),
+                noreplace,
+            )
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
-        fs.rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", libc::RENAME_EXCHANGE)
-            .unwrap();
+        fs.rename(
+            &ctx(),
+            NodeId::ROOT,
+            name(c"a"),
+            NodeId::ROOT,
+            name(c"b"),
+            libc::RENAME_EXCHANGE,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(tmp.path().join("a")).unwrap(), b"B");
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"A");
-        fs.rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"c", noreplace)
-            .unwrap();
-        fs.rename(&ctx(), ROOT_ID, c"c", ROOT_ID, c"b", 0).unwrap();
+        fs.rename(
+            &ctx(),
+            NodeId::ROOT,
+            name(c"a"),
+            NodeId::ROOT,
+            name(c"c"),
+            noreplace,
+        )
+        .unwrap();
+        fs.rename(
+            &ctx(),
+            NodeId::ROOT,
+            name(c"c"),
+            NodeId::ROOT,
+            name(c"b"),
+            0,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"B");
         assert!(!tmp.path().join("a").exists());
     }
@@ -342,15 +410,25 @@ mod tests {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("a"), b"").unwrap();
         let err = fs
-            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"b", libc::RENAME_WHITEOUT)
+            .rename(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"a"),
+                NodeId::ROOT,
+                name(c"b"),
+                libc::RENAME_WHITEOUT,
+            )
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
         let err = fs
-            .rename(&ctx(), ROOT_ID, c"a", ROOT_ID, c"../escaped", 0)
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-        let err = fs
-            .rename(&ctx(), ROOT_ID, c"a", 424242, c"b", 0)
+            .rename(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"a"),
+                NodeId::from_raw(424242),
+                name(c"b"),
+                0,
+            )
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
@@ -358,9 +436,11 @@ mod tests {
     #[test]
     fn readonly_refuses_changes() {
         let (_tmp, fs) = new_fs_with(|c| c.readonly = true);
-        let err = fs.mkdir(&ctx(), ROOT_ID, c"d", 0o755, 0).unwrap_err();
+        let err = fs
+            .mkdir(&ctx(), NodeId::ROOT, name(c"d"), 0o755, 0)
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EROFS));
-        let err = fs.unlink(&ctx(), ROOT_ID, c"d").unwrap_err();
+        let err = fs.unlink(&ctx(), NodeId::ROOT, name(c"d")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EROFS));
     }
 }

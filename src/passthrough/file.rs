@@ -7,12 +7,13 @@
 //! a symlink `ELOOP`. READ and WRITE move data between the guest's buffers
 //! and the descriptor directly, without an intermediate buffer.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use crate::filesystem::{Context, Entry, OpenOptions, ZeroCopyReader, ZeroCopyWriter};
+use crate::filesystem::{
+    Context, Entry, HandleId, Name, NodeId, OpenOptions, ZeroCopyReader, ZeroCopyWriter,
+};
 use crate::sys;
 
 use super::{Handle, HandleSlot, Inode, PassthroughFs};
@@ -29,6 +30,12 @@ const OPEN_FLAGS_KEPT: i32 = libc::O_ACCMODE
     | libc::O_DIRECTORY
     | libc::O_NOATIME;
 
+/// A READ or WRITE size as a byte count; `EINVAL` where it does not fit
+/// (never on the 64-bit hosts the daemon runs on).
+fn byte_count(size: u32) -> io::Result<usize> {
+    usize::try_from(size).map_err(|_| sys::errno(libc::EINVAL))
+}
+
 impl PassthroughFs {
     /// Host flags for opening with the guest's `flags`. Only the status
     /// flags in [`OPEN_FLAGS_KEPT`] survive: creation and link-following
@@ -39,7 +46,7 @@ impl PassthroughFs {
     /// `O_APPEND` goes (the guest computes the append offset itself).
     fn host_open_flags(&self, flags: u32) -> i32 {
         // The guest's open flags are the same Linux bits as ours.
-        let mut f = flags as i32 & OPEN_FLAGS_KEPT;
+        let mut f = flags.cast_signed() & OPEN_FLAGS_KEPT;
         if !self.cfg.allow_direct_io {
             f &= !libc::O_DIRECT;
         }
@@ -72,7 +79,7 @@ impl PassthroughFs {
 
     /// `EROFS` for a read-only share if `flags` would change the file.
     fn check_open_writable(&self, flags: u32) -> io::Result<()> {
-        let f = flags as i32;
+        let f = flags.cast_signed();
         if f & libc::O_ACCMODE != libc::O_RDONLY || f & libc::O_TRUNC != 0 {
             self.check_writable()?;
         }
@@ -112,7 +119,7 @@ impl PassthroughFs {
         guest_flags: u32,
         host: i32,
     ) -> io::Result<OwnedFd> {
-        let guest_access = guest_flags as i32 & libc::O_ACCMODE;
+        let guest_access = guest_flags.cast_signed() & libc::O_ACCMODE;
         let widened = host & libc::O_ACCMODE != guest_access;
         if !widened || !self.switches_for(ctx) {
             return self.open_node(ctx, node, host);
@@ -121,7 +128,13 @@ impl PassthroughFs {
         self.open_node(&super::creds::DAEMON, node, host)
     }
 
-    fn insert_file(&self, slot: HandleSlot<'_>, inode: u64, fd: OwnedFd, flags: i32) -> u64 {
+    fn insert_file(
+        &self,
+        slot: HandleSlot<'_>,
+        inode: NodeId,
+        fd: OwnedFd,
+        flags: i32,
+    ) -> HandleId {
         slot.insert(Handle {
             inode,
             fd,
@@ -134,9 +147,9 @@ impl PassthroughFs {
     pub(super) fn do_open(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         flags: u32,
-    ) -> io::Result<(u64, OpenOptions)> {
+    ) -> io::Result<(HandleId, OpenOptions)> {
         self.check_open_writable(flags)?;
         let node = self.inode(inode)?;
         let slot = self.handle_slot()?;
@@ -154,12 +167,12 @@ impl PassthroughFs {
     pub(super) fn do_create(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let name = self.guest_name(parent.id(), name)?;
@@ -170,7 +183,12 @@ impl PassthroughFs {
         let dir = parent.value().fd()?;
         let mode = self.creation_mode(mode, umask)?;
         let created = self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::open::open_beneath(dir.as_fd(), name, host | libc::O_CREAT | libc::O_EXCL, mode)
+            sys::open::open_beneath(
+                dir.as_fd(),
+                name.as_cstr(),
+                host | libc::O_CREAT | libc::O_EXCL,
+                mode,
+            )
         });
         let (entry, fd) = match created {
             Ok(fd) => {
@@ -178,7 +196,8 @@ impl PassthroughFs {
                 (self.entry_from_fd(path_fd, parent.key().mnt_id)?, fd)
             }
             Err(e)
-                if e.raw_os_error() == Some(libc::EEXIST) && flags as i32 & libc::O_EXCL == 0 =>
+                if e.raw_os_error() == Some(libc::EEXIST)
+                    && flags.cast_signed() & libc::O_EXCL == 0 =>
             {
                 let entry = self.lookup_in(&parent, name)?;
                 let opened = self
@@ -202,11 +221,11 @@ impl PassthroughFs {
     pub(super) fn do_tmpfile(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.check_writable()?;
         let parent = self.inode(parent)?;
         let slot = self.handle_slot()?;
@@ -237,7 +256,7 @@ impl PassthroughFs {
     }
 
     /// A file (not directory) handle of `inode`.
-    pub(super) fn file_handle(&self, inode: u64, handle: u64) -> io::Result<Arc<Handle>> {
+    pub(super) fn file_handle(&self, inode: NodeId, handle: HandleId) -> io::Result<Arc<Handle>> {
         let h = self.handle(inode, handle)?;
         if h.dir.is_some() {
             return Err(sys::errno(libc::EISDIR));
@@ -248,22 +267,22 @@ impl PassthroughFs {
     /// READ: straight from the host file into the guest's buffers.
     pub(super) fn do_read(
         &self,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         dest: &mut dyn ZeroCopyWriter,
         size: u32,
         offset: u64,
     ) -> io::Result<usize> {
         let h = self.file_handle(inode, handle)?;
-        dest.read_from_file_at(h.fd.as_fd(), size as usize, offset)
+        dest.read_from_file_at(h.fd.as_fd(), byte_count(size)?, offset)
     }
 
     /// WRITE: straight from the guest's buffers into the host file. An
     /// `O_APPEND` handle (no writeback cache) writes at the file's end.
     pub(super) fn do_write(
         &self,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         src: &mut dyn ZeroCopyReader,
         size: u32,
         offset: u64,
@@ -275,12 +294,12 @@ impl PassthroughFs {
             self.kill_privs(h.fd.as_fd())?;
         }
         let offset = (h.flags & libc::O_APPEND == 0).then_some(offset);
-        src.write_to_file_at(h.fd.as_fd(), size as usize, offset)
+        src.write_to_file_at(h.fd.as_fd(), byte_count(size)?, offset)
     }
 
     /// RELEASE / RELEASEDIR: drops the handle (the descriptor closes when
     /// the last in-flight request using it finishes).
-    pub(super) fn do_release(&self, inode: u64, handle: u64, dir: bool) -> io::Result<()> {
+    pub(super) fn do_release(&self, inode: NodeId, handle: HandleId, dir: bool) -> io::Result<()> {
         self.handles
             .remove_if(handle, |h| h.inode == inode && h.dir.is_some() == dir)
             .map(drop)
@@ -288,7 +307,12 @@ impl PassthroughFs {
     }
 
     /// FSYNC / FSYNCDIR on the handle's descriptor.
-    pub(super) fn do_fsync(&self, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    pub(super) fn do_fsync(
+        &self,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         let h = self.handle(inode, handle)?;
         if datasync {
             sys::datapath::fdatasync(h.fd.as_fd())
@@ -302,7 +326,7 @@ impl PassthroughFs {
 mod tests {
     use super::super::test_util::*;
     use super::super::CachePolicy;
-    use crate::filesystem::{FileSystem, InitOptions, ROOT_ID};
+    use crate::filesystem::{FileSystem, HandleId, InitOptions, NodeId};
     use std::os::unix::fs::PermissionsExt;
 
     const RDWR: u32 = libc::O_RDWR as u32;
@@ -311,7 +335,14 @@ mod tests {
     fn create_write_read_truncate() {
         let (tmp, fs) = new_fs();
         let (e, h, opts) = fs
-            .create(&ctx(), ROOT_ID, c"f", libc::S_IFREG | 0o666, RDWR, 0o022)
+            .create(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"f"),
+                libc::S_IFREG | 0o666,
+                RDWR,
+                0o022,
+            )
             .unwrap();
         assert_eq!(e.attr.st_mode, libc::S_IFREG | 0o644);
         assert!(!opts.direct_io && !opts.keep_cache);
@@ -354,14 +385,17 @@ mod tests {
     fn bogus_handles_are_ebadf() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"x").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let (h, _) = fs.open(&ctx(), e.inode, RDWR).unwrap();
         let mut dst = VecWriter::new(10);
-        for (ino, handle) in [(e.inode, h + 1), (ROOT_ID, h), (e.inode, 0)] {
+        let (other, none) = (HandleId::from_raw(h.get() + 1), HandleId::from_raw(0));
+        for (ino, handle) in [(e.inode, other), (NodeId::ROOT, h), (e.inode, none)] {
             let err = fs.read(&ctx(), ino, handle, &mut dst, 10, 0).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::EBADF));
         }
-        let err = fs.open(&ctx(), 777_777, RDWR).unwrap_err();
+        let err = fs
+            .open(&ctx(), NodeId::from_raw(777_777), RDWR)
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -369,24 +403,29 @@ mod tests {
     fn create_existing_without_excl_opens_it() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"old").unwrap();
-        let (e, h, _) = fs.create(&ctx(), ROOT_ID, c"f", 0o644, RDWR, 0).unwrap();
+        let (e, h, _) = fs
+            .create(&ctx(), NodeId::ROOT, name(c"f"), 0o644, RDWR, 0)
+            .unwrap();
         assert_eq!(read_all(&fs, e.inode, h, 0, 10), b"old");
         let excl = RDWR | libc::O_EXCL as u32;
         let err = fs
-            .create(&ctx(), ROOT_ID, c"f", 0o644, excl, 0)
+            .create(&ctx(), NodeId::ROOT, name(c"f"), 0o644, excl, 0)
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
-        let err = fs
-            .create(&ctx(), ROOT_ID, c"a/b", 0o644, RDWR, 0)
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]
     fn fifos_are_never_opened() {
         let (tmp, fs) = new_fs();
         let p = fs
-            .mknod(&ctx(), ROOT_ID, c"p", libc::S_IFIFO | 0o666, 0, 0)
+            .mknod(
+                &ctx(),
+                NodeId::ROOT,
+                name(c"p"),
+                libc::S_IFIFO | 0o666,
+                0,
+                0,
+            )
             .unwrap();
         for flags in [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR] {
             let err = fs.open(&ctx(), p.inode, flags as u32).unwrap_err();
@@ -394,7 +433,7 @@ mod tests {
         }
         // CREATE over an existing fifo must not open it either (it would block).
         let err = fs
-            .create(&ctx(), ROOT_ID, c"p", 0o644, RDWR, 0)
+            .create(&ctx(), NodeId::ROOT, name(c"p"), 0o644, RDWR, 0)
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
         assert_eq!(fs.inodes.get(p.inode).unwrap().refcount(), 1);
@@ -406,7 +445,14 @@ mod tests {
         let (_tmp, fs) = new_fs();
         // MKDEV(1, 3) is /dev/null, in FUSE's 32-bit encoding.
         let rdev = (1 << 8) | 3;
-        let dev = match fs.mknod(&ctx(), ROOT_ID, c"null", libc::S_IFCHR | 0o666, rdev, 0) {
+        let dev = match fs.mknod(
+            &ctx(),
+            NodeId::ROOT,
+            name(c"null"),
+            libc::S_IFCHR | 0o666,
+            rdev,
+            0,
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => return, // host forbids
             other => other.unwrap(),
         };
@@ -421,7 +467,7 @@ mod tests {
     fn append_without_writeback_writes_at_end() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"abc").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let (h, _) = fs
             .open(&ctx(), e.inode, (libc::O_WRONLY | libc::O_APPEND) as u32)
             .unwrap();
@@ -438,7 +484,7 @@ mod tests {
         })
         .unwrap();
         std::fs::write(tmp.path().join("f"), b"abc").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let (h, _) = fs
             .open(&ctx(), e.inode, (libc::O_WRONLY | libc::O_APPEND) as u32)
             .unwrap();
@@ -459,7 +505,7 @@ mod tests {
         ] {
             let (tmp, fs) = new_fs_with(|c| c.cache = policy);
             std::fs::write(tmp.path().join("f"), b"").unwrap();
-            let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+            let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
             let (_, o) = fs.open(&ctx(), e.inode, 0).unwrap();
             assert_eq!((o.direct_io, o.keep_cache), (direct, keep), "{policy:?}");
         }
@@ -469,14 +515,14 @@ mod tests {
     fn readonly_refuses_writable_opens() {
         let (tmp, fs) = new_fs_with(|c| c.readonly = true);
         std::fs::write(tmp.path().join("f"), b"x").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_RDONLY | libc::O_TRUNC] {
             let err = fs.open(&ctx(), e.inode, flags as u32).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::EROFS));
         }
         fs.open(&ctx(), e.inode, 0).unwrap();
         let err = fs
-            .create(&ctx(), ROOT_ID, c"g", 0o644, RDWR, 0)
+            .create(&ctx(), NodeId::ROOT, name(c"g"), 0o644, RDWR, 0)
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EROFS));
     }
@@ -487,7 +533,7 @@ mod tests {
         let path = tmp.path().join("f");
         std::fs::write(&path, b"").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         let (h, _) = fs.open(&ctx(), e.inode, RDWR).unwrap();
         let mut src = VecReader::new(b"x");
         fs.write(&ctx(), e.inode, h, &mut src, 1, 0, true).unwrap();
@@ -498,7 +544,7 @@ mod tests {
     #[test]
     fn tmpfile_is_unnamed_and_writable() {
         let (tmp, fs) = new_fs();
-        let (e, h, _) = match fs.tmpfile(&ctx(), ROOT_ID, 0o600, RDWR, 0) {
+        let (e, h, _) = match fs.tmpfile(&ctx(), NodeId::ROOT, 0o600, RDWR, 0) {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
             other => other.unwrap(),
         };
@@ -506,7 +552,9 @@ mod tests {
         write_all(&fs, e.inode, h, 0, b"tmp");
         assert_eq!(read_all(&fs, e.inode, h, 0, 10), b"tmp");
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
-        let named = fs.link(&ctx(), e.inode, ROOT_ID, c"named").unwrap();
+        let named = fs
+            .link(&ctx(), e.inode, NodeId::ROOT, name(c"named"))
+            .unwrap();
         assert_eq!(named.inode, e.inode);
         assert_eq!(std::fs::read(tmp.path().join("named")).unwrap(), b"tmp");
     }

@@ -9,6 +9,7 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::filesystem::NodeId;
 use crate::sys;
 
 use super::inode_table::Node;
@@ -16,14 +17,14 @@ use super::{InodeData, PassthroughFs, ROOT};
 
 impl PassthroughFs {
     /// STATFS of the filesystem holding `inode`.
-    pub(super) fn do_statfs(&self, inode: u64) -> io::Result<libc::statvfs64> {
+    pub(super) fn do_statfs(&self, inode: NodeId) -> io::Result<libc::statvfs64> {
         let node = self.inode(inode)?;
         sys::stat::fstatvfs(node.value().fd()?.as_fd())
     }
 
     /// syncfs(2) on the filesystem holding `inode` (the root's when the
     /// inode cannot be opened for I/O).
-    pub(super) fn do_syncfs(&self, inode: u64) -> io::Result<()> {
+    pub(super) fn do_syncfs(&self, inode: NodeId) -> io::Result<()> {
         let node = self.inode(inode)?;
         let data = node.value();
         if inode == ROOT || !(data.is_dir() || data.is_reg()) {
@@ -41,7 +42,7 @@ impl PassthroughFs {
     /// symlink or special file) makes this fall back to syncfs(2) of the
     /// root's filesystem. Every inode is tried; an error of one of them is
     /// returned once all are done.
-    pub(super) fn do_sync_inodes(&self, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    pub(super) fn do_sync_inodes(&self, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         let (targets, whole_fs) = self.flush_targets(files, dirs);
         let first_err = Mutex::new(None);
         let next = AtomicUsize::new(0);
@@ -90,7 +91,7 @@ impl PassthroughFs {
     /// syncfs(2) of every host filesystem holding one of the listed inodes
     /// (the root's when one cannot be opened): the same guarantee as
     /// [`do_sync_inodes`](Self::do_sync_inodes), chosen when it is cheaper.
-    pub(super) fn do_syncfs_inodes(&self, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    pub(super) fn do_syncfs_inodes(&self, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         let (targets, whole_fs) = self.flush_targets(files, dirs);
         #[cfg(any(test, feature = "test-hooks"))]
         for (_, node, flags) in &targets {
@@ -128,8 +129,8 @@ impl PassthroughFs {
     /// The listed inodes that can be synced on their own, with the flags to
     /// open them, and whether some cannot (then the root's filesystem must
     /// be synced as a whole).
-    fn flush_targets(&self, files: &[u64], dirs: &[u64]) -> (Vec<FlushTarget>, bool) {
-        let mut ids: Vec<u64> = files.iter().chain(dirs).copied().collect();
+    fn flush_targets(&self, files: &[NodeId], dirs: &[NodeId]) -> (Vec<FlushTarget>, bool) {
+        let mut ids: Vec<NodeId> = files.iter().chain(dirs).copied().collect();
         ids.sort_unstable();
         ids.dedup();
         let mut whole_fs = false;
@@ -169,7 +170,7 @@ impl PassthroughFs {
     #[cfg(any(test, feature = "test-hooks"))]
     fn flush_hook(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
         let size = self.fail_flush_size.load(Ordering::Relaxed);
-        if size != 0 && sys::stat::fstat(fd)?.st_size as u64 == size {
+        if size != 0 && sys::stat::fstat(fd)?.st_size.cast_unsigned() == size {
             return Err(sys::errno(libc::EIO));
         }
         Ok(())
@@ -191,7 +192,7 @@ pub(crate) const FLUSH_THREADS: usize = 16;
 /// (the file, its directory) stays on the worker's thread.
 const INODES_PER_THREAD: usize = 4;
 
-type FlushTarget = (u64, Arc<Node<InodeData>>, i32);
+type FlushTarget = (NodeId, Arc<Node<InodeData>>, i32);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -200,18 +201,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use crate::filesystem::{FileSystem, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId};
     use std::sync::atomic::Ordering;
 
     #[test]
     fn statfs_and_syncfs_answer() {
         let (tmp, fs) = new_fs();
         std::fs::create_dir(tmp.path().join("d")).unwrap();
-        let d = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
-        assert!(fs.statfs(&ctx(), ROOT_ID).unwrap().f_bsize > 0);
-        fs.syncfs(&ctx(), ROOT_ID).unwrap();
+        let d = fs.lookup(&ctx(), NodeId::ROOT, name(c"d")).unwrap();
+        assert!(fs.statfs(&ctx(), NodeId::ROOT).unwrap().f_bsize > 0);
+        fs.syncfs(&ctx(), NodeId::ROOT).unwrap();
         fs.syncfs(&ctx(), d.inode).unwrap();
-        let err = fs.syncfs(&ctx(), 31337).unwrap_err();
+        let err = fs.syncfs(&ctx(), NodeId::from_raw(31337)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -220,26 +221,27 @@ mod tests {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"x").unwrap();
         std::os::unix::fs::symlink("f", tmp.path().join("l")).unwrap();
-        let f = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
-        let l = fs.lookup(&ctx(), ROOT_ID, c"l").unwrap();
-        fs.sync_inodes(&ctx(), &[f.inode, f.inode], &[ROOT_ID])
+        let f = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
+        let l = fs.lookup(&ctx(), NodeId::ROOT, name(c"l")).unwrap();
+        fs.sync_inodes(&ctx(), &[f.inode, f.inode], &[NodeId::ROOT])
             .unwrap();
-        fs.sync_inodes(&ctx(), &[l.inode, 4242], &[]).unwrap();
+        let unknown = NodeId::from_raw(4242);
+        fs.sync_inodes(&ctx(), &[l.inode, unknown], &[]).unwrap();
         fs.sync_inodes(&ctx(), &[], &[]).unwrap();
-        fs.syncfs_inodes(&ctx(), &[f.inode, l.inode, 4242], &[ROOT_ID])
+        fs.syncfs_inodes(&ctx(), &[f.inode, l.inode, unknown], &[NodeId::ROOT])
             .unwrap();
     }
 
     /// 500 files, each `4096` bytes except `odd` (4097 bytes), looked up.
-    fn many_files(odd: usize) -> (tempfile::TempDir, super::super::PassthroughFs, Vec<u64>) {
+    fn many_files(odd: usize) -> (tempfile::TempDir, super::super::PassthroughFs, Vec<NodeId>) {
         let (tmp, fs) = new_fs();
         let nodes = (0..500)
             .map(|i| {
-                let name = format!("f{i}");
+                let file = format!("f{i}");
                 let len = if i == odd { 4097 } else { 4096 };
-                std::fs::write(tmp.path().join(&name), vec![7u8; len]).unwrap();
-                let c = std::ffi::CString::new(name).unwrap();
-                fs.lookup(&ctx(), ROOT_ID, &c).unwrap().inode
+                std::fs::write(tmp.path().join(&file), vec![7u8; len]).unwrap();
+                let c = std::ffi::CString::new(file).unwrap();
+                fs.lookup(&ctx(), NodeId::ROOT, name(&c)).unwrap().inode
             })
             .collect();
         (tmp, fs, nodes)
@@ -256,7 +258,7 @@ mod tests {
         let (_tmp, fs, nodes) = many_files(usize::MAX);
         let before = fs.fsyncs_done.load(Ordering::Relaxed);
 
-        fs.sync_inodes(&ctx(), &nodes, &[ROOT_ID]).unwrap();
+        fs.sync_inodes(&ctx(), &nodes, &[NodeId::ROOT]).unwrap();
 
         assert_eq!(fs.fsyncs_done.load(Ordering::Relaxed) - before, 501);
     }

@@ -15,13 +15,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::filesystem::HandleId;
+
 /// Number of lock shards (a power of two).
 const SHARDS: usize = 32;
 
 /// Sharded map handle id -> `Arc<H>`.
 #[derive(Debug)]
 pub struct HandleTable<H> {
-    shards: Vec<RwLock<HashMap<u64, Arc<H>>>>,
+    shards: Vec<RwLock<HashMap<HandleId, Arc<H>>>>,
     next_id: AtomicU64,
     /// Handles held plus reservations outstanding.
     count: AtomicUsize,
@@ -38,7 +40,7 @@ pub struct Reservation<'a, H> {
 
 impl<H> Reservation<'_, H> {
     /// Stores `handle` in the reserved slot and returns its id.
-    pub fn insert(mut self, handle: H) -> u64 {
+    pub fn insert(mut self, handle: H) -> HandleId {
         self.filled = true;
         self.table.store(handle)
     }
@@ -93,20 +95,21 @@ impl<H> HandleTable<H> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
-    fn shard(&self, id: u64) -> &RwLock<HashMap<u64, Arc<H>>> {
-        &self.shards[(id as usize) % SHARDS]
+    fn shard(&self, id: HandleId) -> &RwLock<HashMap<HandleId, Arc<H>>> {
+        // The remainder is below SHARDS, so it always fits.
+        &self.shards[usize::try_from(id.get() % SHARDS as u64).unwrap_or(0)]
     }
 
     /// Stores `handle` under a new id and returns the id, whatever the
     /// limit (tests; the daemon goes through [`reserve`](Self::reserve)).
     #[cfg(test)]
-    pub fn insert(&self, handle: H) -> u64 {
+    pub fn insert(&self, handle: H) -> HandleId {
         self.count.fetch_add(1, Ordering::AcqRel);
         self.store(handle)
     }
 
-    fn store(&self, handle: H) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+    fn store(&self, handle: H) -> HandleId {
+        let id = HandleId::from_raw(self.next_id.fetch_add(1, Ordering::Relaxed));
         self.shard(id)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -115,7 +118,7 @@ impl<H> HandleTable<H> {
     }
 
     /// The handle `id`, if open.
-    pub fn get(&self, id: u64) -> Option<Arc<H>> {
+    pub fn get(&self, id: HandleId) -> Option<Arc<H>> {
         self.shard(id)
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -125,7 +128,7 @@ impl<H> HandleTable<H> {
 
     /// Removes the handle `id` if `keep` does not object; returns it. The
     /// host file closes when the last in-flight user drops its `Arc`.
-    pub fn remove_if(&self, id: u64, matches: impl FnOnce(&H) -> bool) -> Option<Arc<H>> {
+    pub fn remove_if(&self, id: HandleId, matches: impl FnOnce(&H) -> bool) -> Option<Arc<H>> {
         let mut shard = self
             .shard(id)
             .write()
@@ -148,6 +151,52 @@ impl<H> HandleTable<H> {
         }
     }
 
+    /// Every open handle with its id, ordered by id (for saving migration
+    /// state).
+    pub fn snapshot(&self) -> Vec<(HandleId, Arc<H>)> {
+        let mut all: Vec<_> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .map(|(id, h)| (*id, Arc::clone(h)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// The id the next handle gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Migration destination: stores `handle` under the id it had on the
+    /// source, whatever the limit (the guest holds it already). Returns
+    /// false, changing nothing, if the id is 0 or taken.
+    pub fn restore(&self, id: HandleId, handle: H) -> bool {
+        let mut shard = self
+            .shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if id.get() == 0 || shard.contains_key(&id) {
+            return false;
+        }
+        shard.insert(id, Arc::new(handle));
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.next_id
+            .fetch_max(id.get().saturating_add(1), Ordering::Relaxed);
+        true
+    }
+
+    /// Makes new handles get ids from `next` on (never lower than now).
+    pub fn raise_next_id(&self, next: u64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
+    }
+
     /// Number of open handles.
     pub fn len(&self) -> usize {
         self.shards
@@ -166,7 +215,7 @@ mod tests {
         let t = HandleTable::new();
         let a = t.insert("a");
         let b = t.insert("b");
-        assert_ne!(a, 0);
+        assert_ne!(a.get(), 0);
         assert_ne!(a, b);
         assert_eq!(t.get(a).as_deref(), Some(&"a"));
         assert_eq!(t.get(b).as_deref(), Some(&"b"));
@@ -175,9 +224,9 @@ mod tests {
     #[test]
     fn unknown_ids_find_nothing() {
         let t: HandleTable<u8> = HandleTable::new();
-        assert!(t.get(0).is_none());
-        assert!(t.get(u64::MAX).is_none());
-        assert!(t.remove_if(42, |_| true).is_none());
+        assert!(t.get(HandleId::from_raw(0)).is_none());
+        assert!(t.get(HandleId::from_raw(u64::MAX)).is_none());
+        assert!(t.remove_if(HandleId::from_raw(42), |_| true).is_none());
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum InodeFile {
         /// A descriptor on the mount the handle belongs to.
         mount: Arc<OwnedFd>,
     },
+    /// A node a migration brought over whose inode could not be found
+    /// again on this host (`--migration-on-error=guest-error`): every use
+    /// answers `EIO`, never another file.
+    Lost,
 }
 
 /// An `O_PATH` descriptor of an inode for the length of one request:
@@ -79,6 +83,7 @@ impl InodeFile {
                 sys::file_handle::open_by_handle(mount.as_fd(), handle, libc::O_PATH)
                     .map(PathFd::Owned)
             }
+            Self::Lost => Err(sys::errno(libc::EIO)),
         }
     }
 

@@ -23,8 +23,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::filesystem::NodeId;
+
 /// Node id of the shared directory's root.
-pub const ROOT: u64 = 1;
+pub const ROOT: NodeId = NodeId::ROOT;
 
 /// Number of lock shards in each map (a power of two).
 const SHARDS: usize = 32;
@@ -45,7 +47,7 @@ pub struct InodeKey {
 /// One known inode.
 #[derive(Debug)]
 pub struct Node<V> {
-    id: u64,
+    id: NodeId,
     key: InodeKey,
     generation: u64,
     pinned: bool,
@@ -55,7 +57,7 @@ pub struct Node<V> {
 
 impl<V> Node<V> {
     /// The node id the guest uses.
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> NodeId {
         self.id
     }
 
@@ -76,7 +78,6 @@ impl<V> Node<V> {
     }
 
     /// Current lookup count.
-    #[cfg(test)]
     pub fn refcount(&self) -> u64 {
         self.refcount.load(Ordering::Acquire)
     }
@@ -108,6 +109,12 @@ impl<V> Node<V> {
     }
 }
 
+/// The shard a 64-bit id or hash falls into.
+fn shard_index(n: u64) -> usize {
+    // The remainder is below SHARDS, so it always fits.
+    usize::try_from(n % SHARDS as u64).unwrap_or(0)
+}
+
 type Shard<K, V> = RwLock<HashMap<K, Arc<Node<V>>>>;
 
 fn read<K, V>(shard: &Shard<K, V>) -> RwLockReadGuard<'_, HashMap<K, Arc<Node<V>>>> {
@@ -127,7 +134,7 @@ fn write<K, V>(shard: &Shard<K, V>) -> RwLockWriteGuard<'_, HashMap<K, Arc<Node<
 /// Sharded maps id -> node and key -> node.
 #[derive(Debug)]
 pub struct InodeTable<V> {
-    by_id: Vec<Shard<u64, V>>,
+    by_id: Vec<Shard<NodeId, V>>,
     by_key: Vec<Shard<InodeKey, V>>,
     next_id: AtomicU64,
 }
@@ -144,19 +151,19 @@ impl<V> InodeTable<V> {
         Self {
             by_id: (0..SHARDS).map(|_| RwLock::default()).collect(),
             by_key: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            next_id: AtomicU64::new(ROOT + 1),
+            next_id: AtomicU64::new(ROOT.get() + 1),
         }
     }
 
-    fn id_shard(&self, id: u64) -> &Shard<u64, V> {
+    fn id_shard(&self, id: NodeId) -> &Shard<NodeId, V> {
         // Ids are sequential, so the low bits spread them evenly.
-        &self.by_id[(id as usize) % SHARDS]
+        &self.by_id[shard_index(id.get())]
     }
 
     fn key_shard(&self, key: &InodeKey) -> &Shard<InodeKey, V> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
-        &self.by_key[(h.finish() as usize) % SHARDS]
+        &self.by_key[shard_index(h.finish())]
     }
 
     /// Installs the root node (id [`ROOT`], pinned, one reference).
@@ -177,7 +184,7 @@ impl<V> InodeTable<V> {
     }
 
     /// The node with id `id`, if it is known (no reference is taken).
-    pub fn get(&self, id: u64) -> Option<Arc<Node<V>>> {
+    pub fn get(&self, id: NodeId) -> Option<Arc<Node<V>>> {
         read(self.id_shard(id)).get(&id).cloned()
     }
 
@@ -212,7 +219,7 @@ impl<V> InodeTable<V> {
                 return (Arc::clone(node), false);
             }
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = NodeId::from_raw(self.next_id.fetch_add(1, Ordering::Relaxed));
         let node = Arc::new(Node {
             id,
             key,
@@ -246,18 +253,10 @@ impl<V> InodeTable<V> {
         Ok(self.acquire_current(key, make()?, is_current))
     }
 
-    /// Takes one more reference on the live node `id` (for answers that
-    /// name an inode the guest already holds, like LINK). `None` if the
-    /// node is unknown or dead.
-    pub fn acquire_id(&self, id: u64) -> Option<Arc<Node<V>>> {
-        let node = self.get(id)?;
-        node.try_acquire().then_some(node)
-    }
-
     /// Drops `count` references on `id`; removes the node when none are
     /// left (pinned nodes stay). Unknown ids are ignored. Returns true if
     /// the node was removed.
-    pub fn forget(&self, id: u64, count: u64) -> bool {
+    pub fn forget(&self, id: NodeId, count: u64) -> bool {
         let Some(node) = self.get(id) else {
             return false;
         };
@@ -304,6 +303,69 @@ impl<V> InodeTable<V> {
     /// Number of known nodes (root included).
     pub fn len(&self) -> usize {
         self.by_id.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// Every known node, ordered by id (for saving migration state, with
+    /// no request in flight).
+    pub fn snapshot(&self) -> Vec<Arc<Node<V>>> {
+        let mut nodes: Vec<_> = self
+            .by_id
+            .iter()
+            .flat_map(|s| read(s).values().cloned().collect::<Vec<_>>())
+            .collect();
+        nodes.sort_by_key(|n| n.id);
+        nodes
+    }
+
+    /// The id the next new node gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Migration destination: installs a node the source knew, with its
+    /// id and lookup count. `key` is `None` for a node that stands for no
+    /// host inode any more (it is reachable by id only, so no lookup ever
+    /// returns it). New nodes get ids above `id` from now on. Returns
+    /// false, changing nothing, if `id` is the root or already taken.
+    pub fn restore(&self, id: NodeId, key: Option<InodeKey>, refcount: u64, value: V) -> bool {
+        let mut ids = write(self.id_shard(id));
+        if id == ROOT || ids.contains_key(&id) {
+            return false;
+        }
+        let node = Arc::new(Node {
+            id,
+            key: key.unwrap_or(InodeKey {
+                dev: u64::MAX,
+                ino: u64::MAX,
+                mnt_id: u64::MAX,
+            }),
+            generation: 0,
+            pinned: false,
+            refcount: AtomicU64::new(refcount.max(1)),
+            value,
+        });
+        ids.insert(id, Arc::clone(&node));
+        drop(ids);
+        if let Some(key) = key {
+            // Two saved nodes of one host inode (the older one was stale on
+            // the source): the first keeps the key.
+            write(self.key_shard(&key)).entry(key).or_insert(node);
+        }
+        self.next_id
+            .fetch_max(id.get().saturating_add(1), Ordering::Relaxed);
+        true
+    }
+
+    /// Sets the root's lookup count (migration destination).
+    pub fn set_root_refcount(&self, refcount: u64) {
+        if let Some(root) = self.get(ROOT) {
+            root.refcount.store(refcount.max(1), Ordering::Release);
+        }
+    }
+
+    /// Makes new nodes get ids from `next` on (never lower than now).
+    pub fn raise_next_id(&self, next: u64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
     }
 }
 
@@ -393,9 +455,8 @@ mod tests {
     #[test]
     fn unknown_ids_are_ignored() {
         let t = table();
-        assert!(!t.forget(999, 1));
-        assert!(t.get(999).is_none());
-        assert!(t.acquire_id(999).is_none());
+        assert!(!t.forget(NodeId::from_raw(999), 1));
+        assert!(t.get(NodeId::from_raw(999)).is_none());
     }
 
     #[test]
@@ -409,11 +470,10 @@ mod tests {
     }
 
     #[test]
-    fn dead_node_is_not_revived_by_acquire_id() {
+    fn dead_node_is_replaced_by_a_fresh_one() {
         let t = table();
         let (a, _) = t.acquire(key(10), 1);
         a.release(1);
-        assert!(t.acquire_id(a.id()).is_none());
         let (b, created) = t.acquire(key(10), 1);
         assert!(created, "a dead node is replaced by a fresh one");
         // Removing the dead node must not remove its replacement.

@@ -4,21 +4,18 @@
 //! descriptor, identifies the host inode by `(st_dev, st_ino, mount id)`
 //! and takes one reference on its node, creating the node on first sight.
 //!
-//! `..` is answered only in the root, where it names the root itself (the
-//! guest must not climb out of the share); `.` and `..` anywhere else are
-//! `EINVAL`, like every other name that is not a single component: the
-//! guest kernel resolves both itself and never sends them.
+//! Names arrive checked ([`Name`]): `.` and `..` cannot reach this layer
+//! (the guest kernel resolves both itself; the protocol layer answers
+//! `EINVAL`), so no lookup can climb out of the share.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::filesystem::{Context, Entry};
+use crate::filesystem::{Context, Entry, Name, NodeId};
 use crate::sys;
 
 use super::creds::DAEMON;
-use super::names::is_dotdot;
-use super::{inode_file, key_of, Inode, InodeData, InodeFile, PassthroughFs, ROOT};
+use super::{inode_file, key_of, Inode, InodeData, InodeFile, PassthroughFs};
 
 /// `FUSE_ATTR_SUBMOUNT` in `fuse_attr.flags`: the directory is the root of
 /// another host mount.
@@ -27,27 +24,29 @@ pub(super) const ATTR_SUBMOUNT: u32 = 1 << 0;
 impl PassthroughFs {
     /// LOOKUP: one more reference on the node `name` in `parent` names.
     /// The name is resolved as the caller (search permission on `parent`).
-    pub(super) fn do_lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+    pub(super) fn do_lookup(
+        &self,
+        ctx: &Context,
+        parent: NodeId,
+        name: Name<'_>,
+    ) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
-        if parent.id() == ROOT && is_dotdot(name) {
-            return self.root_entry();
-        }
         let name = self.guest_name(parent.id(), name)?;
         self.lookup_as(ctx, &parent, name)
     }
 
     /// Lookup of an already validated `name` in `parent`, as the daemon
     /// (after the caller created it).
-    pub(super) fn lookup_in(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+    pub(super) fn lookup_in(&self, parent: &Inode, name: Name<'_>) -> io::Result<Entry> {
         self.lookup_as(&DAEMON, parent, name)
     }
 
     /// Resolves the validated `name` in `parent` as the caller of `ctx` and
     /// takes a reference on what it names.
-    fn lookup_as(&self, ctx: &Context, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+    fn lookup_as(&self, ctx: &Context, parent: &Inode, name: Name<'_>) -> io::Result<Entry> {
         let dir = parent.value().fd()?;
         let fd = self.as_caller_on(ctx, dir.as_fd(), || {
-            sys::open::open_beneath(dir.as_fd(), name, libc::O_PATH, 0)
+            sys::open::open_beneath(dir.as_fd(), name.as_cstr(), libc::O_PATH, 0)
         })?;
         self.entry_from_fd(fd, parent.key().mnt_id)
     }
@@ -83,16 +82,6 @@ impl PassthroughFs {
         Ok(self.entry(&node, st.st, if submount { ATTR_SUBMOUNT } else { 0 }))
     }
 
-    /// One more reference on the root, for `..` in the root.
-    fn root_entry(&self) -> io::Result<Entry> {
-        let root = self
-            .inodes
-            .acquire_id(ROOT)
-            .ok_or_else(|| sys::errno(libc::EBADF))?;
-        let st = sys::stat::fstat(root.value().fd()?.as_fd())?;
-        Ok(self.entry(&root, st, 0))
-    }
-
     /// The entry answer for `node` with attributes `st`.
     pub(super) fn entry(&self, node: &Inode, st: libc::stat64, attr_flags: u32) -> Entry {
         let timeout = self.cfg.cache.timeout();
@@ -110,17 +99,17 @@ impl PassthroughFs {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use crate::filesystem::{FileSystem, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId};
     use std::os::unix::fs::symlink;
 
     #[test]
     fn lookup_counts_references_and_forget_releases_them() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"x").unwrap();
-        let a = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
-        let b = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let a = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
+        let b = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         assert_eq!(a.inode, b.inode);
-        assert_ne!(a.inode, ROOT_ID);
+        assert_ne!(a.inode, NodeId::ROOT);
         assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 2);
         fs.forget(a.inode, 1);
         assert_eq!(fs.inodes.get(a.inode).unwrap().refcount(), 1);
@@ -136,9 +125,9 @@ mod tests {
         std::fs::write(tmp.path().join("a"), b"x").unwrap();
         std::fs::create_dir(tmp.path().join("d")).unwrap();
         std::fs::hard_link(tmp.path().join("a"), tmp.path().join("d/b")).unwrap();
-        let a = fs.lookup(&ctx(), ROOT_ID, c"a").unwrap();
-        let d = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
-        let b = fs.lookup(&ctx(), d.inode, c"b").unwrap();
+        let a = fs.lookup(&ctx(), NodeId::ROOT, name(c"a")).unwrap();
+        let d = fs.lookup(&ctx(), NodeId::ROOT, name(c"d")).unwrap();
+        let b = fs.lookup(&ctx(), d.inode, name(c"b")).unwrap();
         assert_eq!(a.inode, b.inode);
         assert_eq!(a.attr.st_ino, b.attr.st_ino);
         assert_eq!(a.attr.st_nlink, 2);
@@ -148,59 +137,42 @@ mod tests {
     fn node_ids_are_not_host_inode_numbers() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
-        assert_ne!(e.inode, e.attr.st_ino);
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
+        assert_ne!(e.inode.get(), e.attr.st_ino);
         assert_eq!(e.generation, 0);
-    }
-
-    #[test]
-    fn invalid_names_are_einval() {
-        let (tmp, fs) = new_fs();
-        std::fs::create_dir(tmp.path().join("d")).unwrap();
-        let d = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
-        for name in [c"", c".", c"a/b", c"../etc", c"/etc", c"d/.."] {
-            let err = fs.lookup(&ctx(), ROOT_ID, name).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{name:?}");
-        }
-        let err = fs.lookup(&ctx(), d.inode, c"..").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-    }
-
-    #[test]
-    fn dotdot_in_root_is_root() {
-        let (_tmp, fs) = new_fs();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"..").unwrap();
-        assert_eq!(e.inode, ROOT_ID);
-        assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFDIR);
     }
 
     #[test]
     fn missing_names_and_unknown_parents() {
         let (_tmp, fs) = new_fs();
-        let err = fs.lookup(&ctx(), ROOT_ID, c"nope").unwrap_err();
+        let err = fs.lookup(&ctx(), NodeId::ROOT, name(c"nope")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-        let err = fs.lookup(&ctx(), 9999, c"x").unwrap_err();
+        let unknown = NodeId::from_raw(9999);
+        let err = fs.lookup(&ctx(), unknown, name(c"x")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
-        fs.forget(9999, 1); // ignored
-        fs.batch_forget(&[(9999, 1), (ROOT_ID, 100)]);
-        assert!(fs.lookup(&ctx(), ROOT_ID, c"..").is_ok(), "root survives");
+        fs.forget(unknown, 1); // ignored
+        fs.batch_forget(&[(unknown, 1), (NodeId::ROOT, 100)]);
+        assert!(
+            fs.getattr(&ctx(), NodeId::ROOT, None).is_ok(),
+            "root survives"
+        );
     }
 
     #[test]
     fn symlink_inodes_describe_the_link_not_its_target() {
         let (tmp, fs) = new_fs();
         symlink("/etc", tmp.path().join("l")).unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"l").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"l")).unwrap();
         assert_eq!(e.attr.st_mode & libc::S_IFMT, libc::S_IFLNK);
-        let err = fs.lookup(&ctx(), e.inode, c"passwd").unwrap_err();
+        let err = fs.lookup(&ctx(), e.inode, name(c"passwd")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
     }
 
-    fn lookup_many(fs: &super::super::PassthroughFs, n: usize) -> Vec<u64> {
+    fn lookup_many(fs: &super::super::PassthroughFs, n: usize) -> Vec<NodeId> {
         (0..n)
             .map(|i| {
-                let name = std::ffi::CString::new(format!("f{i}")).unwrap();
-                fs.lookup(&ctx(), ROOT_ID, &name).unwrap().inode
+                let file = std::ffi::CString::new(format!("f{i}")).unwrap();
+                fs.lookup(&ctx(), NodeId::ROOT, name(&file)).unwrap().inode
             })
             .collect()
     }
@@ -241,7 +213,7 @@ mod tests {
     fn handle_of_a_file_renamed_on_the_host_still_reaches_it() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"abc").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         std::fs::create_dir(tmp.path().join("d")).unwrap();
         std::fs::rename(tmp.path().join("f"), tmp.path().join("d/g")).unwrap();
         let (st, _) = fs.getattr(&ctx(), e.inode, None).unwrap();
@@ -252,7 +224,7 @@ mod tests {
     fn inode_removed_on_the_host_answers_an_error_not_another_file() {
         let (tmp, fs) = new_fs();
         std::fs::write(tmp.path().join("f"), b"abc").unwrap();
-        let e = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
         std::fs::remove_file(tmp.path().join("f")).unwrap();
         std::fs::write(tmp.path().join("f"), b"other file").unwrap();
         match fs.getattr(&ctx(), e.inode, None) {
@@ -271,10 +243,10 @@ mod tests {
         while !reused && tries < 20 {
             tries += 1;
             std::fs::write(tmp.path().join("f"), b"abc").unwrap();
-            let old = fs.lookup(&ctx(), ROOT_ID, c"f").unwrap();
+            let old = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
             std::fs::remove_file(tmp.path().join("f")).unwrap();
             std::fs::create_dir(tmp.path().join("d")).unwrap();
-            let new = fs.lookup(&ctx(), ROOT_ID, c"d").unwrap();
+            let new = fs.lookup(&ctx(), NodeId::ROOT, name(c"d")).unwrap();
             reused = new.attr.st_ino == old.attr.st_ino;
             // Whatever held the old inode: the new name is a directory
             // with a node of its own, and stays usable.
@@ -300,8 +272,9 @@ mod tests {
             (CachePolicy::Auto, 1),
             (CachePolicy::Always, 86400),
         ] {
-            let (_tmp, fs) = new_fs_with(|c| c.cache = policy);
-            let e = fs.lookup(&ctx(), ROOT_ID, c"..").unwrap();
+            let (tmp, fs) = new_fs_with(|c| c.cache = policy);
+            std::fs::write(tmp.path().join("f"), b"").unwrap();
+            let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
             assert_eq!(e.entry_timeout, Duration::from_secs(secs));
             assert_eq!(e.attr_timeout, Duration::from_secs(secs));
         }

@@ -10,8 +10,9 @@
 //! Containment does not depend on a sandbox (`--sandbox`, entered by
 //! `daemon::sandbox` before this filesystem is built, is defence in depth):
 //!
-//! * every guest-supplied name is checked by `names::check_name` (one
-//!   component, no `/`, not `.`/`..`) before any syscall;
+//! * every guest-supplied name arrives as a checked
+//!   [`Name`](crate::filesystem::Name) (one component, no `/`, not
+//!   `.`/`..`), so no unchecked name can reach a syscall;
 //! * every name-relative call is an `*at()` call on the parent's `O_PATH`
 //!   descriptor that does not follow a symlink in the last component, and
 //!   name-based opens go through `openat2(RESOLVE_BENEATH |
@@ -29,6 +30,18 @@
 //! daemon's supplementary groups and sets the process umask to 0: modes
 //! arrive from the guest and the request's own umask is applied here.
 
+// Guest-supplied numbers convert with `try_from` into an errno; a lossy
+// `as` cast is an error here (see docs/architecture.md, "Numbers from the
+// guest"). Unit tests may cast freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
+
 mod attr;
 mod config;
 mod creds;
@@ -40,9 +53,11 @@ mod handles;
 mod inode_file;
 mod inode_table;
 mod lookup;
-mod names;
+mod migration;
 mod ranges;
+mod restore;
 mod xattr;
+pub mod xattrmap;
 
 #[cfg(test)]
 mod test_util;
@@ -56,13 +71,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::filesystem::{
-    Context, DirSink, Entry, FileSystem, HostObjects, InitOptions, OpenOptions, SetAttr, Whence,
-    ZeroCopyReader, ZeroCopyWriter,
+    Context, DirSink, Entry, FileSystem, HandleId, HostObjects, InitOptions, Name, NodeId,
+    OpenOptions, SetAttr, StateError, Whence, ZeroCopyReader, ZeroCopyWriter,
 };
 use crate::sys;
 use crate::sys::open::ProcSelfFd;
 
-pub use config::{CachePolicy, Config, Error};
+pub use config::{CachePolicy, Config, Error, MigrationConfig, MigrationMode, MigrationOnError};
 use handles::HandleTable;
 pub use inode_file::HandlePolicy;
 use inode_file::{InodeFile, MountFds, PathFd};
@@ -102,7 +117,7 @@ type HandleSlot<'a> = handles::Reservation<'a, Handle>;
 #[derive(Debug)]
 struct Handle {
     /// Node id it was opened from.
-    inode: u64,
+    inode: NodeId,
     /// Descriptor opened for I/O.
     fd: OwnedFd,
     /// Host open flags actually used.
@@ -195,7 +210,8 @@ impl PassthroughFs {
             0 => HandleTable::new(),
             n => HandleTable::with_limit(n),
         };
-        let meminfo = sys::open::openat(proc.dir(), c"../../meminfo", libc::O_RDONLY, 0)
+        let meminfo = proc
+            .open_meminfo()
             .map_err(|e| {
                 log::warn!("/proc/meminfo: {e}; SYNCFS cannot weigh the host's dirty data")
             })
@@ -239,28 +255,37 @@ impl PassthroughFs {
         self.handle_policy
     }
 
+    /// Whether the daemon makes `name_to_handle_at`/`open_by_handle_at`
+    /// calls: to hold inodes, or for migration (file-handles mode,
+    /// `--migration-verify-handles`). The seccomp filter allows them only
+    /// then.
+    pub fn uses_file_handle_calls(&self) -> bool {
+        self.handle_policy != HandlePolicy::Never
+            || self.cfg.migration.mode == MigrationMode::FileHandles
+            || self.cfg.migration.verify_handles
+    }
+
     /// Number of open file and directory handles.
     pub fn handle_count(&self) -> usize {
         self.handles.len()
     }
 
     /// The inode `id`; `EBADF` if the guest names one it does not hold.
-    fn inode(&self, id: u64) -> io::Result<Inode> {
+    fn inode(&self, id: NodeId) -> io::Result<Inode> {
         self.inodes.get(id).ok_or_else(|| ebadf("node", id))
     }
 
-    /// `name`, from the guest, in directory `parent`: one checked component
-    /// ([`names::check_name`]), and not the hidden root name (ENOENT).
-    fn guest_name<'n>(&self, parent: u64, name: &'n CStr) -> io::Result<&'n CStr> {
-        let name = names::check_name(name)?;
-        if self.is_hidden(parent, name.to_bytes()) {
+    /// `name`, from the guest, in directory `parent`: not the hidden root
+    /// name (`ENOENT`; the [`Name`] itself is already a checked component).
+    fn guest_name<'n>(&self, parent: NodeId, name: Name<'n>) -> io::Result<Name<'n>> {
+        if self.is_hidden(parent, name.as_bytes()) {
             return Err(sys::errno(libc::ENOENT));
         }
         Ok(name)
     }
 
     /// Whether `name` in `parent` is the hidden root name.
-    fn is_hidden(&self, parent: u64, name: &[u8]) -> bool {
+    fn is_hidden(&self, parent: NodeId, name: &[u8]) -> bool {
         parent == ROOT
             && self
                 .cfg
@@ -271,7 +296,7 @@ impl PassthroughFs {
 
     /// The open handle `id` of node `inode`; `EBADF` if there is none or it
     /// belongs to another node.
-    fn handle(&self, inode: u64, id: u64) -> io::Result<Arc<Handle>> {
+    fn handle(&self, inode: NodeId, id: HandleId) -> io::Result<Arc<Handle>> {
         self.handles
             .get(id)
             .filter(|h| h.inode == inode)
@@ -301,7 +326,7 @@ fn key_of(st: &sys::stat::StatWithMount) -> InodeKey {
     }
 }
 
-fn ebadf(what: &str, id: u64) -> io::Error {
+fn ebadf(what: &str, id: impl std::fmt::Display) -> io::Error {
     log::debug!("unknown {what} {id} from the guest");
     sys::errno(libc::EBADF)
 }
@@ -321,19 +346,27 @@ impl FileSystem for PassthroughFs {
         self.inodes.clear();
     }
 
-    fn lookup(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn save_state(&self, out: &mut crate::filesystem::StateWriter) -> Result<(), StateError> {
+        self.save_migration_state(out)
+    }
+
+    fn load_state(&self, input: &mut crate::filesystem::StateReader<'_>) -> Result<(), StateError> {
+        self.load_migration_state(input)
+    }
+
+    fn lookup(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<Entry> {
         self.do_lookup(ctx, parent, name)
     }
 
-    fn forget(&self, inode: u64, count: u64) {
+    fn forget(&self, inode: NodeId, count: u64) {
         self.inodes.forget(inode, count);
     }
 
     fn getattr(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.do_getattr(inode, handle)
     }
@@ -341,8 +374,8 @@ impl FileSystem for PassthroughFs {
     fn statx(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: Option<u64>,
+        inode: NodeId,
+        handle: Option<HandleId>,
         sync: u32,
         mask: u32,
     ) -> io::Result<(libc::statx, Duration)> {
@@ -352,26 +385,32 @@ impl FileSystem for PassthroughFs {
     fn setattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         attr: &SetAttr,
-        handle: Option<u64>,
+        handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.do_setattr(ctx, inode, attr, handle)
     }
 
-    fn readlink(&self, _ctx: &Context, inode: u64) -> io::Result<Vec<u8>> {
+    fn readlink(&self, _ctx: &Context, inode: NodeId) -> io::Result<Vec<u8>> {
         self.do_readlink(inode)
     }
 
-    fn symlink(&self, ctx: &Context, target: &CStr, parent: u64, name: &CStr) -> io::Result<Entry> {
+    fn symlink(
+        &self,
+        ctx: &Context,
+        target: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
+    ) -> io::Result<Entry> {
         self.do_symlink(ctx, target, parent, name)
     }
 
     fn mknod(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         rdev: u32,
         umask: u32,
@@ -382,29 +421,29 @@ impl FileSystem for PassthroughFs {
     fn mkdir(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
         self.do_mkdir(ctx, parent, name, mode, umask)
     }
 
-    fn unlink(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn unlink(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         self.do_unlink(ctx, parent, name, 0)
     }
 
-    fn rmdir(&self, ctx: &Context, parent: u64, name: &CStr) -> io::Result<()> {
+    fn rmdir(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
         self.do_unlink(ctx, parent, name, libc::AT_REMOVEDIR)
     }
 
     fn rename(
         &self,
         ctx: &Context,
-        old_parent: u64,
-        old_name: &CStr,
-        new_parent: u64,
-        new_name: &CStr,
+        old_parent: NodeId,
+        old_name: Name<'_>,
+        new_parent: NodeId,
+        new_name: Name<'_>,
         flags: u32,
     ) -> io::Result<()> {
         self.do_rename(ctx, old_parent, old_name, new_parent, new_name, flags)
@@ -413,34 +452,39 @@ impl FileSystem for PassthroughFs {
     fn link(
         &self,
         ctx: &Context,
-        inode: u64,
-        new_parent: u64,
-        new_name: &CStr,
+        inode: NodeId,
+        new_parent: NodeId,
+        new_name: Name<'_>,
     ) -> io::Result<Entry> {
         self.do_link(ctx, inode, new_parent, new_name)
     }
 
-    fn open(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn open(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         self.do_open(ctx, inode, flags)
     }
 
     fn create(
         &self,
         ctx: &Context,
-        parent: u64,
-        name: &CStr,
+        parent: NodeId,
+        name: Name<'_>,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.do_create(ctx, parent, name, mode, flags, umask)
     }
 
     fn read(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         dest: &mut dyn ZeroCopyWriter,
         size: u32,
         offset: u64,
@@ -451,8 +495,8 @@ impl FileSystem for PassthroughFs {
     fn write(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         src: &mut dyn ZeroCopyReader,
         size: u32,
         offset: u64,
@@ -461,7 +505,13 @@ impl FileSystem for PassthroughFs {
         self.do_write(inode, handle, src, size, offset, kill_priv)
     }
 
-    fn flush(&self, _ctx: &Context, inode: u64, handle: u64, _lock_owner: u64) -> io::Result<()> {
+    fn flush(
+        &self,
+        _ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        _lock_owner: u64,
+    ) -> io::Result<()> {
         // Locks stay in the guest (INIT offers no POSIX_LOCKS/FLOCK_LOCKS),
         // so no lock is held on the host to drop at close(2); just check
         // the handle.
@@ -471,27 +521,38 @@ impl FileSystem for PassthroughFs {
     fn release(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         _flush: bool,
         _lock_owner: Option<u64>,
     ) -> io::Result<()> {
         self.do_release(inode, handle, false)
     }
 
-    fn fsync(&self, _ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsync(
+        &self,
+        _ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         self.do_fsync(inode, handle, datasync)
     }
 
-    fn opendir(&self, ctx: &Context, inode: u64, flags: u32) -> io::Result<(u64, OpenOptions)> {
+    fn opendir(
+        &self,
+        ctx: &Context,
+        inode: NodeId,
+        flags: u32,
+    ) -> io::Result<(HandleId, OpenOptions)> {
         self.do_opendir(ctx, inode, flags)
     }
 
     fn readdir(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         plus: bool,
         sink: &mut dyn DirSink,
@@ -499,27 +560,33 @@ impl FileSystem for PassthroughFs {
         self.do_readdir(inode, handle, offset, plus, sink)
     }
 
-    fn releasedir(&self, _ctx: &Context, inode: u64, handle: u64) -> io::Result<()> {
+    fn releasedir(&self, _ctx: &Context, inode: NodeId, handle: HandleId) -> io::Result<()> {
         self.do_release(inode, handle, true)
     }
 
-    fn fsyncdir(&self, _ctx: &Context, inode: u64, handle: u64, datasync: bool) -> io::Result<()> {
+    fn fsyncdir(
+        &self,
+        _ctx: &Context,
+        inode: NodeId,
+        handle: HandleId,
+        datasync: bool,
+    ) -> io::Result<()> {
         self.do_fsync(inode, handle, datasync)
     }
 
-    fn statfs(&self, _ctx: &Context, inode: u64) -> io::Result<libc::statvfs64> {
+    fn statfs(&self, _ctx: &Context, inode: NodeId) -> io::Result<libc::statvfs64> {
         self.do_statfs(inode)
     }
 
-    fn syncfs(&self, _ctx: &Context, inode: u64) -> io::Result<()> {
+    fn syncfs(&self, _ctx: &Context, inode: NodeId) -> io::Result<()> {
         self.do_syncfs(inode)
     }
 
-    fn sync_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    fn sync_inodes(&self, _ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         self.do_sync_inodes(files, dirs)
     }
 
-    fn syncfs_inodes(&self, _ctx: &Context, files: &[u64], dirs: &[u64]) -> io::Result<()> {
+    fn syncfs_inodes(&self, _ctx: &Context, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
         self.do_syncfs_inodes(files, dirs)
     }
 
@@ -531,7 +598,7 @@ impl FileSystem for PassthroughFs {
     fn setxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         value: &[u8],
         flags: u32,
@@ -542,30 +609,30 @@ impl FileSystem for PassthroughFs {
     fn getxattr(
         &self,
         ctx: &Context,
-        inode: u64,
+        inode: NodeId,
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
         self.do_getxattr(ctx, inode, name, buf)
     }
 
-    fn listxattr(&self, ctx: &Context, inode: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn listxattr(&self, ctx: &Context, inode: NodeId, buf: &mut [u8]) -> io::Result<usize> {
         self.do_listxattr(ctx, inode, buf)
     }
 
-    fn removexattr(&self, ctx: &Context, inode: u64, name: &CStr) -> io::Result<()> {
+    fn removexattr(&self, ctx: &Context, inode: NodeId, name: &CStr) -> io::Result<()> {
         self.do_removexattr(ctx, inode, name)
     }
 
-    fn access(&self, ctx: &Context, inode: u64, mask: u32) -> io::Result<()> {
+    fn access(&self, ctx: &Context, inode: NodeId, mask: u32) -> io::Result<()> {
         self.do_access(ctx, inode, mask)
     }
 
     fn fallocate(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         mode: u32,
         offset: u64,
         length: u64,
@@ -576,8 +643,8 @@ impl FileSystem for PassthroughFs {
     fn lseek(
         &self,
         _ctx: &Context,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         whence: Whence,
     ) -> io::Result<u64> {
@@ -587,11 +654,11 @@ impl FileSystem for PassthroughFs {
     fn copy_file_range(
         &self,
         _ctx: &Context,
-        inode_in: u64,
-        handle_in: u64,
+        inode_in: NodeId,
+        handle_in: HandleId,
         offset_in: u64,
-        inode_out: u64,
-        handle_out: u64,
+        inode_out: NodeId,
+        handle_out: HandleId,
         offset_out: u64,
         len: u64,
         flags: u64,
@@ -607,17 +674,17 @@ impl FileSystem for PassthroughFs {
     fn tmpfile(
         &self,
         ctx: &Context,
-        parent: u64,
+        parent: NodeId,
         mode: u32,
         flags: u32,
         umask: u32,
-    ) -> io::Result<(Entry, u64, OpenOptions)> {
+    ) -> io::Result<(Entry, HandleId, OpenOptions)> {
         self.do_tmpfile(ctx, parent, mode, flags, umask)
     }
 }
 
 impl HostObjects for PassthroughFs {
-    fn object_fd(&self, inode: u64) -> io::Result<OwnedFd> {
+    fn object_fd(&self, inode: NodeId) -> io::Result<OwnedFd> {
         let node = self.inode(inode)?;
         let fd = node.value().fd()?;
         fd.as_fd().try_clone_to_owned()

@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use crate::filesystem::Whence;
+use crate::filesystem::{HandleId, NodeId, Whence};
 use crate::sys;
 
 use super::PassthroughFs;
@@ -15,8 +15,8 @@ impl PassthroughFs {
     /// LSEEK (including SEEK_DATA / SEEK_HOLE).
     pub(super) fn do_lseek(
         &self,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         offset: u64,
         whence: Whence,
     ) -> io::Result<u64> {
@@ -34,8 +34,8 @@ impl PassthroughFs {
     /// FALLOCATE with the guest's mode bits.
     pub(super) fn do_fallocate(
         &self,
-        inode: u64,
-        handle: u64,
+        inode: NodeId,
+        handle: HandleId,
         mode: u32,
         offset: u64,
         length: u64,
@@ -49,8 +49,8 @@ impl PassthroughFs {
     /// COPY_FILE_RANGE between two handles: `(inode, handle, offset)`.
     pub(super) fn do_copy_file_range(
         &self,
-        (inode_in, handle_in, off_in): (u64, u64, u64),
-        (inode_out, handle_out, off_out): (u64, u64, u64),
+        (inode_in, handle_in, off_in): (NodeId, HandleId, u64),
+        (inode_out, handle_out, off_out): (NodeId, HandleId, u64),
         len: u64,
         flags: u64,
     ) -> io::Result<usize> {
@@ -66,15 +66,19 @@ impl PassthroughFs {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use crate::filesystem::{FileSystem, Whence, ROOT_ID};
+    use crate::filesystem::{FileSystem, NodeId, Whence};
 
     const RDWR: u32 = libc::O_RDWR as u32;
 
     #[test]
     fn lseek_fallocate_and_copy_file_range() {
         let (_tmp, fs) = new_fs();
-        let (a, ha, _) = fs.create(&ctx(), ROOT_ID, c"a", 0o644, RDWR, 0).unwrap();
-        let (b, hb, _) = fs.create(&ctx(), ROOT_ID, c"b", 0o644, RDWR, 0).unwrap();
+        let (a, ha, _) = fs
+            .create(&ctx(), NodeId::ROOT, name(c"a"), 0o644, RDWR, 0)
+            .unwrap();
+        let (b, hb, _) = fs
+            .create(&ctx(), NodeId::ROOT, name(c"b"), 0o644, RDWR, 0)
+            .unwrap();
         write_all(&fs, a.inode, ha, 0, b"0123456789");
         let end = fs.lseek(&ctx(), a.inode, ha, 0, Whence::End);
         assert_eq!(end.unwrap(), 10);

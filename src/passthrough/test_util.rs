@@ -1,6 +1,7 @@
 //! Test fixtures: a passthrough over a temporary directory, and in-memory
 //! implementations of the zero-copy reader/writer and the directory sink.
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::io::Write;
@@ -11,8 +12,14 @@ use tempfile::TempDir;
 
 use super::{Config, PassthroughFs};
 use crate::filesystem::{
-    Context, DirEntry, DirSink, Entry, FileSystem, ZeroCopyReader, ZeroCopyWriter,
+    Context, DirEntry, DirSink, Entry, FileSystem, HandleId, Name, NodeId, ZeroCopyReader,
+    ZeroCopyWriter,
 };
+
+/// A directory entry name for a test; panics if `n` is not a valid name.
+pub fn name(n: &CStr) -> Name<'_> {
+    Name::new(n).expect("valid test name")
+}
 
 /// A root caller.
 pub fn ctx() -> Context {
@@ -52,7 +59,7 @@ fn file_of(fd: BorrowedFd<'_>) -> io::Result<File> {
 }
 
 /// Writes `data` at `off` through handle `h`; returns bytes written.
-pub fn write_all(fs: &PassthroughFs, ino: u64, h: u64, off: u64, data: &[u8]) -> usize {
+pub fn write_all(fs: &PassthroughFs, ino: NodeId, h: HandleId, off: u64, data: &[u8]) -> usize {
     let mut src = VecReader::new(data);
     let len = u32::try_from(data.len()).expect("small test payload");
     fs.write(&ctx(), ino, h, &mut src, len, off, false)
@@ -60,7 +67,7 @@ pub fn write_all(fs: &PassthroughFs, ino: u64, h: u64, off: u64, data: &[u8]) ->
 }
 
 /// Reads up to `size` bytes at `off` through handle `h`.
-pub fn read_all(fs: &PassthroughFs, ino: u64, h: u64, off: u64, size: u32) -> Vec<u8> {
+pub fn read_all(fs: &PassthroughFs, ino: NodeId, h: HandleId, off: u64, size: u32) -> Vec<u8> {
     let mut dst = VecWriter::new(size as usize);
     fs.read(&ctx(), ino, h, &mut dst, size, off).expect("read");
     dst.data

@@ -1,5 +1,5 @@
-//! Confining the process: namespaces (`unshare`), mounts (`mount`,
-//! `pivot_root`, `umount2`), `chroot`, the working directory and
+//! Confining the process: namespaces (`unshare`), mounts (`mount` of
+//! binds and procfs, `pivot_root`, `umount2`), `chroot`, the working directory and
 //! `PR_SET_NO_NEW_PRIVS`.
 //!
 //! These are the building blocks of `--sandbox`; the order they are called
@@ -45,6 +45,42 @@ pub fn bind_onto_itself(path: &CStr) -> io::Result<()> {
             path.as_ptr(),
             std::ptr::null(),
             libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
+/// Bind-mounts the directory `source` onto `target`, alone (`MS_BIND`,
+/// nothing mounted beneath it). The new mount's root is `source`, so `..`
+/// from it leaves the mount rather than climbing inside `source`'s
+/// filesystem; once the mount is detached from its parent, `..` stays put.
+pub fn bind(source: &CStr, target: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated and outlive the call; a bind
+    // mount takes no filesystem type or data.
+    cvt(unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
+/// Mounts a new procfs instance at `target`: it shows the processes of the
+/// caller's pid namespace. No device nodes, no set-id, nothing to execute.
+pub fn mount_proc(target: &CStr) -> io::Result<()> {
+    // SAFETY: all strings are NUL-terminated and outlive the call; procfs
+    // takes no data here (null is allowed).
+    cvt(unsafe {
+        libc::mount(
+            c"proc".as_ptr(),
+            target.as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             std::ptr::null(),
         )
     })

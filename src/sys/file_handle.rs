@@ -42,6 +42,26 @@ impl FileHandle {
         self.bytes.is_empty()
     }
 
+    /// The filesystem's handle type.
+    pub fn handle_type(&self) -> i32 {
+        self.handle_type
+    }
+
+    /// The opaque part.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A handle from its two parts (as [`handle_type`](Self::handle_type)
+    /// and [`bytes`](Self::bytes) gave them, e.g. on another daemon);
+    /// `None` if the opaque part is longer than the kernel allows.
+    pub fn from_parts(handle_type: i32, bytes: &[u8]) -> Option<Self> {
+        (bytes.len() <= MAX_HANDLE_SZ).then(|| Self {
+            handle_type,
+            bytes: bytes.into(),
+        })
+    }
+
     fn to_raw(&self) -> RawHandle {
         let mut raw = RawHandle {
             // `bytes` came from the kernel, at most MAX_HANDLE_SZ long.

@@ -11,7 +11,8 @@
 //! in a directory), [`attr`] (mode, owner, times, size), [`datapath`] (sync,
 //! allocation, seeking), [`dirent`] (getdents64), [`xattr`], [`creds`]
 //! (per-thread filesystem uid/gid), [`file_handle`] (name_to_handle_at,
-//! open_by_handle_at), [`rlimit`] (the open file limit), [`signal`]
+//! open_by_handle_at), [`rlimit`] (the open file limit), [`process`]
+//! (fork, wait, kill: the pid namespace's launcher), [`signal`]
 //! (blocking and waiting for signals), [`confine`] (namespaces, mounts,
 //! chroot: the `--sandbox` building blocks), [`caps`] (capability sets) and
 //! [`sigsys`] (the `--seccomp trap` handler).
@@ -25,6 +26,7 @@ pub mod dirent;
 pub mod file_handle;
 pub mod namei;
 pub mod open;
+pub mod process;
 pub mod rlimit;
 pub mod signal;
 pub mod sigsys;

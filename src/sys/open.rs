@@ -170,13 +170,43 @@ pub struct ProcSelfFd {
     dir: OwnedFd,
     /// The process's working directory is `dir` ([`Self::make_cwd`]).
     is_cwd: bool,
+    /// `meminfo` of the same procfs, opened beforehand when `..` cannot
+    /// leave `dir` (see [`Self::open_meminfo`]).
+    meminfo: Option<OwnedFd>,
 }
 
 impl ProcSelfFd {
     /// Opens `/proc/self/fd` (`O_PATH`).
     pub fn open() -> io::Result<Self> {
         let dir = open_path(c"/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY)?;
-        Ok(Self { dir, is_cwd: false })
+        Ok(Self {
+            dir,
+            is_cwd: false,
+            meminfo: None,
+        })
+    }
+
+    /// Opens `path` (`O_PATH`), which must be the daemon's own `fd`
+    /// directory of some procfs, bind-mounted there alone by the sandbox
+    /// (so `..` does not leave it); `meminfo` is that procfs's `meminfo`,
+    /// opened before.
+    pub fn open_at_path(path: &CStr, meminfo: Option<OwnedFd>) -> io::Result<Self> {
+        let dir = open_path(path, libc::O_PATH | libc::O_DIRECTORY)?;
+        Ok(Self {
+            dir,
+            is_cwd: false,
+            meminfo,
+        })
+    }
+
+    /// `/proc/meminfo` (read-only): a copy of the descriptor kept by
+    /// [`Self::open_at_path`], else `../../meminfo` from the `fd`
+    /// directory.
+    pub fn open_meminfo(&self) -> io::Result<OwnedFd> {
+        match &self.meminfo {
+            Some(fd) => fd.try_clone(),
+            None => openat(self.dir.as_fd(), c"../../meminfo", libc::O_RDONLY, 0),
+        }
     }
 
     /// Makes this directory the working directory of the calling thread's
@@ -217,7 +247,33 @@ impl ProcSelfFd {
         Ok(Self {
             dir: self.dir.try_clone()?,
             is_cwd: self.is_cwd,
+            meminfo: self.meminfo.as_ref().map(OwnedFd::try_clone).transpose()?,
         })
+    }
+
+    /// Where the file `fd` refers to is now, as the kernel names it: the
+    /// target of its `/proc/self/fd` link, an absolute path in the
+    /// daemon's own root (inside the sandbox, the share), with
+    /// `" (deleted)"` appended once the file has no name left.
+    pub fn current_path(&self, fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+        let name = ProcFdName::relative(fd);
+        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        // SAFETY: `name` is NUL-terminated; `buf` is writable for its whole
+        // length, which is what we pass; both outlive the call.
+        let n = unsafe {
+            libc::readlinkat(
+                self.dir.as_raw_fd(),
+                name.as_cstr().as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        if n >= buf.len() {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// The directory itself, for the `*at` helpers in sibling modules.

@@ -41,6 +41,17 @@ impl SignalSet {
         }
     }
 
+    /// Unblocks the set in the calling thread.
+    pub fn unblock(&self) -> io::Result<()> {
+        // SAFETY: `self.set` is valid; the old mask is not needed.
+        let rc =
+            unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &self.set, std::ptr::null_mut()) };
+        match rc {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
     /// Waits for one of the set's signals (which must be blocked) and
     /// returns its number.
     pub fn wait(&self) -> io::Result<libc::c_int> {

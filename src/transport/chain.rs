@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 
 use virtio_queue::desc::split::Descriptor;
+use vm_memory::bitmap::Bitmap;
 use vm_memory::{GuestAddress, GuestMemory, Permissions};
 
 use super::segments::Cursor;
@@ -25,6 +26,9 @@ pub struct ChainBuffers {
     writable: Vec<libc::iovec>,
     read_scratch: Vec<libc::iovec>,
     write_scratch: Vec<libc::iovec>,
+    /// Guest address and length of each device-writable descriptor, in
+    /// chain order, for the dirty log ([`ChainBuffers::mark_written`]).
+    writable_guest: Vec<(u64, u32)>,
 }
 
 // SAFETY: the raw pointers in the vectors are only dereferenced through a
@@ -42,6 +46,7 @@ impl ChainBuffers {
             writable: Vec::with_capacity(descriptors),
             read_scratch: Vec::with_capacity(descriptors.min(1024)),
             write_scratch: Vec::with_capacity(descriptors.min(1024)),
+            writable_guest: Vec::with_capacity(descriptors),
         }
     }
 
@@ -58,6 +63,7 @@ impl ChainBuffers {
     {
         self.readable.clear();
         self.writable.clear();
+        self.writable_guest.clear();
         let (mut read_total, mut write_total) = (0u64, 0u64);
         // A writable descriptor of length 0 adds no segment and no byte, yet
         // a readable one after it still breaks the order (and
@@ -67,6 +73,9 @@ impl ChainBuffers {
         for desc in descs {
             let (list, total) = if desc.is_write_only() {
                 seen_writable = true;
+                if desc.len() > 0 {
+                    self.writable_guest.push((desc.addr().0, desc.len()));
+                }
                 (&mut self.writable, &mut write_total)
             } else if !seen_writable {
                 (&mut self.readable, &mut read_total)
@@ -81,20 +90,49 @@ impl ChainBuffers {
             }
             push_segments(mem, &desc, list)?;
         }
+        // Both fit: their sum is at most MAX_CHAIN_BYTES.
+        let too_long = |_| ChainError::TooLong {
+            max: MAX_CHAIN_BYTES,
+        };
+        let read_total = usize::try_from(read_total).map_err(too_long)?;
+        let write_total = usize::try_from(write_total).map_err(too_long)?;
         let reader = ChainReader {
-            cursor: Cursor::new(&self.readable, read_total as usize),
+            cursor: Cursor::new(&self.readable, read_total),
             scratch: &mut self.read_scratch,
             _mem: PhantomData,
         };
         let writer = ChainWriter {
             segs: &self.writable,
-            capacity: write_total as usize,
+            capacity: write_total,
             pos: 0,
             high_water: 0,
             scratch: &mut self.write_scratch,
             _mem: PhantomData,
         };
         Ok((reader, writer))
+    }
+
+    /// Marks the first `bytes` of the writable part of the chain parsed
+    /// last dirty in `mem`'s dirty-page bitmap (the migration log), the
+    /// way vm-memory's own writes do: the reply and READ payloads reach
+    /// guest memory through raw `iovec`s, which the bitmap does not see.
+    /// Call after the writer is done, with the writer's high-water mark.
+    pub fn mark_written<M: GuestMemory + ?Sized>(&self, mem: &M, bytes: usize) {
+        let mut left = bytes;
+        for &(addr, len) in &self.writable_guest {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(len as usize);
+            left -= take;
+            // The chain was resolved against this memory already.
+            let Ok(slices) = mem.get_slices(GuestAddress(addr), take, Permissions::Write) else {
+                continue;
+            };
+            for slice in slices.flatten() {
+                slice.bitmap().mark_dirty(0, slice.len());
+            }
+        }
     }
 
     /// The host segments of the chain parsed last: readable, then writable.
@@ -118,7 +156,10 @@ where
         if filled == buf.len() || desc.is_write_only() {
             break;
         }
-        let take = (desc.len() as usize).min(buf.len() - filled);
+        let Ok(len) = usize::try_from(desc.len()) else {
+            return false;
+        };
+        let take = len.min(buf.len() - filled);
         let Ok(slices) = mem.get_slices(GuestAddress(desc.addr().0), take, Permissions::Read)
         else {
             return false;
@@ -158,8 +199,9 @@ fn push_segments<M: GuestMemory + ?Sized>(
     } else {
         Permissions::Read
     };
+    let len = usize::try_from(desc.len()).map_err(|_| bad())?;
     let slices = mem
-        .get_slices(GuestAddress(desc.addr().0), desc.len() as usize, access)
+        .get_slices(GuestAddress(desc.addr().0), len, access)
         .map_err(|_| bad())?;
     for slice in slices {
         let slice = slice.map_err(|_| bad())?;
@@ -184,6 +226,15 @@ pub struct ChainReader<'a> {
     _mem: PhantomData<&'a ()>,
 }
 
+/// The file offset `done` bytes past the guest's `offset`; `EINVAL` (as
+/// for any offset beyond `off_t`) if it would not fit.
+fn advanced(offset: u64, done: usize) -> io::Result<u64> {
+    u64::try_from(done)
+        .ok()
+        .and_then(|done| offset.checked_add(done))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 impl ZeroCopyReader for ChainReader<'_> {
     fn write_to_file_at(
         &mut self,
@@ -197,11 +248,11 @@ impl ZeroCopyReader for ChainReader<'_> {
             if want == 0 {
                 break;
             }
+            let at = offset.map(|o| advanced(o, done)).transpose()?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // readable segments, which point into mapped guest memory with
             // at least `iov_len` bytes; the mapping outlives this reader.
-            let n =
-                unsafe { datapath::pwritev(fd, self.scratch, offset.map(|o| o + done as u64)) }?;
+            let n = unsafe { datapath::pwritev(fd, self.scratch, at) }?;
             self.cursor.advance(n);
             done += n;
             if n < want {
@@ -260,11 +311,12 @@ impl ZeroCopyWriter for ChainWriter<'_> {
         while done < count {
             let cursor = cursor_at(self.segs, self.capacity, self.pos);
             let want = cursor.fill_iovecs(count - done, self.scratch);
+            let at = advanced(offset, done)?;
             // SAFETY: `fill_iovecs` built every iovec from the chain's
             // device-writable segments, which point into mapped guest memory
             // with at least `iov_len` bytes, only ever accessed through raw
             // pointers; the mapping outlives this writer.
-            let n = unsafe { datapath::preadv(fd, self.scratch, offset + done as u64) }?;
+            let n = unsafe { datapath::preadv(fd, self.scratch, at) }?;
             self.advance(n);
             done += n;
             if n < want || want == 0 {
@@ -440,5 +492,12 @@ mod tests {
         file.read_to_end(&mut content).unwrap();
         assert_eq!(content.len(), 5000);
         file.write_all(b"x").unwrap();
+    }
+
+    #[test]
+    fn file_offsets_past_u64_are_einval_not_a_wrap() {
+        assert_eq!(advanced(10, 5).unwrap(), 15);
+        let err = advanced(u64::MAX, 1).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 }

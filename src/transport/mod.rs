@@ -11,6 +11,18 @@
 //! Nothing here knows FUSE: the protocol server sees only the
 //! [`crate::fuse::io`] traits.
 
+// Guest-supplied numbers convert with `try_from` into an errno; a lossy
+// `as` cast is an error here (see docs/architecture.md, "Numbers from the
+// guest"). Unit tests may cast freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
+
 mod chain;
 mod segments;
 

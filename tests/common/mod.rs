@@ -9,6 +9,7 @@ pub mod fuse_client;
 pub mod fuse_client_ext;
 pub mod fuse_client_namespace;
 pub mod malformed;
+pub mod migration;
 pub mod neighbour;
 pub mod slowfs;
 pub mod userns;

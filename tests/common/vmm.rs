@@ -38,6 +38,42 @@ pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
 pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 pub const VHOST_USER_F_PROTOCOL_FEATURES: u64 = 1 << 30;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+/// The VMM logs dirty pages (a migration is under way).
+pub const VHOST_F_LOG_ALL: u64 = 1 << 26;
+
+/// A dirty-page log handed to the daemon with SET_LOG_BASE: bit N of the
+/// memfd stands for guest page N (4 KiB).
+pub struct DirtyLog {
+    file: File,
+    size: u64,
+}
+
+impl DirtyLog {
+    /// Guest page numbers whose bit is set.
+    pub fn dirty_pages(&self) -> std::collections::BTreeSet<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0u8; self.size as usize];
+        self.file
+            .read_exact_at(&mut bytes, 0)
+            .expect("read the log");
+        let mut pages = std::collections::BTreeSet::new();
+        for (i, byte) in bytes.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (1 << bit) != 0 {
+                    pages.insert(i as u64 * 8 + bit);
+                }
+            }
+        }
+        pages
+    }
+
+    /// Clears every bit, as the VMM does after it copied the pages.
+    pub fn clear(&self) {
+        use std::os::unix::fs::FileExt;
+        let zeros = vec![0u8; self.size as usize];
+        self.file.write_all_at(&zeros, 0).expect("clear the log");
+    }
+}
 
 /// Guest physical base of region 1 when `two_regions` is set.
 pub const REGION1_BASE: u64 = 0x1_0000_0000;
@@ -198,8 +234,11 @@ impl TestVmm {
             proto.contains(VhostUserProtocolFeatures::MQ),
             "daemon must offer MQ (offered {proto:?})"
         );
-        let want_proto =
-            proto & (VhostUserProtocolFeatures::MQ | VhostUserProtocolFeatures::REPLY_ACK);
+        let want_proto = proto
+            & (VhostUserProtocolFeatures::MQ
+                | VhostUserProtocolFeatures::REPLY_ACK
+                | VhostUserProtocolFeatures::DEVICE_STATE
+                | VhostUserProtocolFeatures::LOG_SHMFD);
         frontend
             .set_protocol_features(want_proto)
             .expect("SET_PROTOCOL_FEATURES");
@@ -791,6 +830,64 @@ impl TestVmm {
             out.extend_from_slice(&self.read_guest(a, l as usize));
         }
         out
+    }
+
+    /// Stops every queue the way a VMM does before it migrates the device
+    /// (GET_VRING_BASE on each); returns the ring indexes the daemon
+    /// reports.
+    pub fn stop_queues(&mut self) -> Vec<u16> {
+        (0..self.queues.len())
+            .map(|i| {
+                let base = self.frontend.get_vring_base(i).expect("GET_VRING_BASE");
+                u16::try_from(base).expect("ring index fits u16")
+            })
+            .collect()
+    }
+
+    /// Turns dirty-page logging on the way QEMU does when a migration
+    /// starts: SET_FEATURES with VHOST_F_LOG_ALL, then SET_LOG_BASE with a
+    /// fresh log (one bit per 4 KiB page of guest physical memory).
+    pub fn start_dirty_log(&mut self) -> DirtyLog {
+        let top = self.regions().iter().map(|r| r.1).max().unwrap_or(0);
+        let size = (top / PAGE).div_ceil(8).next_multiple_of(PAGE);
+        let file = memfd(size);
+        self.frontend
+            .set_features(self.acked_features | VHOST_F_LOG_ALL)
+            .expect("SET_FEATURES with LOG_ALL");
+        let region = vhost::VhostUserDirtyLogRegion {
+            mmap_size: size,
+            mmap_offset: 0,
+            mmap_handle: file.as_raw_fd(),
+        };
+        self.frontend
+            .set_log_base(0, Some(region))
+            .expect("SET_LOG_BASE");
+        DirtyLog { file, size }
+    }
+
+    /// Turns logging off again (SET_FEATURES without VHOST_F_LOG_ALL), as
+    /// QEMU does when a migration ends or is cancelled.
+    pub fn stop_dirty_log(&mut self) {
+        self.frontend
+            .set_features(self.acked_features)
+            .expect("SET_FEATURES without LOG_ALL");
+    }
+
+    /// Guest address and length of each writable buffer of completed
+    /// chain `head`.
+    pub fn writable_buffers(&self, queue: usize, head: u16) -> Vec<(u64, u32)> {
+        self.queues[queue].done[&head]
+            .writable
+            .iter()
+            .map(|&(a, l)| (a.0, l))
+            .collect()
+    }
+
+    /// `[start, end)` of `queue`'s used ring in guest memory (with the
+    /// `avail_event` field at its end).
+    pub fn used_ring(&self, queue: usize) -> (u64, u64) {
+        let q = &self.queues[queue];
+        (q.used.0, q.used.0 + 6 + 8 * u64::from(q.size))
     }
 
     /// Number of chains placed on `queue` and not yet completed.

@@ -47,8 +47,9 @@ pub const KERNEL_MINOR_VERSION: u32 = 41;
 /// Node id of the root directory of the mount.
 pub const ROOT_ID: u64 = 1;
 
-/// Longest name component the daemon accepts (the Linux `NAME_MAX`).
-pub const NAME_MAX: usize = 255;
+/// Longest name component the daemon accepts (the filesystem layer's
+/// constant, which [`crate::filesystem::Name`] enforces).
+pub use crate::filesystem::NAME_MAX;
 
 /// Smallest read buffer a `/dev/fuse` server must offer the kernel.
 pub const MIN_READ_BUFFER: usize = 8192;

@@ -118,8 +118,8 @@ pub(crate) struct FlushCostModel {
 }
 
 fn bucket(inodes: usize) -> usize {
-    let n = inodes.max(1);
-    (usize::BITS - 1 - n.leading_zeros()).min(BUCKETS as u32 - 1) as usize
+    let log2 = usize::try_from(inodes.max(1).ilog2()).unwrap_or(usize::MAX);
+    log2.min(BUCKETS - 1)
 }
 
 impl FlushCostModel {

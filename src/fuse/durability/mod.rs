@@ -26,6 +26,7 @@ pub(crate) mod stats;
 pub mod trace;
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ use crate::epoch::{
     EpochGuard, EpochTracker, InodeFlights, OwnedEpochGuard, OwnedSyncTicket, TrackerConfig,
     TrackerRef,
 };
-use crate::filesystem::{Context, FileSystem};
+use crate::filesystem::{Context, FileSystem, NodeId};
 
 /// How SYNCFS makes the covered epochs durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +68,10 @@ pub(crate) struct Durability {
     /// Measured costs of the targeted flush and of syncfs(2), to pick the
     /// cheaper one.
     cost: Mutex<FlushCostModel>,
+    /// The session came from a migration source: what its epochs changed
+    /// there is not known here, so the next SYNCFS flushes the whole host
+    /// filesystem (syncfs(2)) and only later ones are targeted.
+    unknown_history: AtomicBool,
 }
 
 impl Durability {
@@ -81,7 +86,14 @@ impl Durability {
             stats: SyncfsCounters::default(),
             mode,
             cost: Mutex::new(FlushCostModel::new()),
+            unknown_history: AtomicBool::new(false),
         }
+    }
+
+    /// Migration destination: the writes of the session before the move
+    /// are not in any dirty set here, so the next SYNCFS uses syncfs(2).
+    pub(crate) fn forget_history(&self) {
+        self.unknown_history.store(true, Ordering::Release);
     }
 
     /// Records every mutating request and SYNCFS in `trace`.
@@ -251,17 +263,19 @@ impl Durability {
     ) -> io::Result<()> {
         let dirty = self.epochs.take_dirty(ticket);
         let inodes = dirty.files.len() + dirty.dirs.len();
-        let host = self.mode == SyncMode::Host;
+        // Taken for this flush; given back below if it fails.
+        let unknown_history = self.unknown_history.swap(false, Ordering::AcqRel);
+        let host = self.mode == SyncMode::Host || unknown_history;
         // Read only when the cost model needs it (one pread of /proc/meminfo).
         let host_dirty = (!host).then(|| fs.host_dirty_bytes()).flatten();
         let decision =
             (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, host_dirty));
         let started = Instant::now();
         let (flush, result) = match decision {
-            _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, nodeid)),
+            _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, NodeId::from_raw(nodeid))),
             Some(d) if d.path == FlushPath::Syncfs => (
                 Flush::ByCost { probe: d.probe },
-                fs.syncfs_inodes(ctx, &dirty.files, &dirty.dirs),
+                fs.syncfs_inodes(ctx, &node_ids(&dirty.files), &node_ids(&dirty.dirs)),
             ),
             _ => (
                 Flush::Targeted {
@@ -269,7 +283,7 @@ impl Durability {
                     dirs: dirty.dirs.len(),
                     probe: decision.is_some_and(|d| d.probe),
                 },
-                fs.sync_inodes(ctx, &dirty.files, &dirty.dirs),
+                fs.sync_inodes(ctx, &node_ids(&dirty.files), &node_ids(&dirty.dirs)),
             ),
         };
         let took = started.elapsed();
@@ -290,6 +304,15 @@ impl Durability {
             }
         }
         self.stats.record(flush, took, result.is_ok());
+        if unknown_history && result.is_err() {
+            self.unknown_history.store(true, Ordering::Release);
+        }
         result
     }
+}
+
+/// The epoch tracker's node numbers (it imports nothing of the project) as
+/// the filesystem's node ids.
+fn node_ids(ids: &[u64]) -> Vec<NodeId> {
+    ids.iter().copied().map(NodeId::from_raw).collect()
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{FileSystem, SetAttr, SetAttrValid};
+use crate::filesystem::{FileSystem, HandleId, SetAttr, SetAttrValid};
 use crate::fuse::abi::{
     fattr, getattr_flags, AttrOut, GetattrIn, SetattrIn, Statx, StatxIn, StatxOut, SxTime,
 };
@@ -22,8 +22,9 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let getattr: GetattrIn = args.obj()?;
-        let handle = (getattr.getattr_flags & getattr_flags::GETATTR_FH != 0).then_some(getattr.fh);
-        let (st, timeout) = self.fs.getattr(&req.ctx, req.nodeid, handle)?;
+        let handle = (getattr.getattr_flags & getattr_flags::GETATTR_FH != 0)
+            .then_some(HandleId::from_raw(getattr.fh));
+        let (st, timeout) = self.fs.getattr(&req.ctx, req.node(), handle)?;
         reply_attr(w, req.unique, &st, timeout)
     }
 
@@ -34,10 +35,11 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let statx: StatxIn = args.obj()?;
-        let handle = (statx.getattr_flags & getattr_flags::GETATTR_FH != 0).then_some(statx.fh);
+        let handle = (statx.getattr_flags & getattr_flags::GETATTR_FH != 0)
+            .then_some(HandleId::from_raw(statx.fh));
         let (stx, timeout) =
             self.fs
-                .statx(&req.ctx, req.nodeid, handle, statx.sx_flags, statx.sx_mask)?;
+                .statx(&req.ctx, req.node(), handle, statx.sx_flags, statx.sx_mask)?;
         let (attr_valid, attr_valid_nsec) = split_duration(timeout);
         let out = StatxOut {
             attr_valid,
@@ -55,10 +57,11 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let setattr: SetattrIn = args.obj()?;
-        let handle = (setattr.valid & fattr::FATTR_FH != 0).then_some(setattr.fh);
+        let handle =
+            (setattr.valid & fattr::FATTR_FH != 0).then_some(HandleId::from_raw(setattr.fh));
         let mut attr = decode_setattr(&setattr);
         attr.valid.kill_suidgid &= self.handles_killpriv();
-        let (st, timeout) = self.fs.setattr(&req.ctx, req.nodeid, &attr, handle)?;
+        let (st, timeout) = self.fs.setattr(&req.ctx, req.node(), &attr, handle)?;
         reply_attr(w, req.unique, &st, timeout)
     }
 }
@@ -130,7 +133,8 @@ fn decode_setattr(s: &SetattrIn) -> SetAttr {
         uid: s.uid,
         gid: s.gid,
         size: s.size,
-        atime: (s.atime as i64, s.atimensec),
-        mtime: (s.mtime as i64, s.mtimensec),
+        // The guest sends times before 1970 as the bits of a negative i64.
+        atime: (s.atime.cast_signed(), s.atimensec),
+        mtime: (s.mtime.cast_signed(), s.mtimensec),
     }
 }

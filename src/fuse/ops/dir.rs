@@ -5,11 +5,11 @@ use std::mem::size_of;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem};
+use crate::filesystem::{DirEntry, DirSink, Entry, FileSystem, HandleId};
 use crate::fuse::abi::{dirent_size, direntplus_size, Dirent, EntryOut, ReadIn};
-use crate::fuse::args::Args;
+use crate::fuse::args::{guest_len, Args};
 use crate::fuse::io::Writer;
-use crate::fuse::reply::{entry_out, finish, OUT_HEADER_LEN};
+use crate::fuse::reply::{entry_out, finish, wire_len, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
 
 /// Zero bytes for padding names to 8-byte alignment.
@@ -39,7 +39,7 @@ impl<W: Writer> DirSink for DirWriter<'_, W> {
         let header = Dirent {
             ino: dirent.ino,
             off: dirent.offset,
-            namelen: name_len as u32,
+            namelen: wire_len(name_len)?,
             type_: dirent.type_,
         };
         self.w.write_all(header.as_bytes())?;
@@ -62,10 +62,16 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let read: ReadIn = args.obj()?;
         w.seek_to(OUT_HEADER_LEN)?;
-        let limit = (read.size as usize).min(w.available_bytes());
+        let limit = guest_len(read.size)?.min(w.available_bytes());
         let mut sink = DirWriter { w, used: 0, limit };
-        self.fs
-            .readdir(&req.ctx, req.nodeid, read.fh, read.offset, plus, &mut sink)?;
+        self.fs.readdir(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(read.fh),
+            read.offset,
+            plus,
+            &mut sink,
+        )?;
         finish(w, req.unique)
     }
 }

@@ -5,7 +5,7 @@ use std::io;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{Entry, FileSystem};
+use crate::filesystem::{Entry, FileSystem, NodeId};
 use crate::fuse::abi::{LinkIn, MkdirIn, MknodIn, Rename2In, RenameIn};
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
@@ -25,7 +25,7 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let out = entry_out(entry);
         let result = reply_ok(w, unique, &[out.as_bytes()]);
-        if result.is_err() && entry.inode != 0 {
+        if result.is_err() && entry.inode != NodeId::NONE {
             // The guest will never learn this node id: give the reference back.
             self.fs.forget(entry.inode, 1);
         }
@@ -39,7 +39,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let name = args.final_name()?;
-        let entry = self.fs.lookup(&req.ctx, req.nodeid, name)?;
+        let entry = self.fs.lookup(&req.ctx, req.node(), name)?;
         self.reply_entry(w, req.unique, &entry)
     }
 
@@ -53,7 +53,7 @@ impl<F: FileSystem> Server<F> {
         let name = args.final_name()?;
         let entry = self
             .fs
-            .mkdir(&req.ctx, req.nodeid, name, mkdir.mode, mkdir.umask)?;
+            .mkdir(&req.ctx, req.node(), name, mkdir.mode, mkdir.umask)?;
         self.reply_entry(w, req.unique, &entry)
     }
 
@@ -67,7 +67,7 @@ impl<F: FileSystem> Server<F> {
         let name = args.final_name()?;
         let entry = self.fs.mknod(
             &req.ctx,
-            req.nodeid,
+            req.node(),
             name,
             mknod.mode,
             mknod.rdev,
@@ -87,7 +87,7 @@ impl<F: FileSystem> Server<F> {
         if target.is_empty() {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
         }
-        let entry = self.fs.symlink(&req.ctx, target, req.nodeid, name)?;
+        let entry = self.fs.symlink(&req.ctx, target, req.node(), name)?;
         self.reply_entry(w, req.unique, &entry)
     }
 
@@ -99,7 +99,9 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let link: LinkIn = args.obj()?;
         let name = args.final_name()?;
-        let entry = self.fs.link(&req.ctx, link.oldnodeid, req.nodeid, name)?;
+        let entry = self
+            .fs
+            .link(&req.ctx, NodeId::from_raw(link.oldnodeid), req.node(), name)?;
         self.reply_entry(w, req.unique, &entry)
     }
 
@@ -110,7 +112,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let name = args.final_name()?;
-        self.fs.unlink(&req.ctx, req.nodeid, name)?;
+        self.fs.unlink(&req.ctx, req.node(), name)?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -121,7 +123,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let name = args.final_name()?;
-        self.fs.rmdir(&req.ctx, req.nodeid, name)?;
+        self.fs.rmdir(&req.ctx, req.node(), name)?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -132,7 +134,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let rename: RenameIn = args.obj()?;
-        self.rename_names(req, args, rename.newdir, 0, w)
+        self.rename_names(req, args, NodeId::from_raw(rename.newdir), 0, w)
     }
 
     pub(crate) fn do_rename2<W: Writer>(
@@ -145,26 +147,26 @@ impl<F: FileSystem> Server<F> {
         if rename.flags & !RENAME_FLAGS != 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        self.rename_names(req, args, rename.newdir, rename.flags, w)
+        self.rename_names(req, args, NodeId::from_raw(rename.newdir), rename.flags, w)
     }
 
     fn rename_names<W: Writer>(
         &self,
         req: &Request,
         mut args: Args<'_>,
-        new_dir: u64,
+        new_dir: NodeId,
         flags: u32,
         w: &mut W,
     ) -> io::Result<usize> {
         let old_name = args.name()?;
         let new_name = args.final_name()?;
         self.fs
-            .rename(&req.ctx, req.nodeid, old_name, new_dir, new_name, flags)?;
+            .rename(&req.ctx, req.node(), old_name, new_dir, new_name, flags)?;
         reply_ok(w, req.unique, &[])
     }
 
     pub(crate) fn do_readlink<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
-        let target = self.fs.readlink(&req.ctx, req.nodeid)?;
+        let target = self.fs.readlink(&req.ctx, req.node())?;
         reply_ok(w, req.unique, &[&target])
     }
 }

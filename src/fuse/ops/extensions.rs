@@ -13,6 +13,7 @@ use std::mem::size_of;
 use zerocopy::FromBytes;
 
 use crate::fuse::abi::{ext_type, ExtHeader, SuppGroups};
+use crate::fuse::args::guest_len;
 
 fn einval() -> io::Error {
     io::Error::from_raw_os_error(libc::EINVAL)
@@ -32,7 +33,7 @@ pub(crate) fn supp_group(mut ext: &[u8]) -> io::Result<Option<u32>> {
     let mut found = None;
     while !ext.is_empty() {
         let (header, _) = ExtHeader::read_from_prefix(ext).map_err(|_| einval())?;
-        let size = header.size as usize;
+        let size = guest_len(header.size)?;
         if size < size_of::<ExtHeader>() || !size.is_multiple_of(8) || size > ext.len() {
             return Err(einval());
         }

@@ -6,7 +6,8 @@ use std::io;
 use zerocopy::IntoBytes;
 
 use crate::filesystem::{
-    FileSystem, OpenOptions, SetAttr, SetAttrValid, ZeroCopyReader, ZeroCopyWriter,
+    FileSystem, HandleId, NodeId, OpenOptions, SetAttr, SetAttrValid, ZeroCopyReader,
+    ZeroCopyWriter,
 };
 use crate::fuse::abi::{
     fopen, fsync_flags, open_in_flags, release_flags, write_flags, CreateIn, FlushIn, FsyncIn,
@@ -14,7 +15,7 @@ use crate::fuse::abi::{
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::{Reader, Writer};
-use crate::fuse::reply::{entry_out, finish, reply_ok, OUT_HEADER_LEN};
+use crate::fuse::reply::{entry_out, finish, reply_ok, wire_len, OUT_HEADER_LEN};
 use crate::fuse::server::{Request, Server};
 
 /// Whether an OPEN or CREATE asks to clear setuid/setgid: a truncating
@@ -23,7 +24,7 @@ fn kills_privs(flags: u32, open_flags: u32) -> bool {
     flags & libc::O_TRUNC as u32 != 0 && open_flags & open_in_flags::OPEN_KILL_SUIDGID != 0
 }
 
-fn open_out(handle: u64, opts: OpenOptions) -> OpenOut {
+fn open_out(handle: HandleId, opts: OpenOptions) -> OpenOut {
     let mut open_flags = 0;
     for (on, bit) in [
         (opts.direct_io, fopen::DIRECT_IO),
@@ -37,7 +38,7 @@ fn open_out(handle: u64, opts: OpenOptions) -> OpenOut {
         }
     }
     OpenOut {
-        fh: handle,
+        fh: handle.get(),
         open_flags,
         ..Default::default()
     }
@@ -51,9 +52,9 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let open: OpenIn = args.obj()?;
-        let (handle, opts) = self.fs.open(&req.ctx, req.nodeid, open.flags)?;
+        let (handle, opts) = self.fs.open(&req.ctx, req.node(), open.flags)?;
         if self.handles_killpriv() && kills_privs(open.flags, open.open_flags) {
-            self.kill_privs_or_release(req, req.nodeid, handle)?;
+            self.kill_privs_or_release(req, req.node(), handle)?;
         }
         reply_ok(w, req.unique, &[open_out(handle, opts).as_bytes()])
     }
@@ -61,7 +62,12 @@ impl<F: FileSystem> Server<F> {
     /// Clears setuid/setgid of a file just opened with `O_TRUNC` by a
     /// caller the guest says is unprivileged (FUSE_OPEN_KILL_SUIDGID); on
     /// failure the handle is released, as the guest will never use it.
-    fn kill_privs_or_release(&self, req: &Request, inode: u64, handle: u64) -> io::Result<()> {
+    fn kill_privs_or_release(
+        &self,
+        req: &Request,
+        inode: NodeId,
+        handle: HandleId,
+    ) -> io::Result<()> {
         let kill = SetAttr {
             valid: SetAttrValid {
                 kill_suidgid: true,
@@ -83,7 +89,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let open: OpenIn = args.obj()?;
-        let (handle, opts) = self.fs.opendir(&req.ctx, req.nodeid, open.flags)?;
+        let (handle, opts) = self.fs.opendir(&req.ctx, req.node(), open.flags)?;
         reply_ok(w, req.unique, &[open_out(handle, opts).as_bytes()])
     }
 
@@ -97,7 +103,7 @@ impl<F: FileSystem> Server<F> {
         let name = args.final_name()?;
         let (entry, handle, opts) = self.fs.create(
             &req.ctx,
-            req.nodeid,
+            req.node(),
             name,
             create.mode,
             create.flags,
@@ -123,7 +129,7 @@ impl<F: FileSystem> Server<F> {
         let create: CreateIn = args.obj()?;
         let (entry, handle, opts) = self.fs.tmpfile(
             &req.ctx,
-            req.nodeid,
+            req.node(),
             create.mode,
             create.flags,
             create.umask,
@@ -144,10 +150,17 @@ impl<F: FileSystem> Server<F> {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         w.seek_to(OUT_HEADER_LEN)?;
-        let size = (read.size as usize).min(w.available_bytes()) as u32;
+        let room = u32::try_from(w.available_bytes()).unwrap_or(u32::MAX);
+        let size = read.size.min(room);
         let dest: &mut dyn ZeroCopyWriter = w;
-        self.fs
-            .read(&req.ctx, req.nodeid, read.fh, dest, size, read.offset)?;
+        self.fs.read(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(read.fh),
+            dest,
+            size,
+            read.offset,
+        )?;
         finish(w, req.unique)
     }
 
@@ -166,15 +179,15 @@ impl<F: FileSystem> Server<F> {
         let src: &mut dyn ZeroCopyReader = r;
         let written = self.fs.write(
             &req.ctx,
-            req.nodeid,
-            write.fh,
+            req.node(),
+            HandleId::from_raw(write.fh),
             src,
             write.size,
             write.offset,
             kill_priv,
         )?;
         let out = WriteOut {
-            size: written as u32,
+            size: wire_len(written)?,
             ..Default::default()
         };
         reply_ok(w, req.unique, &[out.as_bytes()])
@@ -187,8 +200,12 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let flush: FlushIn = args.obj()?;
-        self.fs
-            .flush(&req.ctx, req.nodeid, flush.fh, flush.lock_owner)?;
+        self.fs.flush(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(flush.fh),
+            flush.lock_owner,
+        )?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -202,8 +219,13 @@ impl<F: FileSystem> Server<F> {
         let flush = release.release_flags & release_flags::RELEASE_FLUSH != 0;
         let unlock = release.release_flags & release_flags::RELEASE_FLOCK_UNLOCK != 0;
         let owner = unlock.then_some(release.lock_owner);
-        self.fs
-            .release(&req.ctx, req.nodeid, release.fh, flush, owner)?;
+        self.fs.release(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(release.fh),
+            flush,
+            owner,
+        )?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -214,7 +236,8 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let release: ReleaseIn = args.obj()?;
-        self.fs.releasedir(&req.ctx, req.nodeid, release.fh)?;
+        self.fs
+            .releasedir(&req.ctx, req.node(), HandleId::from_raw(release.fh))?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -228,9 +251,11 @@ impl<F: FileSystem> Server<F> {
         let fsync: FsyncIn = args.obj()?;
         let datasync = fsync.fsync_flags & fsync_flags::FSYNC_FDATASYNC != 0;
         if dir {
-            self.fs.fsyncdir(&req.ctx, req.nodeid, fsync.fh, datasync)?;
+            self.fs
+                .fsyncdir(&req.ctx, req.node(), HandleId::from_raw(fsync.fh), datasync)?;
         } else {
-            self.fs.fsync(&req.ctx, req.nodeid, fsync.fh, datasync)?;
+            self.fs
+                .fsync(&req.ctx, req.node(), HandleId::from_raw(fsync.fh), datasync)?;
         }
         reply_ok(w, req.unique, &[])
     }

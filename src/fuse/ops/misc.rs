@@ -5,14 +5,14 @@ use std::io;
 
 use zerocopy::IntoBytes;
 
-use crate::filesystem::{FileSystem, LockRange, SetAttr, SetAttrValid, Whence};
+use crate::filesystem::{FileSystem, HandleId, LockRange, NodeId, SetAttr, SetAttrValid, Whence};
 use crate::fuse::abi::{
     init_flags, lk_flags, setxattr_flags, AccessIn, CopyFileRangeIn, FallocateIn, FileLock,
     GetxattrIn, GetxattrOut, LkIn, LkOut, LseekIn, LseekOut, SetxattrIn, WriteOut,
 };
-use crate::fuse::args::Args;
+use crate::fuse::args::{guest_len, Args};
 use crate::fuse::io::Writer;
-use crate::fuse::reply::reply_ok;
+use crate::fuse::reply::{reply_ok, wire_len};
 use crate::fuse::server::{Request, Server};
 
 /// Largest xattr value or name list the daemon hands back (XATTR_SIZE_MAX).
@@ -35,7 +35,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let access: AccessIn = args.obj()?;
-        self.fs.access(&req.ctx, req.nodeid, access.mask)?;
+        self.fs.access(&req.ctx, req.node(), access.mask)?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -55,10 +55,10 @@ impl<F: FileSystem> Server<F> {
         };
         let name = args.cstr()?;
         let value = args.rest();
-        if value.len() != size as usize {
+        if value.len() != guest_len(size)? {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        self.fs.setxattr(&req.ctx, req.nodeid, name, value, flags)?;
+        self.fs.setxattr(&req.ctx, req.node(), name, value, flags)?;
         if ext_flags & setxattr_flags::SETXATTR_ACL_KILL_SGID != 0 {
             self.kill_sgid(req)?;
         }
@@ -69,7 +69,7 @@ impl<F: FileSystem> Server<F> {
     /// the file's group (what the guest's VFS would do on a local
     /// filesystem, FUSE_SETXATTR_ACL_KILL_SGID).
     fn kill_sgid(&self, req: &Request) -> io::Result<()> {
-        let (st, _) = self.fs.getattr(&req.ctx, req.nodeid, None)?;
+        let (st, _) = self.fs.getattr(&req.ctx, req.node(), None)?;
         if st.st_mode & libc::S_ISGID == 0 {
             return Ok(());
         }
@@ -81,7 +81,7 @@ impl<F: FileSystem> Server<F> {
             mode: st.st_mode & 0o7777 & !libc::S_ISGID,
             ..SetAttr::default()
         };
-        self.fs.setattr(&req.ctx, req.nodeid, &attr, None).map(drop)
+        self.fs.setattr(&req.ctx, req.node(), &attr, None).map(drop)
     }
 
     pub(crate) fn do_getxattr<W: Writer>(
@@ -92,8 +92,8 @@ impl<F: FileSystem> Server<F> {
     ) -> io::Result<usize> {
         let getxattr: GetxattrIn = args.obj()?;
         let name = args.final_cstr()?;
-        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
-        let len = self.fs.getxattr(&req.ctx, req.nodeid, name, &mut buf)?;
+        let mut buf = vec![0u8; guest_len(getxattr.size.min(XATTR_SIZE_MAX))?];
+        let len = self.fs.getxattr(&req.ctx, req.node(), name, &mut buf)?;
         reply_xattr(w, req.unique, getxattr.size, &buf, len)
     }
 
@@ -104,8 +104,8 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let getxattr: GetxattrIn = args.obj()?;
-        let mut buf = vec![0u8; getxattr.size.min(XATTR_SIZE_MAX) as usize];
-        let len = self.fs.listxattr(&req.ctx, req.nodeid, &mut buf)?;
+        let mut buf = vec![0u8; guest_len(getxattr.size.min(XATTR_SIZE_MAX))?];
+        let len = self.fs.listxattr(&req.ctx, req.node(), &mut buf)?;
         reply_xattr(w, req.unique, getxattr.size, &buf, len)
     }
 
@@ -116,7 +116,7 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let name = args.final_cstr()?;
-        self.fs.removexattr(&req.ctx, req.nodeid, name)?;
+        self.fs.removexattr(&req.ctx, req.node(), name)?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -127,9 +127,13 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let lk: LkIn = args.obj()?;
-        let found = self
-            .fs
-            .getlk(&req.ctx, req.nodeid, lk.fh, lk.owner, lock_range(&lk.lk))?;
+        let found = self.fs.getlk(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(lk.fh),
+            lk.owner,
+            lock_range(&lk.lk),
+        )?;
         let out = LkOut {
             lk: FileLock {
                 start: found.start,
@@ -152,8 +156,8 @@ impl<F: FileSystem> Server<F> {
         let flock = lk.lk_flags & lk_flags::LK_FLOCK != 0;
         self.fs.setlk(
             &req.ctx,
-            req.nodeid,
-            lk.fh,
+            req.node(),
+            HandleId::from_raw(lk.fh),
             lk.owner,
             lock_range(&lk.lk),
             wait,
@@ -169,8 +173,14 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let fa: FallocateIn = args.obj()?;
-        self.fs
-            .fallocate(&req.ctx, req.nodeid, fa.fh, fa.mode, fa.offset, fa.length)?;
+        self.fs.fallocate(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(fa.fh),
+            fa.mode,
+            fa.offset,
+            fa.length,
+        )?;
         reply_ok(w, req.unique, &[])
     }
 
@@ -181,7 +191,9 @@ impl<F: FileSystem> Server<F> {
         w: &mut W,
     ) -> io::Result<usize> {
         let seek: LseekIn = args.obj()?;
-        let whence = match seek.whence as i32 {
+        let whence =
+            i32::try_from(seek.whence).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let whence = match whence {
             libc::SEEK_SET => Whence::Set,
             libc::SEEK_CUR => Whence::Cur,
             libc::SEEK_END => Whence::End,
@@ -189,9 +201,13 @@ impl<F: FileSystem> Server<F> {
             libc::SEEK_HOLE => Whence::Hole,
             _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
         };
-        let offset = self
-            .fs
-            .lseek(&req.ctx, req.nodeid, seek.fh, seek.offset, whence)?;
+        let offset = self.fs.lseek(
+            &req.ctx,
+            req.node(),
+            HandleId::from_raw(seek.fh),
+            seek.offset,
+            whence,
+        )?;
         reply_ok(w, req.unique, &[LseekOut { offset }.as_bytes()])
     }
 
@@ -204,17 +220,17 @@ impl<F: FileSystem> Server<F> {
         let c: CopyFileRangeIn = args.obj()?;
         let copied = self.fs.copy_file_range(
             &req.ctx,
-            req.nodeid,
-            c.fh_in,
+            req.node(),
+            HandleId::from_raw(c.fh_in),
             c.off_in,
-            c.nodeid_out,
-            c.fh_out,
+            NodeId::from_raw(c.nodeid_out),
+            HandleId::from_raw(c.fh_out),
             c.off_out,
             c.len,
             c.flags,
         )?;
         let out = WriteOut {
-            size: copied as u32,
+            size: wire_len(copied)?,
             ..Default::default()
         };
         reply_ok(w, req.unique, &[out.as_bytes()])
@@ -232,7 +248,7 @@ fn reply_xattr<W: Writer>(
 ) -> io::Result<usize> {
     if asked == 0 {
         let out = GetxattrOut {
-            size: len as u32,
+            size: wire_len(len)?,
             ..Default::default()
         };
         return reply_ok(w, unique, &[out.as_bytes()]);

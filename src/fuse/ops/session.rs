@@ -7,14 +7,14 @@ use log::info;
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::epoch::OwnedSyncTicket;
-use crate::filesystem::{FileSystem, InitOptions};
+use crate::filesystem::{FileSystem, InitOptions, NodeId};
 use crate::fuse::abi::{
     init_flags as flags, BatchForgetIn, ForgetIn, ForgetOne, InitIn, InitOut, StatfsOut,
     KERNEL_MINOR_VERSION, KERNEL_VERSION,
 };
 use crate::fuse::args::Args;
 use crate::fuse::io::Writer;
-use crate::fuse::reply::{kstatfs, reply_ok};
+use crate::fuse::reply::{kstatfs, low_u32, reply_ok};
 use crate::fuse::server::{Request, Server};
 use crate::fuse::trace::TraceStamp;
 
@@ -88,13 +88,13 @@ impl<F: FileSystem> Server<F> {
             major: KERNEL_VERSION,
             minor: KERNEL_MINOR_VERSION.min(init.minor),
             max_readahead: init.max_readahead,
-            flags: agreed as u32,
+            flags: low_u32(agreed),
             max_background: 256,
             congestion_threshold: 192,
             max_write,
             time_gran: 1,
-            max_pages: (max_write / PAGE_SIZE) as u16,
-            flags2: (agreed >> 32) as u32,
+            max_pages: u16::try_from(max_write / PAGE_SIZE).unwrap_or(u16::MAX),
+            flags2: low_u32(agreed >> 32),
             ..Default::default()
         };
         self.initialized.store(true, Ordering::Release);
@@ -117,7 +117,7 @@ impl<F: FileSystem> Server<F> {
         self.negotiated(flags::HANDLE_KILLPRIV_V2)
     }
 
-    fn offered_flags(&self) -> u64 {
+    pub(crate) fn offered_flags(&self) -> u64 {
         let mut offered = OFFERED;
         if self.options.writeback {
             offered |= flags::WRITEBACK_CACHE;
@@ -149,7 +149,7 @@ impl<F: FileSystem> Server<F> {
 
     pub(crate) fn do_forget(&self, nodeid: u64, mut args: Args<'_>) {
         if let Ok(forget) = args.obj::<ForgetIn>() {
-            self.fs.forget(nodeid, forget.nlookup);
+            self.fs.forget(NodeId::from_raw(nodeid), forget.nlookup);
         }
     }
 
@@ -159,7 +159,7 @@ impl<F: FileSystem> Server<F> {
         };
         for _ in 0..batch.count {
             match args.obj::<ForgetOne>() {
-                Ok(one) => self.fs.forget(one.nodeid, one.nlookup),
+                Ok(one) => self.fs.forget(NodeId::from_raw(one.nodeid), one.nlookup),
                 Err(_) => return,
             }
         }
@@ -168,7 +168,7 @@ impl<F: FileSystem> Server<F> {
     pub(crate) fn do_statfs<W: Writer>(&self, req: &Request, w: &mut W) -> io::Result<usize> {
         #[cfg(feature = "test-hooks")]
         self.options.hooks.before_statfs()?;
-        let st = self.fs.statfs(&req.ctx, req.nodeid)?;
+        let st = self.fs.statfs(&req.ctx, req.node())?;
         let out = StatfsOut { st: kstatfs(&st) };
         reply_ok(w, req.unique, &[out.as_bytes()])
     }

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Live migration of a guest with open files on a virtio-fs share, between two
+# QEMU processes (TCG) on this host, each with its own epochfsd on one shared
+# directory. The source QEMU migrates over a unix socket (QMP `migrate`) to a
+# destination started with `-incoming`; the guest (scenarios/migration.sh)
+# keeps descriptors open across the move and checks them afterwards.
+#
+# Usage: guest-tests/migration.sh [--queues N] [--mode find-paths|file-handles]
+#            [--timeout SECS] [--daemon-args "..."] [--daemon epochfsd|virtiofsd] [--back]
+#
+# --back migrates a second time, from the destination to a new QEMU and
+# daemon in the first one's place, before the guest checks its files.
+# --daemon virtiofsd runs upstream virtiofsd (scripts/install-virtiofsd.sh, or
+# VIRTIOFSD_BIN) on both sides instead, for comparison: one queue only.
+#
+# Output: PASS/FAIL lines (guest and host), the measured times from QMP
+# `query-migrate` (total, downtime, setup) and the daemons' state size and
+# save/load times, then
+#   guest migration (epochfsd, queues=N, mode=M): P passed, F failed
+# Run directory: guest-tests/work/runs/migration-qN-MODE-DATE-XXXX (consoles,
+# daemon logs, QMP answers). Exit status 0 only if nothing failed.
+# Environment: EPOCHFSD_BIN (skip cargo build), KERNEL, SKIP_DEPS=1.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --queues) QUEUES=$2; shift 2 ;;
+        --mode) MODE=$2; shift 2 ;;
+        --timeout) TIMEOUT=$2; shift 2 ;;
+        --daemon-args) DAEMON_ARGS=$2; shift 2 ;;
+        --daemon) KIND=$2; shift 2 ;;
+        --back) BACK=1; shift ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+        *) echo "migration.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+case "$MODE" in find-paths|file-handles) ;; *) echo "migration.sh: --mode find-paths|file-handles" >&2; exit 2 ;; esac
+[[ $QUEUES =~ ^[1-9][0-9]*$ ]] || { echo "migration.sh: --queues N" >&2; exit 2; }
+case "$KIND" in
+    epochfsd) ;;
+    virtiofsd) [ "$QUEUES" = 1 ] || { echo "migration.sh: virtiofsd serves one queue" >&2; exit 2; } ;;
+    *) echo "migration.sh: --daemon epochfsd|virtiofsd" >&2; exit 2 ;;
+esac
+
+npass=0 nfail=0
+pass() { echo "PASS: $1"; npass=$((npass + 1)); }
+fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
+log() { echo "migration.sh: $*" >&2; }
+summary() { echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK): $npass passed, $nfail failed"; }
+die() { fail "$1" "$2"; summary; exit 1; }
+
+# ---- prerequisites ------------------------------------------------------------------
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+    "$HERE/install-deps.sh" >&2 || die install-deps "guest-tests/install-deps.sh failed"
+fi
+KERNEL=${KERNEL:-$(readlink -f "$HERE/work/kernel/vmlinuz" 2>/dev/null)}
+[ -r "$KERNEL" ] || die kernel "no guest kernel (run guest-tests/install-deps.sh or set KERNEL=)"
+if [ "$KIND" = virtiofsd ]; then
+    VIRTIOFSD_BIN=${VIRTIOFSD_BIN:-$("$REPO/scripts/install-virtiofsd.sh")} || die build "scripts/install-virtiofsd.sh failed"
+elif [ -z "${EPOCHFSD_BIN:-}" ]; then
+    (cd "$REPO" && cargo build --release --quiet) || die build "cargo build --release failed"
+    EPOCHFSD_BIN=$REPO/target/release/epochfsd
+fi
+INITRD=$("$HERE/build-initramfs.sh") || die initramfs "guest-tests/build-initramfs.sh failed"
+
+mkdir -p "$HERE/work/runs"
+RUNDIR=$(mktemp -d "$HERE/work/runs/migration-$KIND-q$QUEUES-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+SOCKDIR=$(mktemp -d /tmp/epochfsd-mig.XXXXXX)   # sun_path is 108 bytes
+SHARE=$RUNDIR/share
+mkdir -p "$SHARE"
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.5
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$SOCKDIR"
+}
+trap cleanup EXIT
+
+# qmp SOCKET COMMAND [ARGUMENTS-JSON]: one QMP command; prints its "return".
+qmp() {
+    python3 - "$@" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def send(cmd, args=None):
+    msg = {"execute": cmd}
+    if args:
+        msg["arguments"] = args
+    f.write(json.dumps(msg) + "\n"); f.flush()
+    while True:
+        reply = json.loads(f.readline())
+        if "return" in reply or "error" in reply:
+            return reply
+json.loads(f.readline())          # greeting
+send("qmp_capabilities")
+reply = send(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)
+if "error" in reply:
+    print(json.dumps(reply["error"]), file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(reply["return"]))
+EOF
+}
+
+# ---- daemons and QEMUs --------------------------------------------------------------
+start_daemon() {   # NAME
+    local sock=$SOCKDIR/$1.sock
+    local common=(--socket-path "$sock" --shared-dir "$SHARE" --migration-mode "$MODE")
+    # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
+    if [ "$KIND" = virtiofsd ]; then
+        "$VIRTIOFSD_BIN" "${common[@]}" --sandbox none $DAEMON_ARGS > "$RUNDIR/daemon-$1.log" 2>&1 &
+    else
+        "$EPOCHFSD_BIN" "${common[@]}" --num-request-queues "$QUEUES" $DAEMON_ARGS \
+            > "$RUNDIR/daemon-$1.log" 2>&1 &
+    fi
+    PIDS+=($!)
+    for _ in $(seq 1 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
+    die daemon-start "no socket from the $1 daemon; log: $(tail -5 "$RUNDIR/daemon-$1.log")"
+}
+start_qemu() {   # NAME [EXTRA...]
+    local name=$1; shift
+    # shellcheck disable=SC2054  # the commas belong to QEMU option values
+    qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 2 \
+        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+        -chardev "socket,id=char0,path=$SOCKDIR/$name.sock" \
+        -device "vhost-user-fs-pci,chardev=char0,tag=share,queue-size=1024,num-request-queues=$QUEUES" \
+        -kernel "$KERNEL" -initrd "$INITRD" \
+        -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=migration queues=$QUEUES fstag=share migmode=$MODE" \
+        -display none -monitor none -serial "file:$RUNDIR/console-$name.log" -no-reboot -nic none \
+        -qmp "unix:$SOCKDIR/qmp-$name.sock,server=on,wait=off" "$@" > "$RUNDIR/qemu-$name.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do [ -S "$SOCKDIR/qmp-$name.sock" ] && return 0; sleep 0.1; done
+    die qemu-start "no QMP socket from the $name QEMU: $(tail -5 "$RUNDIR/qemu-$name.log")"
+}
+# wait_console NAME PATTERN SECS
+wait_console() {
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -q "$2" "$RUNDIR/console-$1.log" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# migrate FROM TO: QMP migrate from QEMU FROM to QEMU TO (started with
+# -incoming on migrate-TO.sock); PASS/FAIL and the measured times.
+migrate() {
+    local from=$1 to=$2 info="" status="" _
+    local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
+    qmp "$SOCKDIR/qmp-$to.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $to"
+    qmp "$SOCKDIR/qmp-$from.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $from"
+    qmp "$SOCKDIR/qmp-$from.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}" > /dev/null ||
+        die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
+    for _ in $(seq 1 "$TIMEOUT"); do
+        info=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
+        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
+        case "$status" in completed|failed|cancelled) break ;; esac
+        sleep 1
+    done
+    echo "$info" > "$RUNDIR/query-migrate-$from-$to.json"
+    if [ "$status" = completed ]; then
+        pass "migration-$from-to-$to-completed"
+        python3 -c 'import json,sys; m=json.loads(sys.argv[2]); print("INFO: %s: total-time %s ms, downtime %s ms, setup-time %s ms, RAM transferred %s bytes" % (sys.argv[1], m.get("total-time"), m.get("downtime"), m.get("setup-time"), m.get("ram",{}).get("transferred")))' "$from -> $to" "$info"
+    else
+        fail "migration-$from-to-$to-completed" "status '$status': $info; $from daemon: $(grep -i migration "$RUNDIR/daemon-$from.log" | tail -3); $to daemon: $(grep -i migration "$RUNDIR/daemon-$to.log" | tail -3)"
+    fi
+    grep -h "migration: state" "$RUNDIR/daemon-$from.log" "$RUNDIR/daemon-$to.log" | sed "s/^/INFO: /"
+    qmp "$SOCKDIR/qmp-$from.sock" quit > /dev/null 2>&1
+}
+
+start_daemon src
+start_daemon dst
+start_qemu src
+start_qemu dst -incoming "unix:$SOCKDIR/migrate-dst.sock"
+log "run directory $RUNDIR"
+
+wait_console src MIGRATION-READY "$TIMEOUT" ||
+    die guest-ready "the guest did not get ready; console: $(tail -5 "$RUNDIR/console-src.log")"
+grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-src.log"
+migrate src dst
+last=dst
+if [ "$BACK" = 1 ]; then
+    # Back to the first host: a new daemon and QEMU in its place.
+    sleep 2
+    start_daemon back
+    start_qemu back -incoming "unix:$SOCKDIR/migrate-back.sock"
+    migrate dst back
+    last=back
+fi
+touch "$SHARE/.migrated"
+
+if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
+    grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-$last.log"
+    npass=$((npass + $(grep -c '^PASS' "$RUNDIR/console-$last.log")))
+    nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-$last.log")))
+else
+    fail guest-after-the-move "no SCENARIO-DONE on the last destination; console: $(tail -5 "$RUNDIR/console-$last.log" | tr '\n' '|')"
+fi
+nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
+if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; then
+    pass host-sees-the-write-after-the-move
+else
+    fail host-sees-the-write-after-the-move "after.txt: '$(cat "$SHARE/after.txt" 2>&1)'"
+fi
+summary
+[ "$nfail" = 0 ] && [ "$npass" -gt 0 ]
