@@ -23,8 +23,8 @@ cargo clippy --all-targets --locked -- -D warnings
 step "unit and integration tests"
 cargo test --locked --all-targets
 
-step "SYNCFS epoch, blocked-shutdown and held-write migration tests (test-only delay hooks, separate target dir)"
-CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown --test seccomp_actions --test migration_held
+step "SYNCFS epoch, blocked-shutdown, crash-sim and held-write migration tests (test-only delay hooks, separate target dir)"
+CARGO_TARGET_DIR=target/hooks cargo test --locked --features test-hooks --test syncfs_epochs --test blocked_shutdown --test seccomp_actions --test crash_sim_epochs --test migration_held
 
 if [ -x .ci/loom.sh ]; then
     step "loom model checks of the epoch tracker"
@@ -48,6 +48,9 @@ guest-tests/run.sh locks --queues 1 --smp 2
 
 step "guest SYNCFS epochs scenario (held writes, 4 request queues)"
 guest-tests/syncfs-epochs.sh
+
+step "guest power-cut simulation: crash at a marker, second boot checks the tree (drop-all, keep-metadata, 20 seeds, SQLite)"
+guest-tests/crash-sim.sh
 
 step "guest SYNCFS timeline on slow storage (slowfs holds the writes; release build, default flags, 1 and 4 queues)"
 guest-tests/syncfs-slowfs.sh

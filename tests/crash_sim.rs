@@ -250,3 +250,27 @@ fn extended_attributes_go_back_unless_fsync_made_them_durable() {
     assert_eq!(x("keep", "user.x"), None);
     assert_eq!(x("keep", "user.new").as_deref(), Some(&b"synced"[..]));
 }
+
+#[test]
+fn a_file_made_and_removed_between_durability_points_is_not_kept_aside() {
+    let mut sim = start("drop-all", 1, &[], populate);
+    let holding = sim.daemon.share().join(".epochfsd-crash-sim");
+    let c = &mut sim.client;
+    for i in 0..20 {
+        let name = format!("tmp{i}");
+        create(c, ROOT_ID, name.as_bytes());
+        c.unlink(ROOT_ID, name.as_bytes()).unwrap();
+    }
+    assert_eq!(std::fs::read_dir(&holding).unwrap().count(), 0);
+    let (g, gfh) = create(c, ROOT_ID, b"g");
+    c.write(g, gfh, 0, b"made durable").unwrap();
+    c.syncfs(ROOT_ID).unwrap();
+    c.unlink(ROOT_ID, b"g").unwrap();
+    assert_eq!(std::fs::read_dir(&holding).unwrap().count(), 1);
+
+    let (share, _, _d) = sim.crash();
+
+    let mut expected = start_tree();
+    expected.insert("g".into(), file(b"made durable"));
+    assert_eq!(tree(&share), expected);
+}

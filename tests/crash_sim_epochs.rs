@@ -105,3 +105,40 @@ fn syncfs_covers_exactly_the_earlier_writes_one_thread() {
 fn syncfs_covers_exactly_the_earlier_writes_thread_per_queue() {
     syncfs_covers_the_earlier_write_on_another_queue_and_not_the_later("3");
 }
+
+#[test]
+fn a_crash_while_a_write_is_held_answers_it_never_and_undoes_it() {
+    let extra = [
+        "--test-slow-write-offset",
+        "4096",
+        "--test-slow-write-ms",
+        "3000",
+    ];
+    let mut sim = start("drop-all", 2, &extra, |root| {
+        put(root, "data", &[0x11; 8192])
+    });
+    let (node, fh) = open_rw(&mut sim.client, ROOT_ID, b"data");
+    let held = start_write(&mut sim.client, 1, node, fh, HELD_OFFSET, 0xa5);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let t0 = std::time::Instant::now();
+    let reply = sim.command("crash");
+
+    assert!(reply.contains("\"crashed\":true"), "{reply}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "crash waited for the held WRITE"
+    );
+    let status = sim.daemon.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let answered = sim
+        .client
+        .vmm
+        .wait_head(held.queue, held.head, Duration::from_millis(500));
+    assert_eq!(
+        answered, None,
+        "the held WRITE was answered after the crash"
+    );
+    let expected = BTreeMap::from([("data".to_string(), harness::file(&[0x11; 8192]))]);
+    assert_eq!(tree(sim.daemon.share()), expected);
+}

@@ -196,3 +196,19 @@ fn bad_modes_paths_and_missing_options_stop_the_daemon_with_a_message() {
     let err = daemon_error(&["--control-socket", "/tmp/x.sock"]);
     assert!(err.contains("need --crash-sim"), "{err}");
 }
+
+#[test]
+fn keep_metadata_keeps_the_times_of_a_file_whose_data_goes_back() {
+    let mut sim = start("keep-metadata", 1, &[], populate);
+    let c = &mut sim.client;
+    let (node, fh) = open_rw(c, ROOT_ID, b"config");
+    c.write(node, fh, 0, b"version 2").unwrap();
+    c.utimes(node, (1_000_000, 0), (2_000_000, 0)).unwrap();
+
+    let (share, _, _d) = sim.crash();
+
+    let meta = std::fs::metadata(share.join("config")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.atime(), meta.mtime()), (1_000_000, 2_000_000));
+    assert_eq!(std::fs::read(share.join("config")).unwrap(), b"version 1");
+}

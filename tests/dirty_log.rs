@@ -48,6 +48,7 @@ fn read_whole_file(c: &mut FuseClient, node: u64, fh: u64) -> BTreeSet<u64> {
     );
     let used = c.wait_pending(&p);
     assert_eq!(used, 16 + PAYLOAD, "the whole file was read");
+    settle();
     c.vmm
         .writable_buffers(1, p.head)
         .into_iter()
@@ -60,11 +61,17 @@ fn used_ring_pages(c: &FuseClient) -> BTreeSet<u64> {
     pages(start, end - start).collect()
 }
 
-/// Clears the log once the daemon is idle: after a request its queue
-/// thread polls for a moment, then re-enables notifications, which writes
-/// the used ring (and marks it while logging).
-fn clear(log: &DirtyLog) {
+/// Waits until the daemon is idle: it marks the used ring right after it
+/// wrote it (after the guest may have seen the entry), and after a request
+/// its queue thread polls for a moment, then re-enables notifications,
+/// which writes the used ring again.
+fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
+/// Clears the log once the daemon is idle.
+fn clear(log: &DirtyLog) {
+    settle();
     log.clear();
     assert!(log.dirty_pages().is_empty());
 }
@@ -121,6 +128,7 @@ fn a_write_request_marks_its_reply_but_not_its_payload() {
         &[16, 8],
     );
     c.wait_pending(&p);
+    settle();
     let reply: BTreeSet<u64> = c
         .vmm
         .writable_buffers(1, p.head)

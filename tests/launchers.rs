@@ -378,8 +378,8 @@ fn uid_map_as_root_is_refused_as_virtiofsd_does() {
 fn unsupported_or_malformed_options_stop_the_daemon_with_their_name() {
     for (argv, name) in [
         (
-            "--socket-path SOCK --shared-dir DIR --translate-uid map:0:1000:1",
-            "--translate-uid",
+            "--socket-path SOCK --shared-dir DIR --translate-uid map:0:1000",
+            "--translate-uid: \"map:0:1000\": expected TYPE:SOURCE:TARGET:COUNT",
         ),
         (
             "--socket-path SOCK --shared-dir DIR --xattrmap :okay:all:::",

@@ -8,10 +8,10 @@ M=${1:-/mnt}
 MODE=${crashmode:-drop-all}
 info "checking the post-crash tree of mode $MODE"
 
-# Every name under the mount, sorted: directories as "path/", files as
-# "path=content".
+# Every name under the mount but db/ (the SQLite part), sorted: directories as
+# "path/", files as "path=content".
 manifest() {
-    (cd "$M" && find . -mindepth 1 | sort | while read -r p; do
+    (cd "$M" && find . -mindepth 1 ! -path ./db ! -path './db/*' | sort | while read -r p; do
         if [ -d "$p" ]; then echo "$p/"; else echo "$p=$(cat "$p")"; fi
     done)
 }
@@ -69,4 +69,15 @@ done)
 expect durable-changes-survive "$missing" ""
 expect safe-replace-survives "$(cat "$M/config")" "version 2"
 check no-holding-directory test ! -e "$M/.epochfsd-crash-sim"
+# SQLite: every transaction committed with synchronous=FULL survives in every
+# mode; what synchronous=OFF keeps is shown (under drop-all: nothing).
+if command -v sqlite3 >/dev/null && [ -f "$M/db/full.db" ]; then
+    full=$(sqlite3 "$M/db/full.db" "PRAGMA integrity_check; SELECT count(*) FROM t;" 2>&1 | tr '\n' ' ')
+    off=$(sqlite3 "$M/db/off.db" "PRAGMA integrity_check; SELECT count(*) FROM t;" 2>&1 | tr '\n' ' ')
+    info "sqlite after a $MODE crash: synchronous=FULL: $full; synchronous=OFF: $off (of 20 committed)"
+    expect sqlite-full-keeps-every-commit "$full" "ok 20 "
+    [ "$MODE" = drop-all ] && expect sqlite-off-loses-every-commit "$off" "ok 0 "
+else
+    info "no sqlite3 in the guest or no databases in the share: SQLite part skipped"
+fi
 done_marker

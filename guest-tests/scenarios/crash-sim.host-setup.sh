@@ -11,3 +11,10 @@ printf 'original\n' > "$S/work/pre.txt"
 printf 'src\n' > "$S/work/renamed-src"
 chmod 0644 "$S/config" "$S/config2" "$S/work/pre.txt" "$S/work/renamed-src"
 chmod 0755 "$S/work"
+# Two SQLite databases in WAL mode for the SQLite part of the workload.
+if command -v sqlite3 >/dev/null; then
+    mkdir -p "$S/db"
+    for db in full off; do
+        sqlite3 "$S/db/$db.db" "CREATE TABLE t(i INTEGER PRIMARY KEY, v TEXT); PRAGMA journal_mode=WAL;" >/dev/null
+    done
+fi

@@ -35,6 +35,38 @@ printf 'overwritten\n' > "$M/work/pre.txt"
 check rename-unsynced mv "$M/work/renamed-src" "$M/work/renamed-dst"
 check mkdir-unsynced mkdir "$M/work/newdir"
 
+# 5. SQLite with its own durability protocol: 20 committed transactions into
+# db/full.db (synchronous=FULL) and db/off.db (synchronous=OFF), both made on
+# the host in WAL mode before the boot. They live in db/ because SQLite
+# fsyncs the directory of a new WAL file, which would make every earlier
+# name change in that directory durable too (the root's unsafe rename above). Each sqlite3 stays open (no checkpoint on
+# close) until the power is cut.
+sqlite_workload() { # NAME SYNC
+    mkfifo "/tmp/$1.in"
+    sqlite3 "$M/db/$1.db" < "/tmp/$1.in" > "/tmp/$1.out" 2>&1 &
+    {
+        echo "PRAGMA locking_mode=EXCLUSIVE; PRAGMA synchronous=$2;"
+        for i in $(seq 1 20); do
+            echo "BEGIN; INSERT INTO t(v) VALUES('row $i'); COMMIT;"
+        done
+        echo "SELECT 'committed', count(*) FROM t;"
+    } > "/tmp/$1.cmds"
+    # Opened read-write so this shell keeps the pipe's write end open.
+    eval "exec $3<> /tmp/$1.in"
+    cat "/tmp/$1.cmds" > "/tmp/$1.in"
+    n=0
+    while ! grep -q '^committed|' "/tmp/$1.out" && [ $n -lt 600 ]; do
+        sleep 0.1; n=$((n + 1))
+    done
+    expect "sqlite-$1-committed" "$(grep '^committed|' "/tmp/$1.out")" "committed|20"
+}
+if command -v sqlite3 >/dev/null && [ -f "$M/db/full.db" ]; then
+    sqlite_workload full FULL 3
+    sqlite_workload off OFF 4
+else
+    info "no sqlite3 in the guest or no databases in the share: SQLite part skipped"
+fi
+
 echo "CRASH-MARKER"
 done_marker
 # The host cuts the power now.

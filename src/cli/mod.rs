@@ -9,8 +9,8 @@
 //! Every flag virtiofsd 1.14 has is accepted in its syntax, because the
 //! launchers (libvirt, Kata, cloud-hypervisor's docs) pass them; the rule
 //! is that none is accepted and silently ignored. A flag either works, or
-//! the daemon refuses to start with a message naming it (`--translate-uid`,
-//! `--security-label`), or, where refusing would stop stock launchers for
+//! the daemon refuses to start with a message naming it
+//! (`--security-label`), or, where refusing would stop stock launchers for
 //! no safety gain, it starts and logs a warning saying what does not happen
 //! (`-o flock`/`posix_lock`: locks stay in the guest). Those warnings are
 //! [`Config::notices`].
@@ -272,14 +272,14 @@ pub struct Cli {
     #[arg(long, value_name = ":NS:HOST:COUNT:")]
     pub gid_map: Vec<IdMap>,
 
-    /// Guest/host uid translation (virtiofsd): not supported; given, it
-    /// stops the daemon at start.
-    #[arg(long, value_name = "MAP")]
+    /// Translate uids between guest and host, repeatable:
+    /// TYPE:SOURCE:TARGET:COUNT with TYPE guest, host, map, squash-guest or
+    /// squash-host, or forbid-guest:SOURCE:COUNT.
+    #[arg(long, value_name = "TYPE:SOURCE:TARGET:COUNT")]
     pub translate_uid: Vec<String>,
 
-    /// Guest/host gid translation (virtiofsd): not supported; given, it
-    /// stops the daemon at start.
-    #[arg(long, value_name = "MAP")]
+    /// Like --translate-uid, for group ids.
+    #[arg(long, value_name = "TYPE:SOURCE:TARGET:COUNT")]
     pub translate_gid: Vec<String>,
 
     /// How SYNCFS makes the guest's writes durable.
@@ -442,6 +442,10 @@ pub struct Config {
     pub uid_map: Vec<IdMap>,
     /// `--gid-map` lines for the sandbox's user namespace.
     pub gid_map: Vec<IdMap>,
+    /// `--translate-uid` rules.
+    pub translate_uid: crate::passthrough::IdTranslation,
+    /// `--translate-gid` rules.
+    pub translate_gid: crate::passthrough::IdTranslation,
     /// SYNCFS flush mode.
     pub syncfs: SyncfsMode,
     /// Epoch trace file.

@@ -474,13 +474,11 @@ fn compat_split_keeps_doubled_commas() {
 }
 
 #[test]
-fn options_that_would_change_ownership_or_names_stop_the_daemon() {
+fn options_that_would_change_labels_stop_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     for extra in [
-        &["--translate-uid", "map:0:1000:1"][..],
-        &["--translate-gid=guest:0:1000:1"],
-        &["--security-label"],
+        &["--security-label"][..],
         &["--security-label=auto"],
         &["-o", "security_label"],
     ] {
@@ -492,6 +490,63 @@ fn options_that_would_change_ownership_or_names_stop_the_daemon() {
     }
     let args = ["--fd=3", "--shared-dir", d, "--security-label=never"];
     assert!(parse(&args).is_ok());
+}
+
+#[test]
+fn translate_rules_are_parsed_in_order_into_both_translations() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let config = parse(&[
+        "--fd=3",
+        "--shared-dir",
+        d,
+        "--translate-uid",
+        "map:1000:2000:10",
+        "--translate-uid=forbid-guest:0:1000",
+        "--translate-gid=squash-host:0:100:65536",
+    ])
+    .unwrap();
+    assert_eq!(config.translate_uid.to_host(1005), Ok(2005));
+    assert!(config.translate_uid.to_host(5).is_err());
+    assert_eq!(config.translate_uid.to_guest(2009), 1009);
+    assert_eq!(config.translate_gid.to_guest(7), 100);
+    assert_eq!(config.translate_gid.to_host(7), Ok(7));
+    let plain = parse(&["--fd=3", "--shared-dir", d]).unwrap();
+    assert!(plain.translate_uid.is_identity() && plain.translate_gid.is_identity());
+}
+
+#[test]
+fn malformed_or_overlapping_translate_rules_name_the_option_and_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--translate-uid", "map:1000:2000"],
+            "--translate-uid: \"map:1000:2000\": expected TYPE:SOURCE:TARGET:COUNT",
+        ),
+        (
+            &["--translate-gid=swap:1:2:3"],
+            "--translate-gid: \"swap:1:2:3\": expected TYPE:SOURCE:TARGET:COUNT",
+        ),
+        (
+            &["--translate-uid=guest:1:2:0"],
+            "--translate-uid: \"guest:1:2:0\": COUNT must be at least 1",
+        ),
+        (
+            &[
+                "--translate-uid=map:0:0:10",
+                "--translate-uid=squash-guest:5:0:1",
+            ],
+            "--translate-uid: \"squash-guest:5:0:1\": guest ids [5, 6) overlap an earlier rule",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let args = [&["--fd=3", "--shared-dir", d][..], extra].concat();
+        let err = parse(&args).unwrap_err();
+        assert!(matches!(err, ConfigError::Translate { .. }), "{extra:?}");
+        let message = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(message.starts_with(expected), "{message}");
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::{
     MAX_REQUEST_QUEUES,
 };
 use crate::passthrough::xattrmap::{XattrMap, XattrMapError};
+use crate::passthrough::{IdRule, IdRuleError, IdTranslation};
 
 /// What is wrong with a command line.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,18 @@ pub enum ConfigError {
     /// The control socket path names something that is not a socket.
     #[error("--control-socket {0:?} exists and is not a socket")]
     ControlSocketPath(PathBuf),
+    /// A `--translate-uid`/`--translate-gid` rule that is malformed or
+    /// overlaps an earlier one.
+    #[error("{option}: {spec:?}")]
+    Translate {
+        /// `--translate-uid` or `--translate-gid`.
+        option: &'static str,
+        /// The rule as written.
+        spec: String,
+        /// What is wrong with it.
+        #[source]
+        source: IdRuleError,
+    },
     /// An option epochfsd does not implement.
     #[error("{option} is not supported by epochfsd: {why}")]
     Unsupported {
@@ -193,6 +206,8 @@ impl TryFrom<Cli> for Config {
             max_handles: cli.max_handles,
             uid_map: cli.uid_map,
             gid_map: cli.gid_map,
+            translate_uid: id_translation("--translate-uid", &cli.translate_uid)?,
+            translate_gid: id_translation("--translate-gid", &cli.translate_gid)?,
             syncfs: cli.syncfs,
             crash_sim: crash_sim_config(
                 cli.crash_sim.as_deref(),
@@ -219,13 +234,6 @@ impl TryFrom<Cli> for Config {
 /// that epochfsd does not implement: starting without them would surprise
 /// the operator, so they stop the daemon.
 fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
-    if !(cli.translate_uid.is_empty() && cli.translate_gid.is_empty()) {
-        return Err(ConfigError::Unsupported {
-            option: "--translate-uid/--translate-gid",
-            why: "ids are not translated between guest and host; run the daemon \
-                  unprivileged with --uid-map/--gid-map to map them with a user namespace",
-        });
-    }
     if cli.security_label.is_some_and(|l| l != Negotiation::Never) {
         return Err(ConfigError::Unsupported {
             option: "--security-label",
@@ -233,6 +241,22 @@ fn reject_unsupported(cli: &Cli) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// The rules of the `--translate-uid` or `--translate-gid` options
+/// (`option`), in the order given; an error names the first bad one.
+fn id_translation(option: &'static str, specs: &[String]) -> Result<IdTranslation, ConfigError> {
+    let mut translation = IdTranslation::default();
+    for spec in specs {
+        let bad = |source| ConfigError::Translate {
+            option,
+            spec: spec.clone(),
+            source,
+        };
+        let rule: IdRule = spec.parse().map_err(bad)?;
+        translation.add(&rule).map_err(bad)?;
+    }
+    Ok(translation)
 }
 
 /// The request thread count `--queue-threads` asks for, with `auto`

@@ -181,20 +181,31 @@ impl CrashSim {
             };
             match (st.is_dir(), victim) {
                 (true, Victim::Removed) => {
-                    let tombstone = Tombstone {
-                        attrs: st.attrs.clone(),
-                        epoch,
-                    };
+                    let flags =
+                        libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
+                    let pin = crate::sys::open::openat(dir.as_fd(), name.as_cstr(), flags, 0)?;
+                    let attrs = self.host.attrs(pin.as_fd(), &st)?;
+                    let tombstone = Tombstone { attrs, epoch, pin };
                     self.journal().bury(st.id, tombstone);
                     Ok(())
                 }
                 (true, Victim::Moved) => Ok(()),
+                (false, _) if self.journal().is_fresh(st.id, epoch) => Ok(()),
                 (false, _) => self.host.hold(dir.as_fd(), name.as_cstr(), st.id),
             }
         });
         if let Err(err) = captured {
             skipped("a removed name", &err);
         }
+    }
+
+    /// A request of `epoch` made the object `attr` describes.
+    pub(super) fn note_created(&self, attr: &libc::stat64, epoch: u64) {
+        let id = super::journal::ObjectId {
+            dev: attr.st_dev,
+            ino: attr.st_ino,
+        };
+        self.journal().note_created(id, epoch);
     }
 
     /// FSYNC (FDATASYNC with `datasync`) of node `inode` succeeded.

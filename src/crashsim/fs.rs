@@ -82,6 +82,19 @@ impl<F: FileSystem + HostObjects> CrashSimFs<F> {
     ) -> io::Result<T> {
         self.change(|sim, fs| sim.capture_entries(fs, parent, epoch(ctx)), call)
     }
+
+    /// A request that makes a new object in `parent`.
+    fn creation<T>(
+        &self,
+        ctx: &Context,
+        parent: NodeId,
+        call: impl FnOnce(&F) -> io::Result<T>,
+        entry: impl FnOnce(&T) -> &Entry,
+    ) -> io::Result<T> {
+        let made = self.namespace(ctx, parent, call)?;
+        self.sim.note_created(&entry(&made).attr, epoch(ctx));
+        Ok(made)
+    }
 }
 
 impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
@@ -175,7 +188,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         parent: NodeId,
         name: Name<'_>,
     ) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| fs.symlink(ctx, target, parent, name))
+        let call = |fs: &F| fs.symlink(ctx, target, parent, name);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn mknod(
@@ -187,9 +201,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         rdev: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| {
-            fs.mknod(ctx, parent, name, mode, rdev, umask)
-        })
+        let call = |fs: &F| fs.mknod(ctx, parent, name, mode, rdev, umask);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn mkdir(
@@ -200,7 +213,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.namespace(ctx, parent, |fs| fs.mkdir(ctx, parent, name, mode, umask))
+        let call = |fs: &F| fs.mkdir(ctx, parent, name, mode, umask);
+        self.creation(ctx, parent, call, |e| e)
     }
 
     fn unlink(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
@@ -277,9 +291,8 @@ impl<F: FileSystem + HostObjects> FileSystem for CrashSimFs<F> {
         flags: u32,
         umask: u32,
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
-        self.namespace(ctx, parent, |fs| {
-            fs.create(ctx, parent, name, mode, flags, umask)
-        })
+        let call = |fs: &F| fs.create(ctx, parent, name, mode, flags, umask);
+        self.creation(ctx, parent, call, |(e, _, _)| e)
     }
 
     fn read(

@@ -37,6 +37,9 @@ pub const OVERHEAD: u64 = 128;
 /// default 256 MiB) well below the daemon's open file limit.
 pub const PIN_COST: u64 = 16 * 1024;
 
+/// Most objects remembered as made since the last FSYNCDIR.
+const MAX_FRESH: usize = 1 << 20;
+
 /// A host inode: device and inode number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId {
@@ -216,12 +219,15 @@ pub struct Counts {
 
 /// A directory removed since the last durability point: enough to make it
 /// again if the crash brings its name back.
-#[derive(Debug, Clone)]
-pub struct Tombstone {
+#[derive(Debug)]
+pub struct Tombstone<P> {
     /// Its attributes when it was removed.
     pub attrs: AttrImage,
     /// The epoch of the RMDIR (or RENAME over it).
     pub epoch: u64,
+    /// Keeps the removed inode allocated, so that no new object gets its
+    /// number (and so its identity) before the crash.
+    pub pin: P,
 }
 
 /// The undo journal.
@@ -230,7 +236,11 @@ pub struct Journal<P> {
     /// Pending images per object.
     pub objects: HashMap<ObjectId, ObjectRecord<P>>,
     /// Removed directories whose removal is not durable yet.
-    pub tombstones: HashMap<ObjectId, Tombstone>,
+    pub tombstones: HashMap<ObjectId, Tombstone<P>>,
+    /// Objects made since the last FSYNCDIR, with the epoch of the request
+    /// that made them: no durable entry set can name one, so removing it in
+    /// that same epoch needs no copy in the holding directory.
+    fresh: HashMap<ObjectId, u64>,
     /// Capture order, for eviction (entries may be stale: committed since).
     order: VecDeque<(ObjectId, Slot, u64)>,
     next_seq: u64,
@@ -259,6 +269,7 @@ impl<P> Journal<P> {
         Journal {
             objects: HashMap::new(),
             tombstones: HashMap::new(),
+            fresh: HashMap::new(),
             order: VecDeque::new(),
             next_seq: 0,
             limit,
@@ -392,9 +403,26 @@ impl<P> Journal<P> {
         self.counts.implicit_writebacks += 1;
     }
 
+    /// `id` was just made by a request of `epoch`.
+    pub fn note_created(&mut self, id: ObjectId, epoch: u64) {
+        // Forgetting one only costs a hard link later; the map stays small.
+        if self.fresh.len() < MAX_FRESH {
+            self.fresh.insert(id, epoch);
+        }
+    }
+
+    /// Whether `id` was made in `epoch` and no FSYNCDIR or SYNCFS came
+    /// since: no durable entry set names it.
+    pub fn is_fresh(&self, id: ObjectId, epoch: u64) -> bool {
+        self.fresh.get(&id) == Some(&epoch)
+    }
+
     /// Remembers a directory removed in `epoch`.
-    pub fn bury(&mut self, id: ObjectId, tombstone: Tombstone) {
-        self.tombstones.entry(id).or_insert(tombstone);
+    pub fn bury(&mut self, id: ObjectId, tombstone: Tombstone<P>) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.tombstones.entry(id) {
+            v.insert(tombstone);
+            self.counts.pending_bytes += PIN_COST;
+        }
     }
 
     /// FSYNC / FDATASYNC / FSYNCDIR: `kinds` of `id` are durable.
@@ -419,6 +447,8 @@ impl<P> Journal<P> {
         }
         if kinds.entries {
             add(o.entries.commit_upto(u64::MAX, entries_cost));
+            // Whatever this directory holds is now named durably.
+            self.fresh.clear();
         }
         self.forget_committed(n, bytes);
         self.drop_if_empty(id);
@@ -447,7 +477,11 @@ impl<P> Journal<P> {
             .counts
             .pending_bytes
             .saturating_sub(emptied as u64 * PIN_COST);
+        let buried = self.tombstones.len();
         self.tombstones.retain(|_, t| t.epoch > epoch);
+        let freed = (buried - self.tombstones.len()) as u64 * PIN_COST;
+        self.counts.pending_bytes = self.counts.pending_bytes.saturating_sub(freed);
+        self.fresh.retain(|_, made| *made > epoch);
         self.trim_order();
     }
 

@@ -291,3 +291,47 @@ fn open_holding(root: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 pub fn holding_name() -> CString {
     HOLDING_NAME.to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim_over(dir: &std::path::Path) -> CrashSim {
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        let root = sys::open::open_path(&path, libc::O_PATH | libc::O_DIRECTORY).unwrap();
+        let options = Options {
+            mode: Mode::DropAll,
+            limit: DEFAULT_LIMIT,
+            xattr: false,
+        };
+        CrashSim::new(options, root, ProcSelfFd::open().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_second_crash_and_a_status_after_it_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = sim_over(dir.path());
+        assert!(dir.path().join(".epochfsd-crash-sim").is_dir());
+        assert_eq!(sim.status().unwrap().pending_changes, 0);
+
+        assert_eq!(sim.crash().unwrap(), Restored::default());
+
+        assert!(matches!(sim.crash(), Err(CrashSimError::AlreadyCrashed)));
+        assert!(matches!(sim.status(), Err(CrashSimError::AlreadyCrashed)));
+        assert!(!dir.path().join(".epochfsd-crash-sim").exists());
+    }
+
+    #[test]
+    fn a_holding_directory_left_by_an_earlier_run_is_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join(".epochfsd-crash-sim");
+        std::fs::create_dir_all(left.join("sub")).unwrap();
+        std::fs::write(left.join("sub/f"), b"x").unwrap();
+
+        let sim = sim_over(dir.path());
+
+        assert_eq!(std::fs::read_dir(&left).unwrap().count(), 0);
+        sim.discard();
+        assert!(!left.exists());
+    }
+}

@@ -144,7 +144,7 @@ pub fn run(host: &Host, journal: Journal<OwnedFd>, mode: Mode) -> Restored {
 /// The namespace passes.
 struct Names<'a> {
     host: &'a Host,
-    tombstones: &'a HashMap<ObjectId, Tombstone>,
+    tombstones: &'a HashMap<ObjectId, Tombstone<OwnedFd>>,
     /// Removed directories made again, by their old identity.
     remade: HashMap<ObjectId, OwnedFd>,
     r: &'a mut Restored,
@@ -284,6 +284,12 @@ fn restore_data(host: &Host, p: &Plan<'_>, r: &mut Restored) {
     if p.record.is_dir || (p.blocks.is_empty() && p.size.is_none()) {
         return;
     }
+    // Writing changes the times; a mode that keeps the attributes keeps
+    // the ones the file has now.
+    let kept_times = match p.attrs {
+        Some(_) => None,
+        None => host::stat(p.record.pin.as_fd()).ok().map(|st| st.attrs),
+    };
     let file = match host.reopen(p.record.pin.as_fd(), libc::O_WRONLY) {
         Ok(file) => file,
         Err(e) => return r.failed("open a file to put its data back", &e),
@@ -296,6 +302,12 @@ fn restore_data(host: &Host, p: &Plan<'_>, r: &mut Restored) {
     if let Some(size) = p.size {
         if let Err(e) = sys::attr::ftruncate(file.as_fd(), size) {
             r.failed("put a size back", &e);
+        }
+    }
+    if let Some(attrs) = kept_times {
+        let time = |(sec, nsec): (i64, u32)| sys::attr::TimeUpdate::Set(sec, nsec);
+        if let Err(e) = sys::attr::futimens(file.as_fd(), time(attrs.atime), time(attrs.mtime)) {
+            r.failed("keep the times of a file", &e);
         }
     }
 }

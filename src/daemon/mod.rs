@@ -472,6 +472,8 @@ fn filesystem_config(config: &Config, root_dir: std::path::PathBuf) -> passthrou
             InodeFileHandles::Mandatory => HandlePolicy::Mandatory,
         },
         max_handles: config.max_handles,
+        uids: config.translate_uid.clone(),
+        gids: config.translate_gid.clone(),
         xattrmap: config.xattrmap.clone(),
         hidden_root_name: config
             .crash_sim

@@ -119,6 +119,9 @@ fn serve_and_complete<F: FileSystem>(
         }
     };
     let completed = complete(&job.vring, head, used_len);
+    // Marked after the write, never before: a page the VMM copies between
+    // the two is marked again and copied again; marking first could let
+    // the VMM clear the bit and copy the page before the write lands.
     if dirty_log.load(Ordering::Acquire) {
         mark_used_ring(&job.vring, &job.mem);
     }

@@ -53,7 +53,8 @@ fn permits(st: &libc::stat64, ctx: &Context, mask: u32) -> bool {
 }
 
 impl PassthroughFs {
-    /// Attributes of `inode` (via `handle` when given) and their timeout.
+    /// Attributes of `inode` (via `handle` when given), as the guest sees
+    /// them, and their timeout.
     pub(super) fn do_getattr(
         &self,
         inode: NodeId,
@@ -63,7 +64,7 @@ impl PassthroughFs {
             Some(h) => sys::stat::fstat(self.handle(inode, h)?.fd.as_fd())?,
             None => sys::stat::fstat(self.inode(inode)?.value().fd()?.as_fd())?,
         };
-        Ok((st, self.cfg.cache.timeout()))
+        Ok((self.guest_view(st), self.cfg.cache.timeout()))
     }
 
     /// STATX: `statx(2)` of the node (or the handle's descriptor), always
@@ -81,7 +82,7 @@ impl PassthroughFs {
             Some(h) => sys::stat::statx(self.handle(inode, h)?.fd.as_fd(), sync, mask)?,
             None => sys::stat::statx(self.inode(inode)?.value().fd()?.as_fd(), sync, mask)?,
         };
-        Ok((stx, self.cfg.cache.timeout()))
+        Ok((self.guest_view_statx(stx), self.cfg.cache.timeout()))
     }
 
     /// SETATTR: applies the fields `attr.valid` names, as the caller; a

@@ -114,6 +114,10 @@ pub struct Config {
     pub xattrmap: Option<super::xattrmap::XattrMap>,
     /// How migration state is saved and loaded.
     pub migration: MigrationConfig,
+    /// `--translate-uid`: uids between the guest's view and the host's.
+    pub uids: super::IdTranslation,
+    /// `--translate-gid`: gids between the guest's view and the host's.
+    pub gids: super::IdTranslation,
 }
 
 /// Why a [`PassthroughFs`](super::PassthroughFs) could not be set up.

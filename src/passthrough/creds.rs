@@ -39,7 +39,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::filesystem::Context;
+use crate::filesystem::{Context, SetAttr};
 use crate::sys::creds::{set_thread_egid, set_thread_euid, set_thread_groups, thread_eids};
 
 use super::PassthroughFs;
@@ -195,6 +195,71 @@ impl PassthroughFs {
     ) -> io::Result<T> {
         self.as_caller(ctx, |g| g.push_owner_of(fd), op)
     }
+}
+
+impl PassthroughFs {
+    /// The caller of `ctx` in host ids (`--translate-uid`/`--translate-gid`):
+    /// `EPERM` for a guest id a `forbid-guest` rule covers. A forbidden
+    /// FUSE_CREATE_SUPP_GROUP group is left out rather than failing the
+    /// request: it could only have granted more.
+    pub(super) fn host_caller(&self, ctx: &Context) -> io::Result<Context> {
+        let (uids, gids) = (&self.cfg.uids, &self.cfg.gids);
+        if uids.is_identity() && gids.is_identity() {
+            return Ok(*ctx);
+        }
+        Ok(Context {
+            uid: uids
+                .to_host(ctx.uid)
+                .map_err(|_| forbidden("uid", ctx.uid))?,
+            gid: gids
+                .to_host(ctx.gid)
+                .map_err(|_| forbidden("gid", ctx.gid))?,
+            supp_group: ctx.supp_group.and_then(|g| gids.to_host(g).ok()),
+            ..*ctx
+        })
+    }
+
+    /// A SETATTR's new owner and group in host ids; `EPERM` for a
+    /// forbidden one.
+    pub(super) fn host_setattr(&self, attr: &SetAttr) -> io::Result<SetAttr> {
+        let mut host = *attr;
+        if attr.valid.uid {
+            host.uid = self
+                .cfg
+                .uids
+                .to_host(attr.uid)
+                .map_err(|_| forbidden("uid", attr.uid))?;
+        }
+        if attr.valid.gid {
+            host.gid = self
+                .cfg
+                .gids
+                .to_host(attr.gid)
+                .map_err(|_| forbidden("gid", attr.gid))?;
+        }
+        Ok(host)
+    }
+
+    /// Host attributes `st` as the guest is to see them (owner and group
+    /// translated back).
+    pub(super) fn guest_view(&self, mut st: libc::stat64) -> libc::stat64 {
+        st.st_uid = self.cfg.uids.to_guest(st.st_uid);
+        st.st_gid = self.cfg.gids.to_guest(st.st_gid);
+        st
+    }
+
+    /// [`guest_view`](Self::guest_view) for a `statx` answer.
+    pub(super) fn guest_view_statx(&self, mut stx: libc::statx) -> libc::statx {
+        stx.stx_uid = self.cfg.uids.to_guest(stx.stx_uid);
+        stx.stx_gid = self.cfg.gids.to_guest(stx.stx_gid);
+        stx
+    }
+}
+
+/// The answer to a guest id a `forbid-guest` rule covers.
+fn forbidden(kind: &str, id: u32) -> io::Error {
+    log::debug!("guest {kind} {id} is forbidden by --translate-{kind}");
+    crate::sys::errno(libc::EPERM)
 }
 
 /// Most groups one request can vouch for: a few inodes and a new group.
@@ -453,5 +518,112 @@ mod tests {
         let r = fs.open(&caller(1001, 1001), e.inode, libc::O_WRONLY as u32);
         assert_eq!(errno(r), Some(libc::EACCES));
         assert_restored();
+    }
+
+    /// A share translating ids 1000..1010 to host 2000..2010 both ways
+    /// (uids and gids) and forbidding guest uid 1500.
+    fn translated_share() -> (tempfile::TempDir, PassthroughFs) {
+        let rules = |forbid: bool| {
+            let mut rules = vec!["map:1000:2000:10".parse().unwrap()];
+            if forbid {
+                rules.push("forbid-guest:1500:1".parse().unwrap());
+            }
+            super::super::IdTranslation::new(&rules).unwrap()
+        };
+        let (tmp, fs) = new_fs_with(|c| {
+            c.uids = rules(true);
+            c.gids = rules(false);
+        });
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        (tmp, fs)
+    }
+
+    #[test]
+    fn translated_callers_create_as_host_ids_and_see_guest_ids() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = translated_share();
+        let user = caller(1000, 1001);
+        let e = fs
+            .mkdir(&user, NodeId::ROOT, name(c"d"), 0o755, 0o022)
+            .unwrap();
+        assert_eq!((e.attr.st_uid, e.attr.st_gid), (1000, 1001));
+        let meta = std::fs::metadata(tmp.path().join("d")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (2000, 2001));
+        // Host owners: inside the rule translated back, outside unchanged.
+        file(&tmp.path().join("theirs"), 0o644, 2005, 3000);
+        let e = fs.lookup(&user, NodeId::ROOT, name(c"theirs")).unwrap();
+        assert_eq!((e.attr.st_uid, e.attr.st_gid), (1005, 3000));
+        let (st, _) = fs.getattr(&user, e.inode, None).unwrap();
+        assert_eq!((st.st_uid, st.st_gid), (1005, 3000));
+        let (stx, _) = fs.statx(&user, e.inode, None, 0, 0).unwrap();
+        assert_eq!((stx.stx_uid, stx.stx_gid), (1005, 3000));
+        // A chown by guest root names guest ids.
+        let attr = SetAttr {
+            valid: crate::filesystem::SetAttrValid {
+                uid: true,
+                gid: true,
+                ..Default::default()
+            },
+            uid: 1009,
+            gid: 77,
+            ..Default::default()
+        };
+        let (st, _) = fs.setattr(&ctx(), e.inode, &attr, None).unwrap();
+        assert_eq!((st.st_uid, st.st_gid), (1009, 77));
+        let meta = std::fs::metadata(tmp.path().join("theirs")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (2009, 77));
+        assert_restored();
+    }
+
+    #[test]
+    fn forbidden_guest_ids_are_refused_with_eperm() {
+        if !is_root() {
+            return;
+        }
+        let (tmp, fs) = translated_share();
+        file(&tmp.path().join("f"), 0o644, 0, 0);
+        let banned = caller(1500, 1500);
+        let r = fs.mknod(
+            &banned,
+            NodeId::ROOT,
+            name(c"n"),
+            libc::S_IFREG | 0o644,
+            0,
+            0,
+        );
+        assert_eq!(errno(r), Some(libc::EPERM));
+        assert_eq!(
+            errno(fs.lookup(&banned, NodeId::ROOT, name(c"f"))),
+            Some(libc::EPERM)
+        );
+        assert!(!tmp.path().join("n").exists());
+        // Nor may anyone give a file to a forbidden uid.
+        let e = fs.lookup(&ctx(), NodeId::ROOT, name(c"f")).unwrap();
+        let attr = SetAttr {
+            valid: crate::filesystem::SetAttrValid {
+                uid: true,
+                ..Default::default()
+            },
+            uid: 1500,
+            ..Default::default()
+        };
+        assert_eq!(
+            errno(fs.setattr(&ctx(), e.inode, &attr, None)),
+            Some(libc::EPERM)
+        );
+        // The gid 1500 is not forbidden: gids have their own rules.
+        fs.mknod(
+            &caller(1000, 1500),
+            NodeId::ROOT,
+            name(c"n"),
+            libc::S_IFREG | 0o644,
+            0,
+            0,
+        )
+        .unwrap();
+        let meta = std::fs::metadata(tmp.path().join("n")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (2000, 1500));
     }
 }

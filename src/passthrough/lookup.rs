@@ -82,13 +82,14 @@ impl PassthroughFs {
         Ok(self.entry(&node, st.st, if submount { ATTR_SUBMOUNT } else { 0 }))
     }
 
-    /// The entry answer for `node` with attributes `st`.
+    /// The entry answer for `node` with the host attributes `st` (shown
+    /// to the guest with its owner translated).
     pub(super) fn entry(&self, node: &Inode, st: libc::stat64, attr_flags: u32) -> Entry {
         let timeout = self.cfg.cache.timeout();
         Entry {
             inode: node.id(),
             generation: node.generation(),
-            attr: st,
+            attr: self.guest_view(st),
             attr_flags,
             attr_timeout: timeout,
             entry_timeout: timeout,

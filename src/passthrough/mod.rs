@@ -26,7 +26,12 @@
 //! Requests the host checks run with the guest caller's uid/gid as the
 //! calling thread's effective ids (when the daemon runs as root; see
 //! `creds` for which requests switch and how supplementary groups are
-//! handled). [`PassthroughFs::new`] drops the
+//! handled). With `--translate-uid`/`--translate-gid` ([`IdTranslation`])
+//! the caller's ids are translated to host ids where the trait hands a
+//! request to this module (a forbidden guest id answers `EPERM`), the
+//! owner a SETATTR sets likewise, and the owner of every attribute the
+//! guest is shown is translated back where it is read (`entry`, GETATTR,
+//! STATX). [`PassthroughFs::new`] drops the
 //! daemon's supplementary groups and sets the process umask to 0: modes
 //! arrive from the guest and the request's own umask is applied here.
 
@@ -50,6 +55,7 @@ mod entries;
 mod file;
 mod flush;
 mod handles;
+pub mod id_translation;
 mod inode_file;
 mod inode_table;
 mod lookup;
@@ -79,6 +85,7 @@ use crate::sys::open::ProcSelfFd;
 
 pub use config::{CachePolicy, Config, Error, MigrationConfig, MigrationMode, MigrationOnError};
 use handles::HandleTable;
+pub use id_translation::{IdRule, IdRuleError, IdTranslation};
 pub use inode_file::HandlePolicy;
 use inode_file::{InodeFile, MountFds, PathFd};
 use inode_table::{InodeKey, InodeTable, Node, ROOT};
@@ -355,7 +362,7 @@ impl FileSystem for PassthroughFs {
     }
 
     fn lookup(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<Entry> {
-        self.do_lookup(ctx, parent, name)
+        self.do_lookup(&self.host_caller(ctx)?, parent, name)
     }
 
     fn forget(&self, inode: NodeId, count: u64) {
@@ -389,7 +396,12 @@ impl FileSystem for PassthroughFs {
         attr: &SetAttr,
         handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
-        self.do_setattr(ctx, inode, attr, handle)
+        self.do_setattr(
+            &self.host_caller(ctx)?,
+            inode,
+            &self.host_setattr(attr)?,
+            handle,
+        )
     }
 
     fn readlink(&self, _ctx: &Context, inode: NodeId) -> io::Result<Vec<u8>> {
@@ -403,7 +415,7 @@ impl FileSystem for PassthroughFs {
         parent: NodeId,
         name: Name<'_>,
     ) -> io::Result<Entry> {
-        self.do_symlink(ctx, target, parent, name)
+        self.do_symlink(&self.host_caller(ctx)?, target, parent, name)
     }
 
     fn mknod(
@@ -415,7 +427,7 @@ impl FileSystem for PassthroughFs {
         rdev: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.do_mknod(ctx, parent, name, mode, rdev, umask)
+        self.do_mknod(&self.host_caller(ctx)?, parent, name, mode, rdev, umask)
     }
 
     fn mkdir(
@@ -426,15 +438,15 @@ impl FileSystem for PassthroughFs {
         mode: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        self.do_mkdir(ctx, parent, name, mode, umask)
+        self.do_mkdir(&self.host_caller(ctx)?, parent, name, mode, umask)
     }
 
     fn unlink(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
-        self.do_unlink(ctx, parent, name, 0)
+        self.do_unlink(&self.host_caller(ctx)?, parent, name, 0)
     }
 
     fn rmdir(&self, ctx: &Context, parent: NodeId, name: Name<'_>) -> io::Result<()> {
-        self.do_unlink(ctx, parent, name, libc::AT_REMOVEDIR)
+        self.do_unlink(&self.host_caller(ctx)?, parent, name, libc::AT_REMOVEDIR)
     }
 
     fn rename(
@@ -446,7 +458,14 @@ impl FileSystem for PassthroughFs {
         new_name: Name<'_>,
         flags: u32,
     ) -> io::Result<()> {
-        self.do_rename(ctx, old_parent, old_name, new_parent, new_name, flags)
+        self.do_rename(
+            &self.host_caller(ctx)?,
+            old_parent,
+            old_name,
+            new_parent,
+            new_name,
+            flags,
+        )
     }
 
     fn link(
@@ -456,7 +475,7 @@ impl FileSystem for PassthroughFs {
         new_parent: NodeId,
         new_name: Name<'_>,
     ) -> io::Result<Entry> {
-        self.do_link(ctx, inode, new_parent, new_name)
+        self.do_link(&self.host_caller(ctx)?, inode, new_parent, new_name)
     }
 
     fn open(
@@ -465,7 +484,7 @@ impl FileSystem for PassthroughFs {
         inode: NodeId,
         flags: u32,
     ) -> io::Result<(HandleId, OpenOptions)> {
-        self.do_open(ctx, inode, flags)
+        self.do_open(&self.host_caller(ctx)?, inode, flags)
     }
 
     fn create(
@@ -477,7 +496,7 @@ impl FileSystem for PassthroughFs {
         flags: u32,
         umask: u32,
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
-        self.do_create(ctx, parent, name, mode, flags, umask)
+        self.do_create(&self.host_caller(ctx)?, parent, name, mode, flags, umask)
     }
 
     fn read(
@@ -545,7 +564,7 @@ impl FileSystem for PassthroughFs {
         inode: NodeId,
         flags: u32,
     ) -> io::Result<(HandleId, OpenOptions)> {
-        self.do_opendir(ctx, inode, flags)
+        self.do_opendir(&self.host_caller(ctx)?, inode, flags)
     }
 
     fn readdir(
@@ -603,7 +622,7 @@ impl FileSystem for PassthroughFs {
         value: &[u8],
         flags: u32,
     ) -> io::Result<()> {
-        self.do_setxattr(ctx, inode, name, value, flags)
+        self.do_setxattr(&self.host_caller(ctx)?, inode, name, value, flags)
     }
 
     fn getxattr(
@@ -613,19 +632,19 @@ impl FileSystem for PassthroughFs {
         name: &CStr,
         buf: &mut [u8],
     ) -> io::Result<usize> {
-        self.do_getxattr(ctx, inode, name, buf)
+        self.do_getxattr(&self.host_caller(ctx)?, inode, name, buf)
     }
 
     fn listxattr(&self, ctx: &Context, inode: NodeId, buf: &mut [u8]) -> io::Result<usize> {
-        self.do_listxattr(ctx, inode, buf)
+        self.do_listxattr(&self.host_caller(ctx)?, inode, buf)
     }
 
     fn removexattr(&self, ctx: &Context, inode: NodeId, name: &CStr) -> io::Result<()> {
-        self.do_removexattr(ctx, inode, name)
+        self.do_removexattr(&self.host_caller(ctx)?, inode, name)
     }
 
     fn access(&self, ctx: &Context, inode: NodeId, mask: u32) -> io::Result<()> {
-        self.do_access(ctx, inode, mask)
+        self.do_access(&self.host_caller(ctx)?, inode, mask)
     }
 
     fn fallocate(
@@ -679,7 +698,7 @@ impl FileSystem for PassthroughFs {
         flags: u32,
         umask: u32,
     ) -> io::Result<(Entry, HandleId, OpenOptions)> {
-        self.do_tmpfile(ctx, parent, mode, flags, umask)
+        self.do_tmpfile(&self.host_caller(ctx)?, parent, mode, flags, umask)
     }
 }
 
