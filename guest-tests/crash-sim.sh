@@ -30,12 +30,15 @@ WORK=$HERE/work/crash-sim
 mkdir -p "$WORK"
 gcc -static -O2 -Wall -o "$WORK/fsync" "$HERE/helpers/fsync.c" || exit 1
 EXTRA_BINS="$WORK/fsync"
-# Debian's sqlite3, for the SQLite part (skipped in the guest without it).
-if command -v sqlite3 >/dev/null; then
-    EXTRA_BINS+=" $(command -v sqlite3)"
-else
-    echo "crash-sim: no sqlite3 on the host: the SQLite part is skipped" >&2
+# Debian's sqlite3 for the SQLite part, copied into the guest with its
+# libraries; installed here if missing, so the part is never skipped.
+if ! command -v sqlite3 >/dev/null; then
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null ||
+        { echo "crash-sim: cannot install sqlite3 (apt-get install sqlite3)" >&2; exit 1; }
 fi
+EXTRA_BINS+=" $(command -v sqlite3)"
 export EPOCHFSD_BIN=$REPO/target/release/epochfsd EXTRA_BINS
 
 failed=0
