@@ -155,20 +155,30 @@ wait_console() {
 
 # migrate FROM TO: QMP migrate from QEMU FROM to QEMU TO (started with
 # -incoming on migrate-TO.sock); PASS/FAIL and the measured times.
-migrate() {
-    local from=$1 to=$2 info="" status="" _
+# run_migration FROM TO: turns on the return path on both QEMUs, starts the
+# QMP migrate FROM -> TO and waits for it to end; sets INFO (the last
+# query-migrate answer, also saved in the run directory) and STATUS.
+run_migration() {
+    local from=$1 to=$2 _
     local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
     qmp "$SOCKDIR/qmp-$to.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $to"
     qmp "$SOCKDIR/qmp-$from.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $from"
     qmp "$SOCKDIR/qmp-$from.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}" > /dev/null ||
         die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
+    INFO="" STATUS=""
     for _ in $(seq 1 "$TIMEOUT"); do
-        info=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
-        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
-        case "$status" in completed|failed|cancelled) break ;; esac
+        INFO=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
+        STATUS=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$INFO")
+        case "$STATUS" in completed|failed|cancelled) break ;; esac
         sleep 1
     done
-    echo "$info" > "$RUNDIR/query-migrate-$from-$to.json"
+    echo "$INFO" > "$RUNDIR/query-migrate-$from-$to.json"
+}
+
+migrate() {
+    local from=$1 to=$2
+    run_migration "$from" "$to"
+    local info=$INFO status=$STATUS
     if [ "$status" = completed ]; then
         pass "migration-$from-to-$to-completed"
         python3 -c 'import json,sys; m=json.loads(sys.argv[2]); print("INFO: %s: total-time %s ms, downtime %s ms, setup-time %s ms, RAM transferred %s bytes" % (sys.argv[1], m.get("total-time"), m.get("downtime"), m.get("setup-time"), m.get("ram",{}).get("transferred")))' "$from -> $to" "$info"
@@ -182,19 +192,8 @@ migrate() {
 # refused_migration: src -> dst must fail (the destination's daemon refuses
 # the state), the source must go on running and the other share stay empty.
 refused_migration() {
-    local info="" status="" _
-    local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
-    qmp "$SOCKDIR/qmp-dst.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on dst"
-    qmp "$SOCKDIR/qmp-src.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on src"
-    qmp "$SOCKDIR/qmp-src.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-dst.sock\"}" > /dev/null ||
-        die migrate "QMP migrate refused: see $RUNDIR"
-    for _ in $(seq 1 "$TIMEOUT"); do
-        info=$(qmp "$SOCKDIR/qmp-src.sock" query-migrate)
-        status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status",""))' "$info")
-        case "$status" in completed|failed|cancelled) break ;; esac
-        sleep 1
-    done
-    echo "$info" > "$RUNDIR/query-migrate-src-dst.json"
+    run_migration src dst
+    local info=$INFO status=$STATUS
     if [ "$status" = failed ]; then
         pass migration-to-another-directory-fails
         python3 -c 'import json,sys; print("INFO: QEMU says: %s" % json.loads(sys.argv[1]).get("error-desc"))' "$info"
