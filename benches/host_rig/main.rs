@@ -393,6 +393,7 @@ fn main() {
     let share = root.join("share");
     if let Err(e) = std::fs::create_dir_all(&share).and_then(|_| target::populate(&share)) {
         eprintln!("host_rig: preparing {}: {e}", share.display());
+        drop(tmp);
         std::process::exit(1);
     }
     match target::ceiling(&share, o.warmup, o.measure) {
@@ -428,5 +429,8 @@ fn main() {
         }
         Err(e) => eprintln!("host_rig: ceiling: {e}"),
     }
+    // `exit` runs no destructors: remove the scratch directory (its files
+    // are hundreds of MiB) first.
+    drop(tmp);
     std::process::exit(i32::from(failed));
 }
