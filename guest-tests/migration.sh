@@ -7,7 +7,7 @@
 #
 # Usage: guest-tests/migration.sh [--queues N] [--mode find-paths|file-handles]
 #            [--timeout SECS] [--daemon-args "..."] [--daemon epochfsd|virtiofsd] [--back]
-#            [--bad-destination]
+#            [--bad-destination] [--held-sync]
 #
 # --back migrates a second time, from the destination to a new QEMU and
 # daemon in the first one's place, before the guest checks its files.
@@ -17,6 +17,13 @@
 # appear in the other directory.
 # --daemon virtiofsd runs upstream virtiofsd (scripts/install-virtiofsd.sh, or
 # VIRTIOFSD_BIN) on both sides instead, for comparison: one queue only.
+# --held-sync runs another guest scenario (scenarios/migration-held.sh): the
+# source daemon is a test-hooks build holding every WRITE at offset 1 MiB for
+# 3 s (HELD_MS); the guest starts a write there (A) and 0.5 s later `sync -f`
+# (B), and the host starts the migration while both wait. On the destination
+# the guest checks that A and B succeeded, that B ended after A, reads A's
+# block back and writes after.txt (C); the host checks A's block in the file.
+# The destination daemon is the ordinary release build.
 #
 # Output: PASS/FAIL lines (guest and host), the measured times from QMP
 # `query-migrate` (total, downtime, setup) and the daemons' state size and
@@ -24,12 +31,13 @@
 #   guest migration (epochfsd, queues=N, mode=M): P passed, F failed
 # Run directory: guest-tests/work/runs/migration-qN-MODE-DATE-XXXX (consoles,
 # daemon logs, QMP answers). Exit status 0 only if nothing failed.
-# Environment: EPOCHFSD_BIN (skip cargo build), KERNEL, SKIP_DEPS=1.
+# Environment: EPOCHFSD_BIN (skip cargo build), EPOCHFSD_HOOKS_BIN (the
+# test-hooks build for --held-sync), KERNEL, SKIP_DEPS=1.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0 BAD=0
+QUEUES=1 MODE=find-paths TIMEOUT=900 DAEMON_ARGS="" KIND=epochfsd BACK=0 BAD=0 HELD=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --queues) QUEUES=$2; shift 2 ;;
@@ -39,6 +47,7 @@ while [ $# -gt 0 ]; do
         --daemon) KIND=$2; shift 2 ;;
         --back) BACK=1; shift ;;
         --bad-destination) BAD=1; shift ;;
+        --held-sync) HELD=1; shift ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
         *) echo "migration.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -50,12 +59,25 @@ case "$KIND" in
     virtiofsd) [ "$QUEUES" = 1 ] || { echo "migration.sh: virtiofsd serves one queue" >&2; exit 2; } ;;
     *) echo "migration.sh: --daemon epochfsd|virtiofsd" >&2; exit 2 ;;
 esac
+if [ "$HELD" = 1 ] && { [ "$KIND" != epochfsd ] || [ "$BACK" = 1 ] || [ "$BAD" = 1 ]; }; then
+    echo "migration.sh: --held-sync needs epochfsd and goes with neither --back nor --bad-destination" >&2
+    exit 2
+fi
+HELD_OFFSET=1048576 HELD_MS=${HELD_MS:-3000}
+[[ $HELD_MS =~ ^[1-9][0-9]*$ ]] || { echo "migration.sh: HELD_MS must be milliseconds" >&2; exit 2; }
+SCENARIO=migration POLL=0.5
+# The host must see MIGRATION-READY soon: the write is held for 3 s only.
+[ "$HELD" = 1 ] && SCENARIO=migration-held POLL=0.1
 
 npass=0 nfail=0
 pass() { echo "PASS: $1"; npass=$((npass + 1)); }
 fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
 log() { echo "migration.sh: $*" >&2; }
-summary() { echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK, bad-destination=$BAD): $npass passed, $nfail failed"; }
+summary() {
+    local held=""
+    [ "$HELD" = 1 ] && held=", held-sync"
+    echo "guest migration ($KIND, queues=$QUEUES, mode=$MODE, back=$BACK, bad-destination=$BAD$held): $npass passed, $nfail failed"
+}
 die() { fail "$1" "$2"; summary; exit 1; }
 
 # ---- prerequisites ------------------------------------------------------------------
@@ -70,10 +92,15 @@ elif [ -z "${EPOCHFSD_BIN:-}" ]; then
     (cd "$REPO" && cargo build --release --quiet) || die build "cargo build --release failed"
     EPOCHFSD_BIN=$REPO/target/release/epochfsd
 fi
+if [ "$HELD" = 1 ] && [ -z "${EPOCHFSD_HOOKS_BIN:-}" ]; then
+    (cd "$REPO" && CARGO_TARGET_DIR=$REPO/target/hooks cargo build --release --quiet --features test-hooks) ||
+        die build "cargo build --release --features test-hooks failed"
+    EPOCHFSD_HOOKS_BIN=$REPO/target/hooks/release/epochfsd
+fi
 INITRD=$("$HERE/build-initramfs.sh") || die initramfs "guest-tests/build-initramfs.sh failed"
 
 mkdir -p "$HERE/work/runs"
-RUNDIR=$(mktemp -d "$HERE/work/runs/migration-$KIND-q$QUEUES-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+RUNDIR=$(mktemp -d "$HERE/work/runs/migration-$KIND-q$QUEUES-$MODE$([ "$HELD" = 1 ] && echo -held)-$(date +%Y%m%d-%H%M%S)-XXXX")
 SOCKDIR=$(mktemp -d /tmp/epochfsd-mig.XXXXXX)   # sun_path is 108 bytes
 SHARE=$RUNDIR/share
 mkdir -p "$SHARE"
@@ -114,14 +141,14 @@ EOF
 }
 
 # ---- daemons and QEMUs --------------------------------------------------------------
-start_daemon() {   # NAME [SHARE]
-    local sock=$SOCKDIR/$1.sock
-    local common=(--socket-path "$sock" --shared-dir "${2:-$SHARE}" --migration-mode "$MODE")
+start_daemon() {   # NAME [SHARE [BINARY EXTRA-ARGUMENTS...]]
+    local sock=$SOCKDIR/$1.sock bin=${3:-${EPOCHFSD_BIN:-}}
+    local common=(--socket-path "$sock" --shared-dir "${2:-$SHARE}" --migration-mode "$MODE" "${@:4}")
     # shellcheck disable=SC2086  # DAEMON_ARGS is split on purpose
     if [ "$KIND" = virtiofsd ]; then
         "$VIRTIOFSD_BIN" "${common[@]}" --sandbox none $DAEMON_ARGS > "$RUNDIR/daemon-$1.log" 2>&1 &
     else
-        "$EPOCHFSD_BIN" "${common[@]}" --num-request-queues "$QUEUES" $DAEMON_ARGS \
+        "$bin" "${common[@]}" --num-request-queues "$QUEUES" $DAEMON_ARGS \
             > "$RUNDIR/daemon-$1.log" 2>&1 &
     fi
     PIDS+=($!)
@@ -136,7 +163,7 @@ start_qemu() {   # NAME [EXTRA...]
         -chardev "socket,id=char0,path=$SOCKDIR/$name.sock" \
         -device "vhost-user-fs-pci,chardev=char0,tag=share,queue-size=1024,num-request-queues=$QUEUES" \
         -kernel "$KERNEL" -initrd "$INITRD" \
-        -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=migration queues=$QUEUES fstag=share migmode=$MODE" \
+        -append "console=ttyS0 quiet panic=-1 rdinit=/init scenario=$SCENARIO queues=$QUEUES fstag=share migmode=$MODE" \
         -display none -monitor none -serial "file:$RUNDIR/console-$name.log" -no-reboot -nic none \
         -qmp "unix:$SOCKDIR/qmp-$name.sock,server=on,wait=off" "$@" > "$RUNDIR/qemu-$name.log" 2>&1 &
     PIDS+=($!)
@@ -148,7 +175,7 @@ wait_console() {
     local deadline=$((SECONDS + $3))
     while [ $SECONDS -lt $deadline ]; do
         grep -q "$2" "$RUNDIR/console-$1.log" 2>/dev/null && return 0
-        sleep 0.5
+        sleep "$POLL"
     done
     return 1
 }
@@ -165,6 +192,7 @@ run_migration() {
     qmp "$SOCKDIR/qmp-$from.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $from"
     qmp "$SOCKDIR/qmp-$from.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}" > /dev/null ||
         die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
+    MIGRATE_ISSUED=$EPOCHREALTIME
     INFO="" STATUS=""
     for _ in $(seq 1 "$TIMEOUT"); do
         INFO=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
@@ -223,7 +251,12 @@ refused_migration() {
     fi
 }
 
-start_daemon src
+if [ "$HELD" = 1 ]; then
+    start_daemon src "$SHARE" "$EPOCHFSD_HOOKS_BIN" \
+        --test-slow-write-offset "$HELD_OFFSET" --test-slow-write-ms "$HELD_MS"
+else
+    start_daemon src
+fi
 if [ "$BAD" = 1 ]; then
     # A destination serving another directory: it must refuse the state.
     mkdir -p "$RUNDIR/other-share"
@@ -237,6 +270,7 @@ log "run directory $RUNDIR"
 
 wait_console src MIGRATION-READY "$TIMEOUT" ||
     die guest-ready "the guest did not get ready; console: $(tail -5 "$RUNDIR/console-src.log")"
+READY_SEEN=$EPOCHREALTIME
 grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-src.log"
 if [ "$BAD" = 1 ]; then
     refused_migration
@@ -253,7 +287,15 @@ if [ "$BACK" = 1 ]; then
     migrate dst back
     last=back
 fi
-touch "$SHARE/.migrated"
+if [ "$HELD" = 1 ]; then
+    # How long after the host saw MIGRATION-READY the QMP migrate had been
+    # issued (ms): the guest compares it with how long its held write went on
+    # after it printed MIGRATION-READY.
+    awk -v a="$READY_SEEN" -v b="$MIGRATE_ISSUED" 'BEGIN { printf "%d\n", (b - a) * 1000 }' > "$RUNDIR/issued-ms"
+    mv "$RUNDIR/issued-ms" "$SHARE/.migrated"
+else
+    touch "$SHARE/.migrated"
+fi
 
 if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
     grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-$last.log"
@@ -267,6 +309,15 @@ if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; t
     pass host-sees-the-write-after-the-move
 else
     fail host-sees-the-write-after-the-move "after.txt: '$(cat "$SHARE/after.txt" 2>&1)'"
+fi
+if [ "$HELD" = 1 ]; then
+    # A's block (the guest's numbered lines) at 1 MiB, as the host sees it.
+    if cmp -s <(for i in $(seq 0 63); do printf '%063d\n' "$i"; done) \
+        <(dd if="$SHARE/held.bin" bs=4096 skip=$((HELD_OFFSET / 4096)) count=1 2>/dev/null); then
+        pass host-sees-the-held-write
+    else
+        fail host-sees-the-held-write "held.bin at $HELD_OFFSET differs ($(stat -c %s "$SHARE/held.bin" 2>&1) bytes)"
+    fi
 fi
 summary
 [ "$nfail" = 0 ] && [ "$npass" -gt 0 ]
