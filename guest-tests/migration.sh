@@ -115,10 +115,14 @@ cleanup() {
 trap cleanup EXIT
 
 # qmp SOCKET COMMAND [ARGUMENTS-JSON]: one QMP command; prints its "return".
+# With QMP_WAIT_EVENT=NAME it then waits (up to TIMEOUT seconds) for that
+# event and prints, instead, the host time (epoch seconds) of the command's
+# answer and the event's own timestamp.
 qmp() {
-    python3 - "$@" <<'EOF'
-import json, socket, sys
+    QMP_TIMEOUT=$TIMEOUT python3 - "$@" <<'EOF'
+import json, os, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
+s.settimeout(float(os.environ["QMP_TIMEOUT"]))
 s.connect(sys.argv[1])
 f = s.makefile("rw")
 def send(cmd, args=None):
@@ -136,7 +140,17 @@ reply = send(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
 if "error" in reply:
     print(json.dumps(reply["error"]), file=sys.stderr)
     sys.exit(1)
-print(json.dumps(reply["return"]))
+answered = time.time()
+event = os.environ.get("QMP_WAIT_EVENT")
+if not event:
+    print(json.dumps(reply["return"]))
+    sys.exit(0)
+while True:
+    msg = json.loads(f.readline())
+    if msg.get("event") == event:
+        ts = msg["timestamp"]
+        print("%.6f %d.%06d" % (answered, ts["seconds"], ts["microseconds"]))
+        break
 EOF
 }
 
@@ -190,9 +204,21 @@ run_migration() {
     local caps='{"capabilities":[{"capability":"return-path","state":true}]}'
     qmp "$SOCKDIR/qmp-$to.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $to"
     qmp "$SOCKDIR/qmp-$from.sock" migrate-set-capabilities "$caps" > /dev/null || die qmp "return-path on $from"
-    qmp "$SOCKDIR/qmp-$from.sock" migrate "{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}" > /dev/null ||
-        die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
-    MIGRATE_ISSUED=$EPOCHREALTIME
+    local uri="{\"uri\":\"unix:$SOCKDIR/migrate-$to.sock\"}"
+    if [ "$HELD" = 1 ]; then
+        # Switch over as soon as QEMU has measured the bandwidth (a downtime
+        # limit of 60 s is never exceeded), so that the VM stops, and the
+        # daemon's queues with it, while the write is still held; the RAM
+        # then moves in the downtime. Notes when QEMU answered the migrate
+        # and when the source VM stopped (QMP's STOP event).
+        qmp "$SOCKDIR/qmp-$from.sock" migrate-set-parameters '{"downtime-limit":60000}' > /dev/null ||
+            die qmp "downtime-limit on $from"
+        read -r MIGRATE_ISSUED VM_STOPPED < <(QMP_WAIT_EVENT=STOP qmp "$SOCKDIR/qmp-$from.sock" migrate "$uri") ||
+            die migrate "QMP migrate $from -> $to refused, or no STOP event: see $RUNDIR"
+    else
+        qmp "$SOCKDIR/qmp-$from.sock" migrate "$uri" > /dev/null ||
+            die migrate "QMP migrate $from -> $to refused: see $RUNDIR"
+    fi
     INFO="" STATUS=""
     for _ in $(seq 1 "$TIMEOUT"); do
         INFO=$(qmp "$SOCKDIR/qmp-$from.sock" query-migrate)
@@ -270,7 +296,6 @@ log "run directory $RUNDIR"
 
 wait_console src MIGRATION-READY "$TIMEOUT" ||
     die guest-ready "the guest did not get ready; console: $(tail -5 "$RUNDIR/console-src.log")"
-READY_SEEN=$EPOCHREALTIME
 grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-src.log"
 if [ "$BAD" = 1 ]; then
     refused_migration
@@ -287,15 +312,7 @@ if [ "$BACK" = 1 ]; then
     migrate dst back
     last=back
 fi
-if [ "$HELD" = 1 ]; then
-    # How long after the host saw MIGRATION-READY the QMP migrate had been
-    # issued (ms): the guest compares it with how long its held write went on
-    # after it printed MIGRATION-READY.
-    awk -v a="$READY_SEEN" -v b="$MIGRATE_ISSUED" 'BEGIN { printf "%d\n", (b - a) * 1000 }' > "$RUNDIR/issued-ms"
-    mv "$RUNDIR/issued-ms" "$SHARE/.migrated"
-else
-    touch "$SHARE/.migrated"
-fi
+touch "$SHARE/.migrated"
 
 if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
     grep -E '^(PASS|FAIL|INFO)' "$RUNDIR/console-$last.log"
@@ -310,7 +327,37 @@ if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; t
 else
     fail host-sees-the-write-after-the-move "after.txt: '$(cat "$SHARE/after.txt" 2>&1)'"
 fi
+# held_window: the source VM began to stop while A's WRITE was held, and
+# its stop waited for it. The daemon holds the WRITE after its host write,
+# so the hold ends no earlier than held.bin's mtime (that write; nothing
+# else writes the file after it) plus HELD_MS. The migration began before
+# QEMU answered the migrate, and the downtime began total-time minus
+# downtime after that; QEMU sends the STOP event once the devices stopped,
+# and stopping the vhost-user device waits (GET_VRING_BASE) for every
+# request the daemon took off a queue.
+held_window() {
+    local held_end times
+    held_end=$(python3 -c 'import os,sys; print("%.6f" % (os.stat(sys.argv[1]).st_mtime + int(sys.argv[2]) / 1000))' \
+        "$SHARE/held.bin" "$HELD_MS") || { fail held-window "no held.bin"; return; }
+    times=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["total-time"], m["downtime"])' \
+        "$RUNDIR/query-migrate-src-dst.json") || { fail held-window "no total-time and downtime"; return; }
+    local stop_began
+    stop_began=$(awk -v a="$MIGRATE_ISSUED" -v t="${times% *}" -v d="${times#* }" 'BEGIN { printf "%.6f", a + (t - d) / 1000 }')
+    rel() { awk -v a="$1" -v e="$held_end" 'BEGIN { printf "%.2f", e - a }'; }
+    echo "INFO: before the held write's end: migrate answered $(rel "$MIGRATE_ISSUED") s, the VM began to stop $(rel "$stop_began") s; STOP event $(awk -v a="$VM_STOPPED" -v e="$held_end" 'BEGIN { printf "%.3f", a - e }') s after it"
+    if awk -v a="$stop_began" -v e="$held_end" 'BEGIN { exit !(a < e) }'; then
+        pass vm-stop-began-while-the-write-was-held
+    else
+        fail vm-stop-began-while-the-write-was-held "stop began by $stop_began, hold ended at $held_end"
+    fi
+    if awk -v a="$VM_STOPPED" -v e="$held_end" 'BEGIN { exit !(a >= e) }'; then
+        pass vm-stop-waited-for-the-held-write
+    else
+        fail vm-stop-waited-for-the-held-write "STOP at $VM_STOPPED, hold ended at $held_end"
+    fi
+}
 if [ "$HELD" = 1 ]; then
+    held_window
     # A's block (the guest's numbered lines) at 1 MiB, as the host sees it.
     if cmp -s <(for i in $(seq 0 63); do printf '%063d\n' "$i"; done) \
         <(dd if="$SHARE/held.bin" bs=4096 skip=$((HELD_OFFSET / 4096)) count=1 2>/dev/null); then

@@ -6,8 +6,9 @@
 #   t=0.0  process A writes 4 KiB of a known pattern at 1 MiB into held.bin
 #          -> held in the source daemon until about t=3.0
 #   t=0.5  process B runs `sync -f` on the share -> waits for A's write
-#   t=0.6  MIGRATION-READY: the host starts the QMP migrate while both wait
-#          and writes into .migrated how long after seeing that line it did
+#   t=1.0  MIGRATION-READY: the host starts the QMP migrate while both wait;
+#          with a large downtime limit QEMU stops the VM at once, and the
+#          source daemon's queues stop only once A and B are answered
 # Stopping the source's queues waits for both answers, so A and B end
 # successfully whichever side of the switch-over they end on, and B (the
 # SYNCFS) ends after A (it covered its earlier write). On the destination
@@ -37,7 +38,7 @@ t0=$(now)
   fi > "$T/a" ) &
 sleep 0.5
 ( s=$(now); if sync -f "$M"; then echo "$s $(now)"; else echo failed; fi > "$T/b" ) &
-sleep 0.1
+sleep 0.5
 ready=$(now)
 echo "MIGRATION-READY"
 
@@ -60,31 +61,18 @@ else
 fi
 if [ "$b" = failed ] || [ -z "$b" ]; then
     fail syncfs-behind-it-completed "B: '$b'"
+else
+    pass syncfs-behind-it-completed
 fi
 if [ "$a" != failed ] && [ -n "$a" ] && [ "$b" != failed ] && [ -n "$b" ]; then
-    pass syncfs-behind-it-completed
     set -- $a
     a_start=$1 a_end=$2
     set -- $b
     b_start=$1 b_end=$2
-    info "A (held write) ran $(rel "$a_start") .. $(rel "$a_end") s, B (sync -f) ran $(rel "$b_start") .. $(rel "$b_end") s"
-    # A was held (about 3 s): otherwise nothing waited across the move.
-    if awk -v s="$a_start" -v e="$a_end" 'BEGIN { exit !(e - s >= 2.5) }'; then
-        pass write-was-held
-    else
-        fail write-was-held "A took $(awk -v s="$a_start" -v e="$a_end" 'BEGIN { printf "%.2f", e - s }') s"
-    fi
-    # The migration began while A was still held: A went on for longer
-    # after MIGRATION-READY than the host took from seeing that line to
-    # issuing the QMP migrate (written into .migrated, in ms; the host polls
-    # the console every 0.1 s, so 0.2 s of margin).
-    issued=$(cat "$M/.migrated")
-    if awk -v r="$ready" -v e="$a_end" -v d="$issued" 'BEGIN { exit !(d != "" && e - r > d / 1000 + 0.2) }'; then
-        pass migration-started-while-the-write-was-held
-    else
-        fail migration-started-while-the-write-was-held "A ended $(rel "$a_end") s, READY at $(rel "$ready") s, migrate issued ${issued} ms after the host saw READY"
-    fi
-    info "migrate issued ${issued} ms after the host saw MIGRATION-READY (at $(rel "$ready") s)"
+    # Guest times: the guest's clock stands still while the VM is stopped,
+    # so A's hold looks shorter here when the switch-over came during it.
+    # The host checks, by its own clock, that it did (held_window).
+    info "A (held write) ran $(rel "$a_start") .. $(rel "$a_end") s, B (sync -f) ran $(rel "$b_start") .. $(rel "$b_end") s, MIGRATION-READY at $(rel "$ready") s (guest clock)"
     # B was answered after A's WRITE: it covered its earlier write. A's end
     # is taken after dd closed the file (FLUSH, RELEASE), so B may end a
     # little before it: allow 0.3 s (not waiting would end B near 0.5 s).
@@ -92,6 +80,13 @@ if [ "$a" != failed ] && [ -n "$a" ] && [ "$b" != failed ] && [ -n "$b" ]; then
         pass syncfs-waited-for-the-held-write
     else
         fail syncfs-waited-for-the-held-write "B ended at $(rel "$b_end") s, A at $(rel "$a_end") s"
+    fi
+    # ... and it was still waiting when the host was told to migrate (a
+    # SYNCFS that did not wait would end near 0.5 s, before that line).
+    if awk -v b="$b_end" -v r="$ready" 'BEGIN { exit !(b > r) }'; then
+        pass syncfs-still-waiting-at-migration-ready
+    else
+        fail syncfs-still-waiting-at-migration-ready "B ended at $(rel "$b_end") s, MIGRATION-READY at $(rel "$ready") s"
     fi
 fi
 
