@@ -321,7 +321,12 @@ if wait_console "$last" SCENARIO-DONE "$TIMEOUT"; then
 else
     fail guest-after-the-move "no SCENARIO-DONE on the last destination; console: $(tail -5 "$RUNDIR/console-$last.log" | tr '\n' '|')"
 fi
-[ "$last" = src ] || nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
+# The source console's lines from before the move (checks of the guest's
+# preparation) count too.
+if [ "$last" != src ]; then
+    npass=$((npass + $(grep -c '^PASS' "$RUNDIR/console-src.log")))
+    nfail=$((nfail + $(grep -c '^FAIL' "$RUNDIR/console-src.log")))
+fi
 if [ "$(cat "$SHARE/after.txt" 2>/dev/null)" = "written on the destination" ]; then
     pass host-sees-the-write-after-the-move
 else
@@ -356,8 +361,23 @@ held_window() {
         fail vm-stop-waited-for-the-held-write "STOP at $VM_STOPPED, hold ended at $held_end"
     fi
 }
+# held_syncfs: the source daemon's SYNCFS summary (logged when QEMU left):
+# B, the targeted SYNCFS after the warm-up fallback, waited for A's epoch
+# and flushed exactly one file (held.bin, its one earlier write).
+held_syncfs() {
+    local line
+    line=$(grep -h "syncfs: " "$RUNDIR/daemon-src.log" | tail -1)
+    echo "INFO: source daemon: ${line#*] }"
+    if [[ $line =~ "syncfs: 2 served, 0 failed, 1 host fallbacks, 1 files + 0 dirs flushed, 1 targeted".*" 1 waits totalling "([0-9.]+)" s" ]] &&
+        awk -v w="${BASH_REMATCH[1]}" 'BEGIN { exit !(w >= 1.0) }'; then
+        pass source-syncfs-waited-and-flushed-exactly-the-held-file
+    else
+        fail source-syncfs-waited-and-flushed-exactly-the-held-file "summary: '${line#*] }'"
+    fi
+}
 if [ "$HELD" = 1 ]; then
     held_window
+    held_syncfs
     # A's block (the guest's numbered lines) at 1 MiB, as the host sees it.
     if cmp -s <(for i in $(seq 0 63); do printf '%063d\n' "$i"; done) \
         <(dd if="$SHARE/held.bin" bs=4096 skip=$((HELD_OFFSET / 4096)) count=1 2>/dev/null); then
