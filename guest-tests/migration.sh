@@ -20,10 +20,13 @@
 # --held-sync runs another guest scenario (scenarios/migration-held.sh): the
 # source daemon is a test-hooks build holding every WRITE at offset 1 MiB for
 # 3 s (HELD_MS); the guest starts a write there (A) and 0.5 s later `sync -f`
-# (B), and the host starts the migration while both wait. On the destination
-# the guest checks that A and B succeeded, that B ended after A, reads A's
-# block back and writes after.txt (C); the host checks A's block in the file.
-# The destination daemon is the ordinary release build.
+# (B), and the host starts the migration while both wait, with a downtime
+# limit of 60 s so that the VM stops during the hold. On the destination the
+# guest checks that A and B succeeded, that B ended after A, reads A's block
+# back and writes after.txt (C). The host checks that the stop began during
+# the hold and waited for it, that the source's SYNCFS waited for A's epoch
+# and flushed one file, and A's block in the file. The destination daemon is
+# the ordinary release build. Not with --back, --bad-destination, virtiofsd.
 #
 # Output: PASS/FAIL lines (guest and host), the measured times from QMP
 # `query-migrate` (total, downtime, setup) and the daemons' state size and
@@ -365,8 +368,12 @@ held_window() {
 # B, the targeted SYNCFS after the warm-up fallback, waited for A's epoch
 # and flushed exactly one file (held.bin, its one earlier write).
 held_syncfs() {
-    local line
-    line=$(grep -h "syncfs: " "$RUNDIR/daemon-src.log" | tail -1)
+    local line="" _
+    for _ in $(seq 1 50); do
+        line=$(grep -h "syncfs: " "$RUNDIR/daemon-src.log" | tail -1)
+        [ -n "$line" ] && break
+        sleep 0.1
+    done
     echo "INFO: source daemon: ${line#*] }"
     if [[ $line =~ "syncfs: 2 served, 0 failed, 1 host fallbacks, 1 files + 0 dirs flushed, 1 targeted".*" 1 waits totalling "([0-9.]+)" s" ]] &&
         awk -v w="${BASH_REMATCH[1]}" 'BEGIN { exit !(w >= 1.0) }'; then
