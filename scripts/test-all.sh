@@ -55,10 +55,11 @@ guest-tests/crash-sim.sh
 step "guest SYNCFS timeline on slow storage (slowfs holds the writes; release build, default flags, 1 and 4 queues)"
 guest-tests/syncfs-slowfs.sh
 
-step "guest live migration: 1 queue find-paths, 4 queues file-handles there and back, a destination on another directory"
+step "guest live migration: 1 queue find-paths, 4 queues file-handles there and back, a destination on another directory, 4 queues while a sync -f waits for a held write"
 guest-tests/migration.sh --queues 1 --mode find-paths
 guest-tests/migration.sh --queues 4 --mode file-handles --back
 guest-tests/migration.sh --bad-destination
+guest-tests/migration.sh --held-sync --queues 4
 
 step "guest: 100,000 files created, statted and removed (file handles keep the fd count bounded)"
 guest-tests/run.sh manyfiles --queues 1 --smp 2 --timeout 1500
