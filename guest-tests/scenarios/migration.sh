@@ -20,7 +20,7 @@ mode=${migmode:-find-paths}
 mkdir -p "$M/deep/a/b/c/d"
 i=0
 while [ $i -lt 4096 ]; do printf '%063d\n' $i; i=$((i + 1)); done > /tmp/read.bin
-cp /tmp/read.bin "$M/read.bin"
+check setup-copy-read-file cp /tmp/read.bin "$M/read.bin"
 want_read=$(md5sum < /tmp/read.bin | cut -d' ' -f1)
 exec 4< "$M/read.bin"
 dd bs=4096 count=32 <&4 > /tmp/read-part1 2>/dev/null
