@@ -101,18 +101,6 @@ run_job() {
     fi
 }
 
-# rotate K WORDS...: the words, starting at the (K mod count)th.
-rotate() {
-    _k=$1; shift
-    _k=$((_k % $#))
-    _i=0 _head="" _tail=""
-    for _w; do
-        if [ "$_i" -lt "$_k" ]; then _tail="$_tail $_w"; else _head="$_head $_w"; fi
-        _i=$((_i + 1))
-    done
-    echo $_head $_tail
-}
-
 start=$(now)
 round=0
 rep=1

@@ -33,3 +33,16 @@ now() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 done_marker() { echo "SCENARIO-DONE passed=$npass failed=$nfail"; }
+
+# rotate K WORDS...: the words, starting at the (K mod count)th (the compare
+# rigs rotate which daemon goes first from round to round).
+rotate() {
+    _k=$1; shift
+    _k=$((_k % $#))
+    _i=0 _head="" _tail=""
+    for _w; do
+        if [ "$_i" -lt "$_k" ]; then _tail="$_tail $_w"; else _head="$_head $_w"; fi
+        _i=$((_i + 1))
+    done
+    echo $_head $_tail
+}
