@@ -102,18 +102,7 @@ run_job() {
 }
 
 start=$(now)
-round=0
-rep=1
-while [ "$rep" -le "$REPS" ]; do
-    for job in $JOBS; do
-        # shellcheck disable=SC2086  # TAGS is a word list
-        for t in $(rotate "$round" $TAGS); do
-            run_job "$t" "$job" "$rep"
-        done
-        round=$((round + 1))
-    done
-    rep=$((rep + 1))
-done
+run_rounds "$REPS" run_job "$JOBS" "$TAGS"
 info "timed runs took $(elapsed "$start") s"
 grep -E 'virtio[0-9]+-requests' /proc/interrupts | while read -r line; do info "irq: $line"; done
 

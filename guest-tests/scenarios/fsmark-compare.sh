@@ -58,18 +58,7 @@ run_fsmark() {
 }
 
 start=$(now)
-round=0
-rep=1
-while [ "$rep" -le "$REPS" ]; do
-    for mode in $MODES; do
-        # shellcheck disable=SC2086  # TAGS is a word list
-        for t in $(rotate "$round" $TAGS); do
-            run_fsmark "$t" "$mode" "$rep"
-        done
-        round=$((round + 1))
-    done
-    rep=$((rep + 1))
-done
+run_rounds "$REPS" run_fsmark "$MODES" "$TAGS"
 info "timed runs took $(elapsed "$start") s"
 
 for t in $TAGS; do

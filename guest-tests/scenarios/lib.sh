@@ -34,8 +34,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 done_marker() { echo "SCENARIO-DONE passed=$npass failed=$nfail"; }
 
-# rotate K WORDS...: the words, starting at the (K mod count)th (the compare
-# rigs rotate which daemon goes first from round to round).
+# rotate K WORDS...: the words, starting at the (K mod count)th.
 rotate() {
     _k=$1; shift
     _k=$((_k % $#))
@@ -45,4 +44,22 @@ rotate() {
         _i=$((_i + 1))
     done
     echo $_head $_tail
+}
+
+# run_rounds REPS RUN ITEMS TAGS: the compare rigs' schedule. REPS times, for
+# each item, RUN TAG ITEM REP on every tag, the tag that goes first rotating
+# from one item to the next so no daemon always runs first.
+run_rounds() {
+    _reps=$1 _run=$2 _items=$3 _tags=$4
+    _round=0 _rep=1
+    while [ "$_rep" -le "$_reps" ]; do
+        for _item in $_items; do
+            # shellcheck disable=SC2086  # word lists
+            for _t in $(rotate "$_round" $_tags); do
+                "$_run" "$_t" "$_item" "$_rep"
+            done
+            _round=$((_round + 1))
+        done
+        _rep=$((_rep + 1))
+    done
 }
