@@ -29,6 +29,10 @@ pub struct DirtySet {
     pub dirs: Vec<u64>,
     /// `true` when `files` and `dirs` list everything that needs flushing.
     pub complete: bool,
+    /// Bytes the covered epochs' WRITEs wrote (counted even when the sets
+    /// overflowed): an upper bound of the guest's own data still in the
+    /// host's page cache, which either flush has to write back.
+    pub written: u64,
 }
 
 impl DirtySet {
@@ -77,6 +81,7 @@ struct EpochDirty {
     files: InodeSet,
     dirs: InodeSet,
     overflowed: bool,
+    written: u64,
 }
 
 impl EpochDirty {
@@ -86,6 +91,7 @@ impl EpochDirty {
             files: InodeSet::default(),
             dirs: InodeSet::default(),
             overflowed: false,
+            written: 0,
         }
     }
 
@@ -123,9 +129,9 @@ pub(crate) struct ShardDirty {
 }
 
 impl ShardDirty {
-    /// Records that a member of `epoch` touched `inode`, within `max` inodes
-    /// per epoch.
-    pub(crate) fn record(&mut self, epoch: u64, inode: u64, kind: Touch, max: usize) {
+    /// Records that a member of `epoch` touched `inode`, writing `written`
+    /// bytes of data, within `max` inodes per epoch.
+    pub(crate) fn record(&mut self, epoch: u64, inode: u64, kind: Touch, written: u64, max: usize) {
         let entry = match self.epochs.iter().rposition(|e| e.epoch == epoch) {
             Some(index) => &mut self.epochs[index],
             None => {
@@ -134,6 +140,7 @@ impl ShardDirty {
                 &mut self.epochs[last]
             }
         };
+        entry.written = entry.written.saturating_add(written);
         if entry.record(inode, kind, max) {
             self.overflows += 1;
         }
@@ -163,6 +170,7 @@ pub(crate) struct DirtyAccum {
     files: InodeSet,
     dirs: InodeSet,
     complete: bool,
+    written: u64,
 }
 
 impl Default for DirtyAccum {
@@ -171,6 +179,7 @@ impl Default for DirtyAccum {
             files: InodeSet::default(),
             dirs: InodeSet::default(),
             complete: true,
+            written: 0,
         }
     }
 }
@@ -186,6 +195,7 @@ impl DirtyAccum {
     }
 
     fn absorb_epoch(&mut self, epoch: EpochDirty) {
+        self.written = self.written.saturating_add(epoch.written);
         if epoch.overflowed {
             self.mark_incomplete();
         } else if self.complete {
@@ -196,6 +206,7 @@ impl DirtyAccum {
 
     /// Adds everything in `other` to `self`.
     pub(crate) fn merge(&mut self, other: DirtyAccum) {
+        self.written = self.written.saturating_add(other.written);
         if !other.complete {
             self.mark_incomplete();
         } else if self.complete {
@@ -216,6 +227,7 @@ impl DirtyAccum {
             files: sorted(&self.files),
             dirs: sorted(&self.dirs),
             complete: self.complete,
+            written: self.written,
         }
     }
 }

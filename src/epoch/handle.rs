@@ -62,13 +62,19 @@ impl<T: TrackerRef> EpochGuard<T> {
     /// Records that this request changed the data or metadata of `inode`.
     pub fn touch(&self, inode: u64) {
         self.tracker
-            .record(self.shard, self.epoch, inode, Touch::File);
+            .record(self.shard, self.epoch, inode, Touch::File, 0);
+    }
+
+    /// Records that this request wrote `bytes` bytes of data to `inode`.
+    pub fn touch_written(&self, inode: u64, bytes: u64) {
+        self.tracker
+            .record(self.shard, self.epoch, inode, Touch::File, bytes);
     }
 
     /// Records that this request changed the entries of directory `inode`.
     pub fn touch_dir(&self, inode: u64) {
         self.tracker
-            .record(self.shard, self.epoch, inode, Touch::Dir);
+            .record(self.shard, self.epoch, inode, Touch::Dir, 0);
     }
 }
 

@@ -224,9 +224,10 @@ impl EpochTracker {
         self.drained.notify_all();
     }
 
-    /// Records a touched inode for the member `(shard, epoch)`.
-    pub(crate) fn record(&self, shard: usize, epoch: u64, inode: u64, kind: Touch) {
-        sync::lock(&self.shards[shard].dirty).record(epoch, inode, kind, self.max_dirty);
+    /// Records a touched inode for the member `(shard, epoch)`, and the
+    /// bytes of data it wrote there.
+    pub(crate) fn record(&self, shard: usize, epoch: u64, inode: u64, kind: Touch, written: u64) {
+        sync::lock(&self.shards[shard].dirty).record(epoch, inode, kind, written, self.max_dirty);
     }
 
     /// Closes the current epoch, waiting for a free slot if needed (I3).

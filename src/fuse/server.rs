@@ -318,7 +318,7 @@ impl<F: FileSystem> Server<F> {
             #[cfg(feature = "test-hooks")]
             self.options.hooks.after_write(write_in.offset);
             if let (Ok(_), Role::Member(guard, _)) = (&written, &role) {
-                guard.touch(req.nodeid);
+                guard.touch_written(req.nodeid, u64::from(write_in.size));
             }
             mark_done(stamp);
             return written;

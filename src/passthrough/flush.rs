@@ -91,7 +91,12 @@ impl PassthroughFs {
     /// syncfs(2) of every host filesystem holding one of the listed inodes
     /// (the root's when one cannot be opened): the same guarantee as
     /// [`do_sync_inodes`](Self::do_sync_inodes), chosen when it is cheaper.
+    /// A share on a FUSE filesystem, where syncfs(2) would not reach the
+    /// storage, gets the fsyncs instead.
     pub(super) fn do_syncfs_inodes(&self, files: &[NodeId], dirs: &[NodeId]) -> io::Result<()> {
+        if !self.syncfs_reaches_storage {
+            return self.do_sync_inodes(files, dirs);
+        }
         let (targets, whole_fs) = self.flush_targets(files, dirs);
         #[cfg(any(test, feature = "test-hooks"))]
         for (_, node, flags) in &targets {

@@ -144,6 +144,11 @@ pub struct PassthroughFs {
     proc: ProcSelfFd,
     /// The root opened `O_RDONLY` (syncfs refuses `O_PATH` descriptors).
     root_sync: OwnedFd,
+    /// syncfs(2) of the root's filesystem makes its files durable as fsync
+    /// would. Not on a FUSE filesystem: the kernel passes syncfs(2) on to
+    /// virtiofs servers only, so a FUSE server never hears of it, while it
+    /// does get every fsync.
+    syncfs_reaches_storage: bool,
     /// Writeback cache in force (configured and negotiated at INIT).
     writeback: AtomicBool,
     /// Act as the guest caller (the daemon has CAP_SETUID/SETGID).
@@ -196,6 +201,11 @@ impl PassthroughFs {
             path: path.clone(),
             source,
         })?;
+        let syncfs_reaches_storage =
+            sys::stat::filesystem_type(root_sync.as_fd()).map_err(|source| Error::StatRoot {
+                path: path.clone(),
+                source,
+            })? != sys::stat::FUSE_SUPER_MAGIC;
         let mounts = MountFds::default();
         let handle_policy =
             inode_file::probe(root.as_fd(), &root_sync, config.inode_file_handles, &mounts)
@@ -230,6 +240,7 @@ impl PassthroughFs {
             handles,
             proc,
             root_sync,
+            syncfs_reaches_storage,
             writeback: AtomicBool::new(false),
             switch_creds,
             mounts,

@@ -127,11 +127,33 @@ pub fn fstatvfs(fd: BorrowedFd<'_>) -> io::Result<libc::statvfs64> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// `f_type` of a FUSE filesystem (`FUSE_SUPER_MAGIC` of `linux/magic.h`).
+pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+
+/// The type (`f_type`, one of the `*_SUPER_MAGIC` numbers) of the
+/// filesystem holding `fd`.
+pub fn filesystem_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut st = MaybeUninit::<libc::statfs64>::uninit();
+    // SAFETY: `st` is writable memory of the right size to fill.
+    cvt(unsafe { libc::fstatfs64(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs64 succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    // `f_type` is a `long` on 64-bit hosts and an `int` on 32-bit ones.
+    #[allow(clippy::useless_conversion)]
+    Ok(i64::from(st.f_type))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn filesystem_type_of_proc_is_procfs() {
+        let proc = std::fs::File::open("/proc/self").unwrap();
+        assert_eq!(filesystem_type(proc.as_fd()).unwrap(), 0x9fa0);
+    }
 
     #[test]
     fn statx_matches_fstat() {
@@ -159,8 +181,9 @@ mod tests {
     }
 }
 
-/// The host's dirty page cache in bytes (`Dirty:` of `/proc/meminfo`, read
-/// through `meminfo`, a descriptor of that file), every filesystem together.
+/// The host's page cache not yet on disk in bytes (`Dirty:` plus
+/// `Writeback:` of `/proc/meminfo`, read through `meminfo`, a descriptor of
+/// that file), every filesystem together.
 pub fn dirty_bytes(meminfo: BorrowedFd<'_>) -> io::Result<u64> {
     let mut buf = [0u8; 4096];
     let n = super::datapath::pread(meminfo, &mut buf, 0)?;
@@ -169,10 +192,14 @@ pub fn dirty_bytes(meminfo: BorrowedFd<'_>) -> io::Result<u64> {
         .ok_or_else(|| super::errno(libc::EINVAL))
 }
 
+/// `Dirty:` + `Writeback:` in KiB; `None` unless both lines are there.
 fn parse_dirty_kib(meminfo: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(meminfo).ok()?;
-    let line = text.lines().find(|l| l.starts_with("Dirty:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    field("Dirty:")?.checked_add(field("Writeback:")?)
 }
 
 #[cfg(test)]
@@ -181,8 +208,9 @@ mod dirty_tests {
 
     #[test]
     fn dirty_is_parsed_from_meminfo() {
-        let text = b"MemTotal:  100 kB\nDirty:      2048 kB\nWriteback: 0 kB\n";
-        assert_eq!(parse_dirty_kib(text), Some(2048));
+        let text = b"MemTotal:  100 kB\nDirty:      2048 kB\nWriteback: 512 kB\n";
+        assert_eq!(parse_dirty_kib(text), Some(2560));
+        assert_eq!(parse_dirty_kib(b"Dirty: 5 kB\n"), None);
         assert_eq!(parse_dirty_kib(b"MemTotal: 1 kB\n"), None);
         let f = std::fs::File::open("/proc/meminfo").unwrap();
         use std::os::fd::AsFd;

@@ -3,21 +3,29 @@
 //! A targeted flush (fsync of every inode the covered epochs changed) costs
 //! about "per-inode cost x inodes"; `syncfs(2)` costs one journal commit plus
 //! writing back *everything* dirty on the host filesystem, the guest's data
-//! and any neighbour's. Neither can be known in advance: it depends on the
-//! host filesystem, its device and what else the host is doing. So the model
-//! measures both and picks the one it expects to be cheaper:
+//! and any neighbour's. Both write back the guest's own data; they differ in
+//! the journal commits (fsyncs one after the other can each force one, a
+//! `syncfs(2)` commits once) and in the neighbours' data (only `syncfs(2)`
+//! pays for it). So the choice is made in two steps:
 //!
-//! * Dirty-set sizes are grouped in power-of-two buckets (1, 2..3, 4..7,
-//!   ..., 32768 and more). Per bucket it keeps a running average of the
-//!   targeted flush's cost *per inode* and of `syncfs(2)`'s fixed cost: what
-//!   it took beyond writing back the host's dirty page cache at its start
-//!   (`Dirty:` of `/proc/meminfo`, all filesystems: an over-estimate, which
-//!   errs towards the targeted flush) at the measured write-back rate. So a
-//!   neighbour that dirties GiBs raises the `syncfs(2)` estimate *before*
-//!   anyone pays for it, and lowers it again when it is gone.
-//! * `choose(n, dirty)`: targeted unless both estimates exist and the targeted one
-//!   (per-inode average x n) is higher than the `syncfs(2)` one. A bucket
-//!   without a sample of its own borrows the nearest bucket's (for
+//! * **The guest is alone.** When the host's not-yet-durable page cache
+//!   (`Dirty:` + `Writeback:` of `/proc/meminfo`, all filesystems) is no
+//!   more than the bytes the covered WRITEs wrote plus a small allowance
+//!   ([`Backlog::foreign_is_negligible`]: the guest's own metadata and the
+//!   host's background noise), `syncfs(2)` writes back nothing the targeted
+//!   flush would not and commits once: it is taken, with no measurement
+//!   needed (the first SYNCFS of a size included).
+//! * **Otherwise** the model compares measured costs. Dirty-set sizes are
+//!   grouped in power-of-two buckets (1, 2..3, 4..7, ..., 32768 and more).
+//!   Per bucket it keeps a running average of the targeted flush's cost
+//!   *per inode* and of `syncfs(2)`'s fixed cost: what it took beyond writing
+//!   back the *foreign* dirty data (host backlog less the guest's own) at the
+//!   measured write-back rate. So a neighbour that dirties GiBs raises the
+//!   `syncfs(2)` estimate *before* anyone pays for it, and lowers it again
+//!   when it is gone.
+//! * `choose(n, backlog)`: targeted unless both estimates exist and the
+//!   targeted one (per-inode average x n) is higher than the `syncfs(2)` one.
+//!   A bucket without a sample of its own borrows the nearest bucket's (for
 //!   `syncfs(2)` preferring a smaller set: a lower bound, so a wrong guess
 //!   is corrected by one measurement).
 //! * A sample more than twice or less than half the estimate replaces it at
@@ -33,9 +41,9 @@
 //!   host with a busy neighbour does not pay seconds for a probe that cannot
 //!   change the decision.
 //!
-//! Ties go to the targeted flush: it never writes back other tenants' data.
-//! Pure data structure (no clock, no syscalls): callers time the flush and
-//! report it with [`FlushCostModel::observe`].
+//! With a neighbour, ties go to the targeted flush: it never writes back
+//! other tenants' data. Pure data structure (no clock, no syscalls): callers
+//! time the flush and report it with [`FlushCostModel::observe`].
 
 use std::time::Duration;
 
@@ -55,6 +63,47 @@ const RATE_MIN_DIRTY: u64 = 64 << 20;
 /// nanosecond (1 GB/s: fast, so that `syncfs(2)` is not assumed slower
 /// than it is; a slower device is learnt from the first such sample).
 const RATE_PRIOR: f64 = 1.0;
+/// Foreign dirty data always counted as negligible: the host's background
+/// noise (logs, timestamps) on an otherwise idle machine.
+const FOREIGN_SLACK: u64 = 1 << 20;
+/// Foreign dirty data allowed per inode of the dirty set: the metadata
+/// blocks (inode table, directory, bitmaps) the guest's own changes dirty,
+/// which no WRITE counts.
+const FOREIGN_PER_INODE: u64 = 4096;
+/// The allowed fraction of the guest's own written bytes (`own / 8`): its
+/// file system's allocation metadata grows with the data.
+const FOREIGN_OWN_SHIFT: u32 = 3;
+
+/// The host's page cache not yet on disk when a flush is chosen or starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backlog {
+    /// `Dirty:` + `Writeback:` of `/proc/meminfo`, in bytes (every
+    /// filesystem of the host: an over-estimate for one of them).
+    pub host: u64,
+    /// Bytes the covered epochs' WRITEs wrote: the part of `host` both
+    /// flushes write back (an upper bound: the host may have written some
+    /// of it back already).
+    pub own: u64,
+}
+
+impl Backlog {
+    /// Dirty data on the host that is not the guest's: what only
+    /// `syncfs(2)` would write back.
+    fn foreign(self) -> u64 {
+        self.host.saturating_sub(self.own)
+    }
+
+    /// Is the foreign data too little to matter for a flush of `inodes`
+    /// inodes? Then `syncfs(2)` does the targeted flush's write-back with a
+    /// single journal commit.
+    fn foreign_is_negligible(self, inodes: usize) -> bool {
+        let inodes = u64::try_from(inodes).unwrap_or(u64::MAX);
+        let allowance = FOREIGN_SLACK
+            .saturating_add(inodes.saturating_mul(FOREIGN_PER_INODE))
+            .saturating_add(self.own >> FOREIGN_OWN_SHIFT);
+        self.foreign() <= allowance
+    }
+}
 
 /// The flush to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +197,8 @@ impl FlushCostModel {
     }
 
     /// Estimated `syncfs(2)` cost with `inodes` dirty inodes and `dirty`
-    /// bytes of dirty page cache on the host, in nanoseconds: the bucket's
-    /// fixed part plus writing back `dirty`. A bucket without a sample of
+    /// bytes of foreign dirty page cache on the host, in nanoseconds: the
+    /// bucket's fixed part plus writing back `dirty`. A bucket without a sample of
     /// its own borrows the nearest smaller set's fixed part (a lower bound),
     /// else the nearest larger one's; with none at all, only the write-back
     /// is counted (when `dirty` is known).
@@ -166,9 +215,16 @@ impl FlushCostModel {
         }
     }
 
-    /// Picks the flush for a dirty set of `inodes` inodes, with `dirty`
-    /// bytes of dirty page cache on the host now (if known).
-    pub(crate) fn choose(&mut self, inodes: usize, dirty: Option<u64>) -> Decision {
+    /// Picks the flush for a dirty set of `inodes` inodes, with `backlog`
+    /// on the host now (if known).
+    pub(crate) fn choose(&mut self, inodes: usize, backlog: Option<Backlog>) -> Decision {
+        if backlog.is_some_and(|b| b.foreign_is_negligible(inodes)) {
+            return Decision {
+                path: FlushPath::Syncfs,
+                probe: false,
+            };
+        }
+        let dirty = backlog.map(Backlog::foreign);
         let b = bucket(inodes);
         let targeted = self.targeted_estimate(inodes);
         let syncfs = self.syncfs_estimate(inodes, dirty);
@@ -204,18 +260,19 @@ impl FlushCostModel {
     }
 
     /// Records that `path` flushed a dirty set of `inodes` inodes in `took`,
-    /// with `dirty` bytes of dirty page cache on the host when it started.
+    /// with `backlog` on the host when it started.
     pub(crate) fn observe(
         &mut self,
         path: FlushPath,
         inodes: usize,
         took: Duration,
-        dirty: Option<u64>,
+        backlog: Option<Backlog>,
     ) {
         let ns = took.as_nanos() as f64;
         if path == FlushPath::Syncfs {
-            self.observe_rate(ns, dirty);
+            self.observe_rate(ns, backlog.map(|b| b.host));
         }
+        let dirty = backlog.map(Backlog::foreign);
         let rate = self.rate();
         let bk = &mut self.buckets[bucket(inodes)];
         match path {
@@ -254,6 +311,15 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    const MIB: u64 = 1 << 20;
+
+    /// `bytes` dirty on the host, none of them the guest's.
+    fn host(bytes: u64) -> Option<Backlog> {
+        Some(Backlog {
+            host: bytes,
+            own: 0,
+        })
+    }
 
     fn path(m: &mut FlushCostModel, n: usize) -> FlushPath {
         m.choose(n, None).path
@@ -314,29 +380,28 @@ mod tests {
     #[test]
     fn host_dirty_data_counts_against_syncfs_before_it_is_paid() {
         let mut m = FlushCostModel::new();
-        const MIB: u64 = 1 << 20;
         // Alone: 1000 inodes, syncfs(2) 40 ms with 8 MiB dirty, targeted
         // 100 ms: syncfs(2) is cheaper.
-        m.observe(FlushPath::Targeted, 1000, 100 * MS, Some(8 * MIB));
-        m.observe(FlushPath::Syncfs, 1000, 40 * MS, Some(8 * MIB));
-        assert_eq!(m.choose(1000, Some(8 * MIB)).path, FlushPath::Syncfs);
+        m.observe(FlushPath::Targeted, 1000, 100 * MS, host(8 * MIB));
+        m.observe(FlushPath::Syncfs, 1000, 40 * MS, host(8 * MIB));
+        assert_eq!(m.choose(1000, host(8 * MIB)).path, FlushPath::Syncfs);
         // A neighbour has 2 GiB dirty: at the assumed 1 GB/s that is 2 s.
-        assert_eq!(m.choose(1000, Some(2048 * MIB)).path, FlushPath::Targeted);
+        assert_eq!(m.choose(1000, host(2048 * MIB)).path, FlushPath::Targeted);
         // A slow device: syncfs(2) wrote 512 MiB in 5 s (~107 MB/s)...
         m.observe_unknown_set(5000 * MS, Some(512 * MIB));
         // ...so 100 MiB dirty now rules it out as well.
-        assert_eq!(m.choose(1000, Some(100 * MIB)).path, FlushPath::Targeted);
+        assert_eq!(m.choose(1000, host(100 * MIB)).path, FlushPath::Targeted);
         // The neighbour left.
-        assert_eq!(m.choose(1000, Some(MIB)).path, FlushPath::Syncfs);
+        assert_eq!(m.choose(1000, host(MIB)).path, FlushPath::Syncfs);
     }
 
     #[test]
     fn without_any_syncfs_sample_the_dirty_data_alone_decides() {
         let mut m = FlushCostModel::new();
-        m.observe(FlushPath::Targeted, 1000, 100 * MS, Some(0));
+        m.observe(FlushPath::Targeted, 1000, 100 * MS, host(0));
         // 10 MiB at 1 GB/s: ~10 ms, below 100 ms: syncfs(2) is tried.
-        assert_eq!(m.choose(1000, Some(10 << 20)).path, FlushPath::Syncfs);
-        assert_eq!(m.choose(1000, Some(1 << 30)).path, FlushPath::Targeted);
+        assert_eq!(m.choose(1000, host(10 << 20)).path, FlushPath::Syncfs);
+        assert_eq!(m.choose(1000, host(1 << 30)).path, FlushPath::Targeted);
         assert_eq!(m.choose(1000, None).path, FlushPath::Targeted);
     }
 
@@ -446,5 +511,75 @@ mod tests {
             assert_eq!(d.path, FlushPath::Targeted);
             m.observe(FlushPath::Targeted, 1, 5 * MS, None);
         }
+    }
+
+    /// `host` bytes dirty on the host, `own` of them the guest's.
+    fn backlog(host: u64, own: u64) -> Option<Backlog> {
+        Some(Backlog { host, own })
+    }
+
+    #[test]
+    fn alone_syncfs_is_taken_from_the_first_flush_on() {
+        const KIB: u64 = 1 << 10;
+        let mut m = FlushCostModel::new();
+        // One 4 KiB file, a few KiB of the host's own noise.
+        assert_eq!(
+            m.choose(1, backlog(40 * KIB, 4 * KIB)).path,
+            FlushPath::Syncfs
+        );
+        // 1,000 files of 4 KiB and their metadata.
+        assert_eq!(
+            m.choose(1000, backlog(6 * MIB, 4000 * KIB)).path,
+            FlushPath::Syncfs
+        );
+        // 1,000 files of 1 MiB, part of them written back already.
+        assert_eq!(
+            m.choose(1000, backlog(700 * MIB, 1000 * MIB)).path,
+            FlushPath::Syncfs
+        );
+        // The estimates say nothing against it: measured slower, still taken.
+        m.observe(FlushPath::Targeted, 1, MS, backlog(40 * KIB, 4 * KIB));
+        m.observe(FlushPath::Syncfs, 1, 5 * MS, backlog(40 * KIB, 4 * KIB));
+        assert_eq!(
+            m.choose(1, backlog(40 * KIB, 4 * KIB)).path,
+            FlushPath::Syncfs
+        );
+    }
+
+    #[test]
+    fn a_neighbour_s_dirty_data_keeps_the_targeted_flush() {
+        let mut m = FlushCostModel::new();
+        assert_eq!(
+            m.choose(1, backlog(2048 * MIB, 4096)).path,
+            FlushPath::Targeted
+        );
+        // 100 MiB of the guest's, 64 MiB more of somebody else's.
+        assert_eq!(
+            m.choose(100, backlog(164 * MIB, 100 * MIB)).path,
+            FlushPath::Targeted
+        );
+        // Without /proc/meminfo nothing is known: targeted, as before.
+        assert_eq!(m.choose(1, None).path, FlushPath::Targeted);
+    }
+
+    #[test]
+    fn the_allowance_for_foreign_data_grows_with_the_dirty_set() {
+        let three_mib = Backlog {
+            host: 3 * MIB,
+            own: 0,
+        };
+        assert!(!three_mib.foreign_is_negligible(1));
+        assert!(three_mib.foreign_is_negligible(1000));
+        let own_large = Backlog {
+            host: 80 * MIB,
+            own: 512 * MIB,
+        };
+        assert_eq!(own_large.foreign(), 0);
+        assert!(own_large.foreign_is_negligible(1));
+        let saturated = Backlog {
+            host: u64::MAX,
+            own: u64::MAX,
+        };
+        assert!(saturated.foreign_is_negligible(usize::MAX));
     }
 }

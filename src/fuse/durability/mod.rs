@@ -33,7 +33,7 @@ use std::time::Instant;
 use zerocopy::FromBytes;
 
 use self::admission::{joins_epoch, Admission, Role};
-use self::flush_cost::{FlushCostModel, FlushPath};
+use self::flush_cost::{Backlog, FlushCostModel, FlushPath};
 use self::stats::{Flush, SyncfsCounters, SyncfsReport};
 use self::trace::{EpochTrace, TraceStamp};
 use super::abi::{CopyFileRangeIn, LinkIn, Opcode, OpenIn, RenameIn};
@@ -267,14 +267,24 @@ impl Durability {
         let unknown_history = self.unknown_history.swap(false, Ordering::AcqRel);
         let host = self.mode == SyncMode::Host || unknown_history;
         // Read only when the cost model needs it (one pread of /proc/meminfo).
-        let host_dirty = (!host).then(|| fs.host_dirty_bytes()).flatten();
+        let backlog = (!host)
+            .then(|| fs.host_dirty_bytes())
+            .flatten()
+            .map(|host| Backlog {
+                host,
+                own: dirty.written,
+            });
         let decision =
-            (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, host_dirty));
+            (!host && dirty.complete && inodes > 0).then(|| self.cost().choose(inodes, backlog));
         let started = Instant::now();
         let (flush, result) = match decision {
             _ if host || !dirty.complete => (Flush::Host, fs.syncfs(ctx, NodeId::from_raw(nodeid))),
             Some(d) if d.path == FlushPath::Syncfs => (
-                Flush::ByCost { probe: d.probe },
+                Flush::ByCost {
+                    files: dirty.files.len(),
+                    dirs: dirty.dirs.len(),
+                    probe: d.probe,
+                },
                 fs.syncfs_inodes(ctx, &node_ids(&dirty.files), &node_ids(&dirty.dirs)),
             ),
             _ => (
@@ -293,13 +303,15 @@ impl Durability {
             match flush {
                 Flush::Targeted { .. } if inodes > 0 => {
                     self.cost()
-                        .observe(FlushPath::Targeted, inodes, took, host_dirty)
+                        .observe(FlushPath::Targeted, inodes, took, backlog)
                 }
                 Flush::ByCost { .. } => {
                     self.cost()
-                        .observe(FlushPath::Syncfs, inodes, took, host_dirty)
+                        .observe(FlushPath::Syncfs, inodes, took, backlog)
                 }
-                Flush::Host => self.cost().observe_unknown_set(took, host_dirty),
+                Flush::Host => self
+                    .cost()
+                    .observe_unknown_set(took, backlog.map(|b| b.host)),
                 Flush::Targeted { .. } => {}
             }
         }

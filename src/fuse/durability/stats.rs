@@ -30,9 +30,14 @@ pub(crate) enum Flush {
     /// syncfs(2) on the host filesystem: the dirty set is unknown (first
     /// SYNCFS, overflow) or `--syncfs host`.
     Host,
-    /// syncfs(2) of the filesystems holding a known dirty set, because the cost model expected it to be cheaper (or, with
-    /// `probe`, to measure it again).
-    ByCost { probe: bool },
+    /// syncfs(2) of the filesystems holding a known dirty set of these many
+    /// files and directories, because the cost model expected it to be
+    /// cheaper (or, with `probe`, to measure it again).
+    ByCost {
+        files: usize,
+        dirs: usize,
+        probe: bool,
+    },
     /// fsync of exactly these many files and directories (`probe`: chosen
     /// to measure it again although syncfs(2) looked cheaper).
     Targeted {
@@ -50,20 +55,24 @@ impl SyncfsCounters {
             Flush::Host => {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
             }
-            Flush::ByCost { probe, .. } => {
+            Flush::ByCost { files, dirs, probe } => {
                 self.by_cost.fetch_add(1, Ordering::Relaxed);
-                self.probes.fetch_add(u64::from(probe), Ordering::Relaxed);
+                self.count_set(files, dirs, probe);
             }
             Flush::Targeted { files, dirs, probe } => {
                 self.targeted.fetch_add(1, Ordering::Relaxed);
-                self.probes.fetch_add(u64::from(probe), Ordering::Relaxed);
-                self.files_flushed
-                    .fetch_add(files as u64, Ordering::Relaxed);
-                self.dirs_flushed.fetch_add(dirs as u64, Ordering::Relaxed);
+                self.count_set(files, dirs, probe);
             }
         }
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.flush_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn count_set(&self, files: usize, dirs: usize, probe: bool) {
+        self.probes.fetch_add(u64::from(probe), Ordering::Relaxed);
+        self.files_flushed
+            .fetch_add(files as u64, Ordering::Relaxed);
+        self.dirs_flushed.fetch_add(dirs as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self, epochs: EpochStats) -> SyncfsReport {
@@ -101,9 +110,10 @@ pub struct SyncfsReport {
     pub targeted: u64,
     /// Flushes of either kind run to re-measure a stale cost estimate.
     pub probes: u64,
-    /// Files fsynced by targeted flushes.
+    /// Files of known dirty sets made durable (fsynced by targeted flushes
+    /// or covered by a syncfs(2) chosen by cost).
     pub files_flushed: u64,
-    /// Directories fsynced by targeted flushes.
+    /// Directories of known dirty sets made durable, likewise.
     pub dirs_flushed: u64,
     /// Time spent flushing, in nanoseconds.
     pub flush_ns: u64,
@@ -163,7 +173,11 @@ mod tests {
             false,
         );
         c.record(
-            Flush::ByCost { probe: false },
+            Flush::ByCost {
+                files: 4,
+                dirs: 2,
+                probe: false,
+            },
             Duration::from_millis(3),
             true,
         );
@@ -172,10 +186,10 @@ mod tests {
 
         assert_eq!((r.served, r.failed, r.fallbacks), (3, 1, 1));
         assert_eq!((r.targeted, r.by_cost, r.probes), (2, 1, 1));
-        assert_eq!((r.files_flushed, r.dirs_flushed), (5, 1));
+        assert_eq!((r.files_flushed, r.dirs_flushed), (9, 3));
         assert_eq!(r.flush_ns, 7_000_000);
         assert!(r.to_string().starts_with(
-            "syncfs: 3 served, 1 failed, 1 host fallbacks, 5 files + 1 dirs flushed, \
+            "syncfs: 3 served, 1 failed, 1 host fallbacks, 9 files + 3 dirs flushed, \
              2 targeted, 1 syncfs(2) by cost, 1 cost probes"
         ));
     }
