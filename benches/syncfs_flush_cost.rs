@@ -132,9 +132,17 @@ struct Daemon {
     share: PathBuf,
     client: FuseClient,
     log: PathBuf,
+    /// epochfsd's `(targeted, by cost, fallback)` flush counters as last
+    /// read.
+    counters: (u64, u64, u64),
 }
 
 impl Daemon {
+    /// An epochfsd with the cost-chosen flush (its report says which ran).
+    fn chooses_flush(&self) -> bool {
+        self.label == "targeted" || self.label == "before"
+    }
+
     fn spawn(label: &str, bin: &Path, args: &[&str], root: &Path) -> Daemon {
         let run = root.join(label);
         let _ = std::fs::remove_dir_all(&run);
@@ -174,6 +182,7 @@ impl Daemon {
             share,
             client,
             log,
+            counters: (0, 0, 0),
         }
     }
 }
@@ -197,6 +206,70 @@ fn dirty_kib() -> u64 {
 struct SampleResult {
     sync: Duration,
     dirty_kib: u64,
+}
+
+/// "syncfs(2) 5/5", "fsync 3/3", "fallback 5/5" or "fsync 2, syncfs(2) 3
+/// of 5": which flush the rounds of a row ran ("fallback": the dirty set
+/// was unknown, e.g. past its bound, so syncfs(2) of the whole filesystem).
+fn path_summary(paths: &[&str]) -> String {
+    let n = paths.len();
+    let count = |what: &str| paths.iter().filter(|p| **p == what).count();
+    let (fsync, syncfs, fallback) = (count("fsync"), count("syncfs"), count("fallback"));
+    match (fsync, syncfs, fallback) {
+        (f, 0, 0) if f == n => format!("fsync {f}/{f}"),
+        (0, s, 0) if s == n => format!("syncfs(2) {s}/{s}"),
+        (0, 0, b) if b == n => format!("fallback {b}/{b}"),
+        (f, s, b) => format!("fsync {f}, syncfs(2) {s}, fallback {b} of {n}"),
+    }
+}
+
+/// The `(targeted, by cost, host fallbacks)` counters of the last SYNCFS
+/// report in an epochfsd log ("N host fallbacks, ... N targeted, N
+/// syncfs(2) by cost").
+fn flush_counters(log: &str) -> Option<(u64, u64, u64)> {
+    let line = log.lines().rev().find(|l| l.contains("syncfs: "))?;
+    let number_before = |what: &str| -> Option<u64> {
+        let head = &line[..line.find(what)?];
+        head.rsplit(", ").next()?.trim().parse().ok()
+    };
+    Some((
+        number_before(" targeted,")?,
+        number_before(" syncfs(2) by cost")?,
+        number_before(" host fallbacks")?,
+    ))
+}
+
+/// Which flush an epochfsd daemon ran for its last SYNCFS: asks for its
+/// report (SIGUSR1) and compares the counters with `before`. Returns the
+/// path ("fsync" or "syncfs") and the new counters.
+fn last_flush(d: &Daemon, before: (u64, u64, u64)) -> (Option<&'static str>, (u64, u64, u64)) {
+    let Ok(pid) = i32::try_from(d.child.id()) else {
+        return (None, before);
+    };
+    let reports = |log: &str| log.matches("syncfs: ").count();
+    let seen = reports(&std::fs::read_to_string(&d.log).unwrap_or_default());
+    // SAFETY: kill(2) with a pid of our own child and a valid signal.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+        if reports(&log) > seen {
+            if let Some(now) = flush_counters(&log) {
+                let path = if now.0 > before.0 {
+                    Some("fsync")
+                } else if now.1 > before.1 {
+                    Some("syncfs")
+                } else if now.2 > before.2 {
+                    Some("fallback")
+                } else {
+                    None
+                };
+                return (path, now);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (None, before)
 }
 
 /// Creates `n` files of `size` bytes in a new directory, then times one
@@ -335,7 +408,8 @@ fn main() {
     let o = options();
     std::fs::create_dir_all(&o.dir).unwrap();
     let epochfsd = PathBuf::from(env!("CARGO_BIN_EXE_epochfsd"));
-    let common_args = ["--cache", "never", "--log-level", "warn"];
+    // Info: SIGUSR1's SYNCFS report (which flush ran) goes to the log.
+    let common_args = ["--cache", "never", "--log-level", "info"];
     let mut specs: Vec<(String, PathBuf, Vec<&str>)> = vec![(
         "targeted".into(),
         epochfsd.clone(),
@@ -406,10 +480,19 @@ fn main() {
         for l in labels.iter().filter(|l| *l != "host") {
             print!(" {l} vs host |");
         }
+        let choosers: Vec<usize> = (0..daemons.len())
+            .filter(|&i| daemons[i].chooses_flush())
+            .collect();
+        for &i in &choosers {
+            print!(" {} flush |", daemons[i].label);
+        }
         println!();
         print!("| --- | ---: | ---: |");
         for _ in 0..labels.len() * 2 - usize::from(labels.iter().any(|l| l == "host")) {
             print!(" ---: |");
+        }
+        for _ in &choosers {
+            print!(" --- |");
         }
         println!();
         let mut nb = neighbour.then(|| start_neighbour(&o.dir, o.neighbour_mib));
@@ -423,6 +506,7 @@ fn main() {
                     continue;
                 }
                 let mut times: Vec<Vec<f64>> = vec![Vec::new(); daemons.len()];
+                let mut paths: Vec<Vec<&str>> = vec![Vec::new(); daemons.len()];
                 for rep in 0..o.reps {
                     for k in 0..daemons.len() {
                         let i = (k + rep) % daemons.len();
@@ -436,10 +520,18 @@ fn main() {
                         let r = sample(d, &tag, n, size, want_dirty);
                         let ms = r.sync.as_secs_f64() * 1e3;
                         times[i].push(ms);
+                        let path = if d.chooses_flush() {
+                            let (path, counters) = last_flush(d, d.counters);
+                            d.counters = counters;
+                            path.unwrap_or("?")
+                        } else {
+                            "-"
+                        };
+                        paths[i].push(path);
                         if let Some(j) = json.as_mut() {
                             writeln!(
                                 j,
-                                "{{\"fs\":\"{fs_type}\",\"neighbour\":{neighbour},\"files\":{n},\"size\":{size},\"daemon\":\"{}\",\"rep\":{rep},\"syncfs_ms\":{ms:.3},\"dirty_kib\":{}}}",
+                                "{{\"fs\":\"{fs_type}\",\"neighbour\":{neighbour},\"files\":{n},\"size\":{size},\"daemon\":\"{}\",\"rep\":{rep},\"syncfs_ms\":{ms:.3},\"dirty_kib\":{},\"flush\":\"{path}\"}}",
                                 d.label, r.dirty_kib
                             )
                             .unwrap();
@@ -467,6 +559,9 @@ fn main() {
                             print!(" {:.2}x |", meds[h] / meds[i].max(1e-6));
                         }
                     }
+                }
+                for &i in &choosers {
+                    print!(" {} |", path_summary(&paths[i]));
                 }
                 println!();
             }

@@ -231,7 +231,7 @@ impl<F: FileSystem + 'static> Core<F> {
             let Some(job) = pending.pop_front() else {
                 break;
             };
-            if !paused && popped <= INLINE_BATCH && runs_inline(job.head.as_ref(), shared) {
+            if !paused && popped <= INLINE_BATCH && runs_inline(&job, shared) {
                 pending.push_back(job);
             } else {
                 drain.handed_off = true;
@@ -352,12 +352,13 @@ impl<F: FileSystem + 'static> Core<F> {
 }
 
 /// Whether a request of a short pass may be served by the queue's thread:
-/// not one that may wait on other requests, and on a thread that serves
-/// several queues not one that moves much. Unreadable requests are dropped
-/// at once and may.
-fn runs_inline(head: Option<&RequestHead>, shared_thread: bool) -> bool {
-    head.is_none_or(|head| {
-        !head.waits_on_others() && (!shared_thread || head.data_len() <= SHARED_INLINE_MAX_BYTES)
+/// not one that may wait on other requests (as admitted), and on a thread
+/// that serves several queues not one that moves much. Unreadable requests
+/// are dropped at once and may.
+fn runs_inline(job: &Job, shared_thread: bool) -> bool {
+    job.head.as_ref().is_none_or(|head| {
+        !job.admission.waits_on_others(head)
+            && (!shared_thread || head.data_len() <= SHARED_INLINE_MAX_BYTES)
     })
 }
 

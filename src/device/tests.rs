@@ -30,10 +30,10 @@ use zerocopy::{FromBytes, IntoBytes};
 use super::backend::{DeviceOptions, FsBackend, MAX_QUEUE_SIZE};
 use super::drain::INLINE_BATCH;
 use super::request::{GuestMem, Vring};
-use crate::filesystem::{Context, FileSystem, HandleId, LockRange, NodeId};
+use crate::filesystem::{Context, FileSystem, HandleId, LockRange, NodeId, SetAttr};
 use crate::fuse::abi::{
     AttrOut, FileLock, ForgetIn, FsyncIn, GetattrIn, InHeader, InitIn, LkIn, Opcode, OutHeader,
-    SyncfsIn, KERNEL_VERSION, ROOT_ID,
+    SetattrIn, SyncfsIn, KERNEL_VERSION, ROOT_ID,
 };
 use crate::fuse::intake::HEADER_LEN;
 use crate::fuse::{Server, ServerOptions};
@@ -151,6 +151,19 @@ impl FileSystem for Recorder {
         _handle: Option<HandleId>,
     ) -> io::Result<(libc::stat64, Duration)> {
         self.serve(ctx.pid, "getattr");
+        // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
+        let st: libc::stat64 = unsafe { std::mem::zeroed() };
+        Ok((st, Duration::ZERO))
+    }
+
+    fn setattr(
+        &self,
+        ctx: &Context,
+        _inode: NodeId,
+        _attr: &SetAttr,
+        _handle: Option<HandleId>,
+    ) -> io::Result<(libc::stat64, Duration)> {
+        self.serve(ctx.pid, "setattr");
         // SAFETY: `stat64` is plain old data; all-zero bytes are a valid value.
         let st: libc::stat64 = unsafe { std::mem::zeroed() };
         Ok((st, Duration::ZERO))
@@ -529,7 +542,7 @@ fn a_pass_longer_than_the_inline_batch_is_served_by_workers() {
 }
 
 #[test]
-fn syncfs_fsync_and_setlkw_go_to_workers_even_alone() {
+fn syncfs_and_setlkw_go_to_workers_even_alone() {
     let mem = memory();
     let rig = Rig::new(&mem, options(1, 1));
     rig.init();
@@ -548,12 +561,6 @@ fn syncfs_fsync_and_setlkw_go_to_workers_even_alone() {
             "syncfs",
             SyncfsIn::default().as_bytes().to_vec(),
         ),
-        (
-            2,
-            Opcode::Fsync,
-            "fsync",
-            FsyncIn::default().as_bytes().to_vec(),
-        ),
         (3, Opcode::Setlkw, "setlkw", lock.as_bytes().to_vec()),
     ];
 
@@ -569,6 +576,62 @@ fn syncfs_fsync_and_setlkw_go_to_workers_even_alone() {
         rig.wait_completed(1, &[head]);
         assert_eq!(rig.reply(1, head).error, 0, "{op}");
     }
+}
+
+#[test]
+fn an_fsync_with_nothing_earlier_in_flight_is_served_by_the_queue_thread() {
+    let mem = memory();
+    let rig = Rig::new(&mem, options(1, 1));
+    rig.init();
+    let head = rig.push(1, Opcode::Fsync, ROOT_ID, 2, FsyncIn::default().as_bytes());
+
+    rig.kick(1).unwrap();
+
+    rig.wait_completed(1, &[head]);
+    assert_eq!(rig.reply(1, head).error, 0);
+    assert_eq!(rig.fs().thread_of(2), Some(current_thread()));
+}
+
+#[test]
+fn an_fsync_behind_a_change_of_its_inode_in_flight_goes_to_a_worker() {
+    let mem = memory();
+    let rig = Rig::new(
+        &mem,
+        DeviceOptions {
+            // No stand-in during the test: the queue thread stays held.
+            handoff: Duration::from_secs(60),
+            ..options(1, 1)
+        },
+    );
+    rig.init();
+    rig.fs().hold(5);
+    let setattr = rig.push(
+        1,
+        Opcode::Setattr,
+        ROOT_ID,
+        5,
+        SetattrIn::default().as_bytes(),
+    );
+    let fsync = rig.push(1, Opcode::Fsync, ROOT_ID, 6, FsyncIn::default().as_bytes());
+    let epoll = rig.epoll();
+    thread::scope(|s| {
+        let _unblock = ReleaseOnPanic(rig.fs());
+        // The pass admits both, serves SETATTR itself (held) and hands the
+        // FSYNC, which must wait for it, to a worker.
+        let queue_thread = s.spawn(move || epoll.kick(1));
+        rig.fs().wait_until("SETATTR held", |log| log.inside == [5]);
+        thread::sleep(Duration::from_millis(50));
+        assert!(
+            rig.fs().lock().served(6).is_none(),
+            "FSYNC served before the SETATTR it waits for"
+        );
+        rig.fs().release();
+        rig.fs()
+            .wait_until("FSYNC served", |log| log.served(6).is_some());
+        queue_thread.join().unwrap().unwrap();
+    });
+    rig.wait_completed(1, &[setattr, fsync]);
+    assert!(is_worker_of(1, rig.fs().thread_of(6)));
 }
 
 #[test]
@@ -715,7 +778,7 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
     let rig = Rig::new(&mem, options(2, 2));
     rig.init();
     // Workers for queue 1, parked once they are done; one for queue 2,
-    // held in an FSYNC.
+    // held in a SETLKW.
     let heads: Vec<u16> = (10..)
         .take(INLINE_BATCH + 1)
         .map(|tag| rig.getattr(1, tag))
@@ -723,7 +786,15 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
     rig.kick(1).unwrap();
     rig.wait_completed(1, &heads);
     rig.fs().hold(99);
-    let fsync = rig.push(2, Opcode::Fsync, ROOT_ID, 99, FsyncIn::default().as_bytes());
+    let lock = LkIn {
+        lk: FileLock {
+            type_: libc::F_WRLCK as u32,
+            end: u64::MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let setlkw = rig.push(2, Opcode::Setlkw, ROOT_ID, 99, lock.as_bytes());
     let workers: Vec<_> = rig
         .backend
         .core()
@@ -733,12 +804,12 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
         .collect();
     let epoll = rig.epoll();
     thread::scope(|s| {
-        // Kicked from a thread of its own: if the FSYNC ran on the queue
+        // Kicked from a thread of its own: if the SETLKW ran on the queue
         // thread, it would block the test.
         let _unblock = ReleaseOnPanic(rig.fs());
         s.spawn(move || epoll.kick(2).unwrap());
         rig.fs()
-            .wait_until("FSYNC 99 in the filesystem", |log| log.inside == [99]);
+            .wait_until("SETLKW 99 in the filesystem", |log| log.inside == [99]);
         assert!(workers[0].running() > 0);
         assert_eq!(workers[1].running(), 1);
     });
@@ -759,7 +830,7 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
     server.filesystem().release();
     wait_for("the busy worker to end", || workers[1].running() == 0);
     assert_eq!(
-        guest.completion(2, fsync),
+        guest.completion(2, setlkw),
         Some(size_of::<OutHeader>() as u32)
     );
 }

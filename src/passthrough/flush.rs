@@ -97,14 +97,20 @@ impl PassthroughFs {
         if !self.syncfs_reaches_storage {
             return self.do_sync_inodes(files, dirs);
         }
-        let (targets, whole_fs) = self.flush_targets(files, dirs);
         #[cfg(any(test, feature = "test-hooks"))]
-        for (_, node, flags) in &targets {
+        for (_, node, flags) in &self.flush_targets(files, dirs).0 {
             // A file whose write-back fails fails syncfs(2) too.
             let fd = self.proc.reopen(node.value().fd()?.as_fd(), *flags)?;
             self.flush_hook(fd.as_fd())?;
         }
-        let root_dev = self.inode(ROOT)?.key().dev;
+        if !self.other_devices.load(Ordering::Acquire) {
+            // Every inode shown so far is on the root's filesystem (and one
+            // that cannot be opened is synced through the root anyway): no
+            // need to look each of them up.
+            return sys::datapath::syncfs(self.root_sync.as_fd());
+        }
+        let (targets, whole_fs) = self.flush_targets(files, dirs);
+        let root_dev = self.root_dev;
         let mut first_err = None;
         let mut synced = vec![root_dev];
         if whole_fs || targets.iter().any(|(_, n, _)| n.key().dev == root_dev) {
@@ -129,6 +135,14 @@ impl PassthroughFs {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Notes the device of an inode shown to the guest (`None`: unknown,
+    /// counted as another one).
+    pub(super) fn note_device(&self, dev: Option<u64>) {
+        if dev != Some(self.root_dev) {
+            self.other_devices.store(true, Ordering::Release);
+        }
     }
 
     /// The listed inodes that can be synced on their own, with the flags to

@@ -66,7 +66,9 @@ impl PassthroughFs {
             (InodeFile::Handle { handle, .. }, Some(Ok((now, _)))) => now.is(handle),
             _ => true,
         };
-        let (node, _) = self.inodes.acquire_with(key_of(&st), is_current, || {
+        let key = key_of(&st);
+        self.note_device(Some(key.dev));
+        let (node, _) = self.inodes.acquire_with(key, is_current, || {
             let file = inode_file::hold_named(
                 fd,
                 named.as_ref(),

@@ -149,6 +149,12 @@ pub struct PassthroughFs {
     /// virtiofs servers only, so a FUSE server never hears of it, while it
     /// does get every fsync.
     syncfs_reaches_storage: bool,
+    /// `st_dev` of the root.
+    root_dev: u64,
+    /// Some inode the guest was shown lives on another filesystem than the
+    /// root (a submount): syncfs(2) of a dirty set must then find the
+    /// filesystem of each inode; until then the root's covers them all.
+    other_devices: AtomicBool,
     /// Writeback cache in force (configured and negotiated at INIT).
     writeback: AtomicBool,
     /// Act as the guest caller (the daemon has CAP_SETUID/SETGID).
@@ -241,6 +247,8 @@ impl PassthroughFs {
             proc,
             root_sync,
             syncfs_reaches_storage,
+            root_dev: key_of(&st).dev,
+            other_devices: AtomicBool::new(false),
             writeback: AtomicBool::new(false),
             switch_creds,
             mounts,

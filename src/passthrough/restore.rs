@@ -347,6 +347,7 @@ impl PassthroughFs {
         }
         self.inodes.set_root_refcount(root_refcount);
         for n in nodes {
+            self.note_device(n.key.map(|k| k.dev));
             self.inodes
                 .restore(NodeId::from_raw(n.id), n.key, n.refcount, n.data);
         }

@@ -11,6 +11,7 @@
 use super::trace::TraceStamp;
 use crate::epoch::{FlightGuard, FlightWait, OwnedEpochGuard, OwnedSyncTicket};
 use crate::fuse::abi::Opcode;
+use crate::fuse::intake::RequestHead;
 
 /// What a request owes the epochs.
 #[derive(Debug, Default)]
@@ -50,6 +51,21 @@ impl Admission {
     /// A request with `role`, traced with `stamp`.
     pub(crate) fn new(role: Role, stamp: Option<TraceStamp>) -> Self {
         Admission { role, stamp }
+    }
+
+    /// Whether the request `head`, admitted as `self`, may wait for other
+    /// requests: [`RequestHead::waits_on_others`], except an FSYNC or
+    /// FSYNCDIR with no earlier change of its inode in flight. That one
+    /// waits only for the host's fsync, as a WRITE waits for its pwrite, so
+    /// the queue's thread may serve it (the rule that a request blocked in
+    /// the host does not hold the queues covers it like any other);
+    /// handing it to a worker would cost every fsync-per-file workload a
+    /// thread switch.
+    pub fn waits_on_others(&self, head: &RequestHead) -> bool {
+        match self.role {
+            Role::Fsync(None) => false,
+            _ => head.waits_on_others(),
+        }
     }
 }
 
