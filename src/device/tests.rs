@@ -542,7 +542,7 @@ fn a_pass_longer_than_the_inline_batch_is_served_by_workers() {
 }
 
 #[test]
-fn syncfs_and_setlkw_go_to_workers_even_alone() {
+fn setlkw_goes_to_a_worker_even_alone() {
     let mem = memory();
     let rig = Rig::new(&mem, options(1, 1));
     rig.init();
@@ -554,84 +554,89 @@ fn syncfs_and_setlkw_go_to_workers_even_alone() {
         },
         ..Default::default()
     };
-    let requests = [
+    let head = rig.push(1, Opcode::Setlkw, ROOT_ID, 3, lock.as_bytes());
+
+    rig.kick(1).unwrap();
+
+    rig.fs().wait_until("setlkw", |log| log.served(3).is_some());
+    assert!(is_worker_of(1, rig.fs().thread_of(3)));
+    rig.wait_completed(1, &[head]);
+    assert_eq!(rig.reply(1, head).error, 0);
+}
+
+/// FSYNC and SYNCFS, with their arguments and the name the recorder logs.
+fn flush_requests() -> [(Opcode, &'static str, Vec<u8>); 2] {
+    [
         (
-            1,
+            Opcode::Fsync,
+            "fsync",
+            FsyncIn::default().as_bytes().to_vec(),
+        ),
+        (
             Opcode::Syncfs,
             "syncfs",
             SyncfsIn::default().as_bytes().to_vec(),
         ),
-        (3, Opcode::Setlkw, "setlkw", lock.as_bytes().to_vec()),
-    ];
+    ]
+}
 
-    for (tag, opcode, op, args) in requests {
+#[test]
+fn a_flush_with_nothing_earlier_in_flight_is_served_by_the_queue_thread() {
+    for (tag, (opcode, op, args)) in (2..).zip(flush_requests()) {
+        let mem = memory();
+        let rig = Rig::new(&mem, options(1, 1));
+        rig.init();
         let head = rig.push(1, opcode, ROOT_ID, tag, &args);
+
         rig.kick(1).unwrap();
 
-        rig.fs().wait_until(op, |log| log.served(tag).is_some());
-        let log = rig.fs().lock();
-        assert_eq!(log.served(tag).map(|s| s.op), Some(op));
-        assert!(is_worker_of(1, log.served(tag).map(|s| s.thread.clone())));
-        drop(log);
         rig.wait_completed(1, &[head]);
         assert_eq!(rig.reply(1, head).error, 0, "{op}");
+        assert_eq!(rig.fs().thread_of(tag), Some(current_thread()), "{op}");
     }
 }
 
 #[test]
-fn an_fsync_with_nothing_earlier_in_flight_is_served_by_the_queue_thread() {
-    let mem = memory();
-    let rig = Rig::new(&mem, options(1, 1));
-    rig.init();
-    let head = rig.push(1, Opcode::Fsync, ROOT_ID, 2, FsyncIn::default().as_bytes());
-
-    rig.kick(1).unwrap();
-
-    rig.wait_completed(1, &[head]);
-    assert_eq!(rig.reply(1, head).error, 0);
-    assert_eq!(rig.fs().thread_of(2), Some(current_thread()));
-}
-
-#[test]
-fn an_fsync_behind_a_change_of_its_inode_in_flight_goes_to_a_worker() {
-    let mem = memory();
-    let rig = Rig::new(
-        &mem,
-        DeviceOptions {
-            // No stand-in during the test: the queue thread stays held.
-            handoff: Duration::from_secs(60),
-            ..options(1, 1)
-        },
-    );
-    rig.init();
-    rig.fs().hold(5);
-    let setattr = rig.push(
-        1,
-        Opcode::Setattr,
-        ROOT_ID,
-        5,
-        SetattrIn::default().as_bytes(),
-    );
-    let fsync = rig.push(1, Opcode::Fsync, ROOT_ID, 6, FsyncIn::default().as_bytes());
-    let epoll = rig.epoll();
-    thread::scope(|s| {
-        let _unblock = ReleaseOnPanic(rig.fs());
-        // The pass admits both, serves SETATTR itself (held) and hands the
-        // FSYNC, which must wait for it, to a worker.
-        let queue_thread = s.spawn(move || epoll.kick(1));
-        rig.fs().wait_until("SETATTR held", |log| log.inside == [5]);
-        thread::sleep(Duration::from_millis(50));
-        assert!(
-            rig.fs().lock().served(6).is_none(),
-            "FSYNC served before the SETATTR it waits for"
+fn a_flush_behind_a_change_in_flight_goes_to_a_worker() {
+    for (opcode, op, args) in flush_requests() {
+        let mem = memory();
+        let rig = Rig::new(
+            &mem,
+            DeviceOptions {
+                // No stand-in during the test: the queue thread stays held.
+                handoff: Duration::from_secs(60),
+                ..options(1, 1)
+            },
         );
-        rig.fs().release();
-        rig.fs()
-            .wait_until("FSYNC served", |log| log.served(6).is_some());
-        queue_thread.join().unwrap().unwrap();
-    });
-    rig.wait_completed(1, &[setattr, fsync]);
-    assert!(is_worker_of(1, rig.fs().thread_of(6)));
+        rig.init();
+        rig.fs().hold(5);
+        let setattr = rig.push(
+            1,
+            Opcode::Setattr,
+            ROOT_ID,
+            5,
+            SetattrIn::default().as_bytes(),
+        );
+        let flush = rig.push(1, opcode, ROOT_ID, 6, &args);
+        let epoll = rig.epoll();
+        thread::scope(|s| {
+            let _unblock = ReleaseOnPanic(rig.fs());
+            // The pass admits both, serves SETATTR itself (held) and hands
+            // the flush, which must wait for it, to a worker.
+            let queue_thread = s.spawn(move || epoll.kick(1));
+            rig.fs().wait_until("SETATTR held", |log| log.inside == [5]);
+            thread::sleep(Duration::from_millis(50));
+            assert!(
+                rig.fs().lock().served(6).is_none(),
+                "{op} served before the SETATTR it waits for"
+            );
+            rig.fs().release();
+            rig.fs().wait_until(op, |log| log.served(6).is_some());
+            queue_thread.join().unwrap().unwrap();
+        });
+        rig.wait_completed(1, &[setattr, flush]);
+        assert!(is_worker_of(1, rig.fs().thread_of(6)), "{op}");
+    }
 }
 
 #[test]

@@ -213,7 +213,9 @@ impl<F: FileSystem> Server<F> {
             self.handle_no_reply(&header, r, scratch);
             return Ok(Outcome::NoReply);
         }
-        let Admission { role, mut stamp } = admission;
+        let Admission {
+            role, mut stamp, ..
+        } = admission;
         if let Some(stamp) = stamp.as_mut() {
             stamp.executed = Some(std::time::Instant::now());
         }

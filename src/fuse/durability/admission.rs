@@ -39,6 +39,9 @@ pub struct Admission {
     pub(crate) role: Role,
     /// Set when `--trace-epochs` is on and the request is traced.
     pub(crate) stamp: Option<TraceStamp>,
+    /// The request (an FSYNC, FSYNCDIR or SYNCFS) had nothing earlier to
+    /// wait for when it was admitted: it waits only for the host's flush.
+    host_only: bool,
 }
 
 impl Admission {
@@ -46,26 +49,37 @@ impl Admission {
     pub const FREE: Admission = Admission {
         role: Role::Free,
         stamp: None,
+        host_only: false,
     };
 
-    /// A request with `role`, traced with `stamp`.
+    /// A request with `role`, traced with `stamp`. An FSYNC with no earlier
+    /// change of its inode in flight waits only for the host.
     pub(crate) fn new(role: Role, stamp: Option<TraceStamp>) -> Self {
-        Admission { role, stamp }
+        let host_only = matches!(role, Role::Fsync(None));
+        Admission {
+            role,
+            stamp,
+            host_only,
+        }
+    }
+
+    /// Marks a SYNCFS whose covered epochs were already empty when it was
+    /// admitted: it waits only for the host's flush.
+    pub(crate) fn waiting_only_for_the_host(mut self) -> Self {
+        self.host_only = true;
+        self
     }
 
     /// Whether the request `head`, admitted as `self`, may wait for other
     /// requests: [`RequestHead::waits_on_others`], except an FSYNC or
-    /// FSYNCDIR with no earlier change of its inode in flight. That one
-    /// waits only for the host's fsync, as a WRITE waits for its pwrite, so
-    /// the queue's thread may serve it (the rule that a request blocked in
-    /// the host does not hold the queues covers it like any other);
-    /// handing it to a worker would cost every fsync-per-file workload a
-    /// thread switch.
+    /// FSYNCDIR with no earlier change of its inode in flight and a SYNCFS
+    /// whose epochs were empty at admission. Those wait only for the host's
+    /// flush, as a WRITE waits for its pwrite, so the queue's thread may
+    /// serve them (the rule that a request blocked in the host does not
+    /// hold the queues covers them like any other); handing them to a
+    /// worker would cost every fsync-per-file workload a thread switch.
     pub fn waits_on_others(&self, head: &RequestHead) -> bool {
-        match self.role {
-            Role::Fsync(None) => false,
-            _ => head.waits_on_others(),
-        }
+        !self.host_only && head.waits_on_others()
     }
 }
 

@@ -141,7 +141,20 @@ impl Durability {
             };
             stamp
         });
-        Admission::new(role, stamp)
+        // A SYNCFS with nothing earlier in flight only flushes (not in the
+        // full-drain baseline, which waits for later requests too).
+        let host_only = match &role {
+            Role::Sync(Some(ticket)) => {
+                self.mode != SyncMode::Drain && self.epochs.is_drained(ticket)
+            }
+            _ => false,
+        };
+        let admission = Admission::new(role, stamp);
+        if host_only {
+            admission.waiting_only_for_the_host()
+        } else {
+            admission
+        }
     }
 
     /// Writes the trace line of a traced request, answered with `errno`.
