@@ -82,7 +82,9 @@ pub(crate) struct Backlog {
     pub host: u64,
     /// Bytes the covered epochs' WRITEs wrote: the part of `host` both
     /// flushes write back (an upper bound: the host may have written some
-    /// of it back already).
+    /// of it back already, so a guest with much old written-back data can
+    /// hide a smaller neighbour's from the alone test; the cost model's
+    /// correction after one expensive `syncfs(2)` then applies).
     pub own: u64,
 }
 
