@@ -600,14 +600,9 @@ fn a_flush_with_nothing_earlier_in_flight_is_served_by_the_queue_thread() {
 fn a_flush_behind_a_change_in_flight_goes_to_a_worker() {
     for (opcode, op, args) in flush_requests() {
         let mem = memory();
-        let rig = Rig::new(
-            &mem,
-            DeviceOptions {
-                // No stand-in during the test: the queue thread stays held.
-                handoff: Duration::from_secs(60),
-                ..options(1, 1)
-            },
-        );
+        // `options` sets a hand-off time of a minute: no stand-in during the
+        // test, the queue thread stays held.
+        let rig = Rig::new(&mem, options(1, 1));
         rig.init();
         rig.fs().hold(5);
         let setattr = rig.push(
