@@ -541,19 +541,24 @@ fn a_pass_longer_than_the_inline_batch_is_served_by_workers() {
     rig.wait_completed(1, &heads);
 }
 
-#[test]
-fn setlkw_goes_to_a_worker_even_alone() {
-    let mem = memory();
-    let rig = Rig::new(&mem, options(1, 1));
-    rig.init();
-    let lock = LkIn {
+/// A SETLK(W) argument: a write lock on the whole file.
+fn write_lock_everything() -> LkIn {
+    LkIn {
         lk: FileLock {
             type_: libc::F_WRLCK as u32,
             end: u64::MAX,
             ..Default::default()
         },
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn setlkw_goes_to_a_worker_even_alone() {
+    let mem = memory();
+    let rig = Rig::new(&mem, options(1, 1));
+    rig.init();
+    let lock = write_lock_everything();
     let head = rig.push(1, Opcode::Setlkw, ROOT_ID, 3, lock.as_bytes());
 
     rig.kick(1).unwrap();
@@ -786,14 +791,7 @@ fn dropping_the_device_ends_its_watchdog_and_workers_busy_ones_after_their_job()
     rig.kick(1).unwrap();
     rig.wait_completed(1, &heads);
     rig.fs().hold(99);
-    let lock = LkIn {
-        lk: FileLock {
-            type_: libc::F_WRLCK as u32,
-            end: u64::MAX,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let lock = write_lock_everything();
     let setlkw = rig.push(2, Opcode::Setlkw, ROOT_ID, 99, lock.as_bytes());
     let workers: Vec<_> = rig
         .backend
