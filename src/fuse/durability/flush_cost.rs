@@ -82,9 +82,11 @@ pub(crate) struct Backlog {
     pub host: u64,
     /// Bytes the covered epochs' WRITEs wrote: the part of `host` both
     /// flushes write back (an upper bound: the host may have written some
-    /// of it back already, so a guest with much old written-back data can
-    /// hide a smaller neighbour's from the alone test; the cost model's
-    /// correction after one expensive `syncfs(2)` then applies).
+    /// of it back already. A guest that wrote much more than a neighbour
+    /// has dirty since its last SYNCFS, long enough ago for the host to
+    /// have written its part back, passes the alone test and pays for the
+    /// neighbour's data in that one `syncfs(2)`: the price of needing no
+    /// per-filesystem dirty count, which Linux does not export).
     pub own: u64,
 }
 
