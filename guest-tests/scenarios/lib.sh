@@ -32,6 +32,20 @@ now() { cut -d' ' -f1 /proc/uptime; }
 # elapsed START: seconds (one decimal) since START (a value of now()).
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# wait_for_migration T0: waits until the host has put .migrated in the share
+# $M (the migration completed), failing wait-for-migration once 900 s have
+# passed since T0 (a /proc/uptime time from now).
+wait_for_migration() {
+    while [ ! -e "$M/.migrated" ]; do
+        sleep 0.2
+        if [ "$(elapsed "$1" | cut -d. -f1)" -gt 900 ]; then
+            fail wait-for-migration "no .migrated after 900 s"
+            break
+        fi
+    done
+    info "the host says the migration completed"
+}
+
 done_marker() { echo "SCENARIO-DONE passed=$npass failed=$nfail"; }
 
 # rotate K WORDS...: the words, starting at the (K mod count)th.

@@ -42,14 +42,7 @@ sleep 0.5
 ready=$(now)
 echo "MIGRATION-READY"
 
-while [ ! -e "$M/.migrated" ]; do
-    sleep 0.2
-    if [ "$(elapsed "$t0" | cut -d. -f1)" -gt 900 ]; then
-        fail wait-for-migration "no .migrated after 900 s"
-        break
-    fi
-done
-info "the host says the migration completed"
+wait_for_migration "$t0"
 wait
 
 a=$(cat "$T/a"); b=$(cat "$T/b")

@@ -57,14 +57,7 @@ info "lines before the move: $before"
 echo "MIGRATION-READY"
 
 t0=$(now)
-while [ ! -e "$M/.migrated" ]; do
-    sleep 0.2
-    if [ "$(elapsed "$t0" | cut -d. -f1)" -gt 900 ]; then
-        fail wait-for-migration "no .migrated after 900 s"
-        break
-    fi
-done
-info "the host says the migration completed"
+wait_for_migration "$t0"
 sleep 1
 
 touch "$M/stop-loop"
